@@ -1,0 +1,1 @@
+"""The game pod: one ASGI process serving one experiment's participants and games."""

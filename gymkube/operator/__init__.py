@@ -1,0 +1,1 @@
+"""The Kubernetes operator (kopf): Experiment resources become game-server pods."""

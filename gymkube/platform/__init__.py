@@ -1,0 +1,1 @@
+"""Control plane: participant entry and routing, and (later) the researcher REST API."""

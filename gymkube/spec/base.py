@@ -1,0 +1,82 @@
+"""Shared building blocks of the Experiment spec: the base model and bounded field types."""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic.alias_generators import to_camel
+
+
+class SpecModel(BaseModel):
+    """Base of every spec model: camelCase in YAML, unknown fields refused, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+    )
+
+
+def _relative_path(value: str) -> str:
+    if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value):
+        raise ValueError("must be a path relative to the experiment's files, not absolute")
+    parts = value.replace("\\", "/").split("/")
+    if any(part in ("..", "") for part in parts):
+        raise ValueError("must not contain '..' or empty path segments")
+    return value
+
+
+def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        encoded = json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"must be plain JSON data ({exc})") from None
+    if len(encoded) > 16_384:
+        raise ValueError("is larger than 16 KiB once encoded as JSON")
+    return value
+
+
+def _url_template(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("must start with https:// or http://")
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"is not a valid template ({exc})") from None
+    unknown = fields - {"code", "participant"}
+    if unknown:
+        raise ValueError(
+            f"uses unknown placeholder(s) {sorted(unknown)}; allowed: {{code}}, {{participant}}"
+        )
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+]
+"""A DNS-1123 label: lower-case letters, digits and '-', at most 63 characters."""
+
+SceneId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+QuestionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")]
+AgentId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")]
+EntryPoint = Annotated[
+    str,
+    StringConstraints(max_length=200, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"),
+]
+"""`module:callable`, importable from the experiment's own files."""
+
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=4000)]
+Html = Annotated[str, StringConstraints(max_length=100_000)]
+RelPath = Annotated[
+    str, StringConstraints(min_length=1, max_length=255), AfterValidator(_relative_path)
+]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
+UrlTemplate = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_url_template)]
+Color = Annotated[str, StringConstraints(pattern=r"^(#[0-9a-fA-F]{3,8}|[a-z]{3,20})$")]

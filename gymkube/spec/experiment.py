@@ -1,0 +1,135 @@
+"""The Experiment resource: metadata plus the spec a researcher writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from gymkube.spec.base import Name, ShortText, SpecModel, Text
+from gymkube.spec.gym import GymScene
+from gymkube.spec.scenes import Block, EndScene, FlowItem, Scene
+
+API_VERSION = "gymkube.io/v1alpha1"
+KIND = "Experiment"
+
+# Fields the Kubernetes API server adds to every object's metadata; accepted and ignored so
+# that `kubectl get -o yaml` output validates, while a typo such as `lables` is still refused.
+_SERVER_METADATA = {
+    "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "finalizers",
+    "ownerReferences", "generateName", "deletionTimestamp", "deletionGracePeriodSeconds",
+    "selfLink",
+}  # fmt: skip
+
+
+class Metadata(SpecModel):
+    """Kubernetes-style metadata; `name` is a DNS-1123 label used in URLs and pod names."""
+
+    name: Name
+    namespace: Name | None = None
+    labels: dict[str, ShortText] = Field(default_factory=dict, max_length=64)
+    annotations: dict[str, Text] = Field(default_factory=dict, max_length=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_server_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in _SERVER_METADATA}
+        return data
+
+
+class Recruitment(SpecModel):
+    """Which URL parameter carries the participant id, and which others are recorded."""
+
+    participant_param: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_]{1,64}$", description="e.g. PROLIFIC_PID"
+    )
+    record_params: list[str] = Field(
+        default_factory=list, max_length=32, description="e.g. [STUDY_ID, SESSION_ID]"
+    )
+
+    @model_validator(mode="after")
+    def _param_names(self) -> Recruitment:
+        for name in self.record_params:
+            if not name or len(name) > 64 or not name.replace("_", "").isalnum():
+                raise ValueError(f"'recordParams' entry {name!r} is not a URL parameter name")
+        return self
+
+
+class DataSpec(SpecModel):
+    """What is recorded and where it goes."""
+
+    record_observations: bool = False
+    destination: str | None = Field(
+        None,
+        max_length=500,
+        pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w./-]*)?|[\w./-]+)$",
+        description="s3://bucket/prefix, or a local folder; default: the platform's storage.",
+    )
+
+
+class ExperimentSpec(SpecModel):
+    """What a researcher writes: the flow of scenes and how the study runs."""
+
+    title: ShortText = "A gymkube experiment"
+    description: Text | None = None
+    bundle: str | None = Field(
+        None,
+        max_length=255,
+        description="The experiment's own files: a folder beside the manifest (local runtime).",
+    )
+    scenes: list[FlowItem] = Field(min_length=1, max_length=200)
+    recruitment: Recruitment = Field(default_factory=Recruitment)
+    data: DataSpec = Field(default_factory=DataSpec)
+    capacity: int = Field(200, ge=1, le=5000, description="Concurrent participants per game pod.")
+    replicas: int = Field(1, ge=1, le=50, description="Game pods.")
+
+    @model_validator(mode="after")
+    def _well_formed_flow(self) -> ExperimentSpec:
+        ids = [s.id for s in self.scenes] + [
+            inner.id for s in self.scenes if isinstance(s, Block) for inner in s.scenes
+        ]
+        seen: set[str] = set()
+        for scene_id in ids:
+            if scene_id in seen:
+                raise ValueError(f"scene id {scene_id!r} is used twice; ids must be unique")
+            seen.add(scene_id)
+        ends = [i for i, s in enumerate(self.scenes) if isinstance(s, EndScene)]
+        if ends != [len(self.scenes) - 1]:
+            raise ValueError("the flow needs exactly one 'end' scene, and it must come last")
+        return self
+
+    def all_scenes(self) -> Iterator[Scene]:
+        """Every scene in the flow, blocks opened, each once."""
+        for item in self.scenes:
+            if isinstance(item, Block):
+                yield from item.scenes
+            else:
+                yield item
+
+    def gym_scenes(self) -> list[GymScene]:
+        """The gym scenes, in flow order."""
+        return [s for s in self.all_scenes() if isinstance(s, GymScene)]
+
+    def scene(self, scene_id: str) -> Scene:
+        """The scene with this id (KeyError when there is none)."""
+        for scene in self.all_scenes():
+            if scene.id == scene_id:
+                return scene
+        raise KeyError(scene_id)
+
+
+class Experiment(SpecModel):
+    """An `Experiment` manifest (apiVersion gymkube.io/v1alpha1)."""
+
+    api_version: Literal["gymkube.io/v1alpha1"]
+    kind: Literal["Experiment"]
+    metadata: Metadata
+    spec: ExperimentSpec
+    status: dict[str, Any] | None = Field(None, description="Written by the platform; ignored.")
+
+    @property
+    def name(self) -> str:
+        """The experiment's name."""
+        return self.metadata.name

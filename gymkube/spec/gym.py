@@ -1,0 +1,162 @@
+"""Gym scenes: the environment, who plays which agent, controls and rendering."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from gymkube.spec.base import (
+    AgentId,
+    Color,
+    EntryPoint,
+    Html,
+    JsonObject,
+    RelPath,
+    SceneId,
+    ShortText,
+    SpecModel,
+)
+
+KeyName = Annotated[str, Field(pattern=r"^[A-Za-z0-9 ]{1,20}$")]
+"""A KeyboardEvent.key value such as 'ArrowLeft', 'a' or ' ' (space)."""
+
+
+class EnvironmentSpec(SpecModel):
+    """A registered Gymnasium id, or `module:callable` from the experiment's own files."""
+
+    id: Annotated[str, Field(max_length=100, pattern=r"^[\w./:-]+$")] | None = None
+    entry_point: EntryPoint | None = None
+    kwargs: JsonObject = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvironmentSpec:
+        if (self.id is None) == (self.entry_point is None):
+            raise ValueError("give exactly one of 'id' (registered) or 'entryPoint' (module:fn)")
+        return self
+
+    @property
+    def name(self) -> str:
+        """The id or entry point, for records and messages."""
+        return self.id or self.entry_point or ""
+
+
+class HumanPlayer(SpecModel):
+    """A participant plays this agent with the keyboard."""
+
+    type: Literal["human"]
+    label: ShortText | None = None
+    color: Color | None = None
+
+
+class ObservationFeed(SpecModel):
+    """How the environment's observation becomes the policy's input tensor."""
+
+    key: Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="Entry of a dict observation; default: the agent's own id if present."
+    )
+    flatten: bool = True
+
+
+class PolicyPlayer(SpecModel):
+    """An ONNX policy from the experiment's files: observation in, action logits out."""
+
+    type: Literal["policy"]
+    file: Annotated[RelPath, Field(pattern=r"\.onnx$")]
+    observation: ObservationFeed = Field(default_factory=ObservationFeed)
+    selection: Literal["greedy", "sample"] = "greedy"
+    temperature: float = Field(1.0, gt=0, le=100)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    label: ShortText | None = None
+    color: Color | None = None
+
+
+class RandomPlayer(SpecModel):
+    """Samples the agent's action space each step (seeded, recorded)."""
+
+    type: Literal["random"]
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    label: ShortText | None = None
+    color: Color | None = None
+
+
+class NoopPlayer(SpecModel):
+    """Always takes the same action."""
+
+    type: Literal["noop"]
+    action: int = Field(0, ge=0, le=1_000_000)
+    label: ShortText | None = None
+    color: Color | None = None
+
+
+Player = Annotated[
+    HumanPlayer | PolicyPlayer | RandomPlayer | NoopPlayer, Field(discriminator="type")
+]
+
+
+class Controls(SpecModel):
+    """Keys to actions; what a human does when no key is held."""
+
+    keys: dict[KeyName, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
+        default_factory=dict, max_length=32
+    )
+    default_action: int | Literal["previous"] = Field(0, description="Or 'previous'.")
+
+    @model_validator(mode="after")
+    def _non_negative_default(self) -> Controls:
+        if isinstance(self.default_action, int) and not 0 <= self.default_action <= 1_000_000:
+            raise ValueError("'defaultAction' must be between 0 and 1000000 or 'previous'")
+        return self
+
+
+class Rendering(SpecModel):
+    """`objects`: the env returns shapes the browser draws; `rgb`: `env.render()` frames."""
+
+    mode: Literal["objects", "rgb"] = "objects"
+    renderer: EntryPoint | None = Field(
+        None, description="module:fn(env) -> list of objects; default: env.render_objects()."
+    )
+    width: int = Field(600, ge=64, le=1920)
+    height: int = Field(400, ge=64, le=1080)
+    background: Color = "#ffffff"
+    rgb_format: Literal["jpeg", "png"] = "jpeg"
+    rgb_quality: int = Field(80, ge=10, le=100)
+
+
+class GymScene(SpecModel):
+    """Play an environment for some episodes; the server steps it at `fps`."""
+
+    type: Literal["gym"]
+    id: SceneId
+    title: ShortText | None = None
+    instructions: Html | None = None
+    environment: EnvironmentSpec
+    players: dict[AgentId, Player] = Field(min_length=1, max_length=16)
+    episodes: int = Field(1, ge=1, le=1000)
+    max_steps: int = Field(1000, ge=1, le=100_000)
+    fps: int = Field(30, ge=1, le=60)
+    controls: Controls = Field(default_factory=Controls)
+    rendering: Rendering = Field(default_factory=Rendering)
+    seed: int | None = Field(
+        None, ge=0, le=2**31 - 1, description="Episode k resets with seed+k; none: drawn, recorded."
+    )
+    hud: Annotated[str, Field(max_length=200)] = "Episode {episode}/{episodes}   Score {score}"
+    countdown_s: int = Field(3, ge=0, le=10)
+    reconnect_grace_s: float = Field(20, ge=0, le=600)
+
+    @model_validator(mode="after")
+    def _playable(self) -> GymScene:
+        humans = [a for a, p in self.players.items() if isinstance(p, HumanPlayer)]
+        if len(humans) != 1:
+            raise ValueError(
+                f"needs exactly one 'human' player (found {len(humans)}); "
+                "groups of several humans are not supported yet"
+            )
+        if not self.controls.keys:
+            raise ValueError("'controls.keys' must map at least one key to an action")
+        return self
+
+    @property
+    def human_agent(self) -> str:
+        """The agent id the participant plays."""
+        return next(a for a, p in self.players.items() if isinstance(p, HumanPlayer))

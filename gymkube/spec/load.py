@@ -1,0 +1,183 @@
+"""Reading manifests safely: size and alias limits, YAML or JSON, errors that name the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from gymkube.spec.experiment import Experiment
+
+MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_NODES = 50_000
+MAX_DEPTH = 64
+_UNION_TAGS = {
+    "static", "survey", "gym", "end", "block", "human", "policy", "random", "noop",
+    "str", "int", "literal['previous']",
+}  # fmt: skip
+
+
+class ManifestError(Exception):
+    """A manifest that cannot be used; `problems` are lines of `path: what is wrong`."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source}: " + "; ".join(problems))
+        self.source = source
+        self.problems = problems
+
+    def render(self) -> str:
+        """The problems, one per line, each prefixed with the source."""
+        return "\n".join(f"{self.source}: {p}" for p in self.problems)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses documents which expand past MAX_NODES (alias bombs)."""
+
+
+def _count_nodes(node: yaml.Node, budget: list[int], depth: int = 0) -> None:
+    # Aliases share node objects, so walking the graph counts the *expanded* size, which is
+    # what a consumer of the loaded data would pay for; stop as soon as the budget is spent.
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ValueError(
+            f"the document expands to more than {MAX_NODES} nodes (a YAML alias bomb?)"
+        )
+    if depth > MAX_DEPTH:
+        raise ValueError(f"the document nests deeper than {MAX_DEPTH} levels")
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            _count_nodes(child, budget, depth + 1)
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            _count_nodes(key, budget, depth + 1)
+            _count_nodes(value, budget, depth + 1)
+
+
+def _yaml_documents(text: str) -> list[Any]:
+    loader = _BoundedLoader(text)
+    try:
+        documents = []
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            _count_nodes(node, [MAX_NODES])
+            documents.append(loader.construct_document(node))
+        return documents
+    finally:
+        loader.dispose()
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in (
+            "static",
+            "survey",
+            "gym",
+            "end",
+            "block",
+            "human",
+            "policy",
+            "random",
+            "noop",
+        ):
+            continue  # discriminated-union tags pydantic inserts; the index already locates it
+        elif str(part).startswith("function-") or str(part) in (
+            "str",
+            "int",
+            "literal['previous']",
+        ):
+            continue
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(document)"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field (check the spelling; unknown fields are refused)"
+    elif error["type"] == "missing":
+        message = "required field is missing"
+    value = error.get("input")
+    if error["type"] not in ("missing", "extra_forbidden") and isinstance(value, str | int | float):
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        message += f" (got {shown})"
+    return f"{_format_location(tuple(error['loc']))}: {message}"
+
+
+def parse_experiment(data: Any, source: str = "manifest") -> Experiment:
+    """Validate one already-parsed document as an Experiment.
+
+    Raises:
+        ManifestError: listing every problem with its field path.
+    """
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else type(data).__name__
+        raise ManifestError(source, [f"(document): expected a mapping (an Experiment), got {kind}"])
+    try:
+        return Experiment.model_validate(data)
+    except ValidationError as exc:
+        problems = list(dict.fromkeys(_describe(e) for e in exc.errors(include_url=False)))
+        raise ManifestError(source, problems) from None
+
+
+def load_experiments(text: str | bytes, source: str = "manifest") -> list[Experiment]:
+    """Parse YAML (or JSON) text holding one or more Experiment documents.
+
+    Raises:
+        ManifestError: for oversize input, malformed YAML, alias bombs or an invalid spec.
+    """
+    size = len(text)
+    if size > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            source, [f"(file): is {size / 1e6:.1f} MB; manifests are limited to 1 MiB"]
+        )
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ManifestError(source, ["(file): is not UTF-8 text"]) from None
+    try:
+        documents = _yaml_documents(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ManifestError(source, [f"(file): not valid YAML{at}: {problem}"]) from None
+    except (ValueError, RecursionError) as exc:
+        raise ManifestError(source, [f"(file): {exc}"]) from None
+    documents = [d for d in documents if d is not None]
+    if not documents:
+        raise ManifestError(source, ["(file): holds no document"])
+    experiments: list[Experiment] = []
+    problems: list[str] = []
+    for index, document in enumerate(documents):
+        try:
+            experiments.append(parse_experiment(document, source))
+        except ManifestError as exc:
+            prefix = f"document {index + 1}: " if len(documents) > 1 else ""
+            problems.extend(prefix + problem for problem in exc.problems)
+    if problems:
+        raise ManifestError(source, problems)
+    return experiments
+
+
+def load_experiment_file(path: str | Path) -> list[Experiment]:
+    """Read and validate a manifest file, refusing oversize files before reading them."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise ManifestError(
+                str(path), [f"(file): is {size / 1e6:.1f} MB; manifests are limited to 1 MiB"]
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(str(path), [f"(file): cannot be read ({exc.strerror})"]) from None
+    return load_experiments(data, str(path))

@@ -1,0 +1,121 @@
+"""The scenes a participant walks through: static pages, surveys, gym scenes, blocks and the end."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from gymkube.spec.base import (
+    Html,
+    QuestionId,
+    RelPath,
+    SceneId,
+    ShortText,
+    SpecModel,
+    Text,
+    UrlTemplate,
+)
+from gymkube.spec.gym import GymScene
+
+
+class StaticScene(SpecModel):
+    """A page of HTML (inline or a file from the experiment) with a continue button."""
+
+    type: Literal["static"]
+    id: SceneId
+    title: ShortText | None = None
+    html: Html | None = None
+    file: RelPath | None = None
+    button: ShortText = "Continue"
+    min_time_s: float = Field(0, ge=0, le=3600, description="Seconds before the button enables.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StaticScene:
+        if (self.html is None) == (self.file is None):
+            raise ValueError("give exactly one of 'html' or 'file'")
+        return self
+
+
+class Question(SpecModel):
+    """One survey question; `type` decides which of the other fields apply."""
+
+    id: QuestionId
+    type: Literal["likert", "single", "multiple", "text", "number"]
+    prompt: Text
+    required: bool = True
+    options: list[ShortText] | None = Field(None, max_length=50)
+    points: int = Field(7, ge=2, le=11, description="Likert scale points.")
+    labels: list[ShortText] | None = Field(None, max_length=11, description="Likert labels.")
+    min: float | None = None
+    max: float | None = None
+    integer: bool = False
+    max_length: int = Field(1000, ge=1, le=10_000)
+    multiline: bool = False
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> Question:
+        if self.type in ("single", "multiple"):
+            if not self.options or len(self.options) < 2:
+                raise ValueError(f"a '{self.type}' question needs at least two 'options'")
+            if len(set(self.options)) != len(self.options):
+                raise ValueError("'options' must not repeat")
+        elif self.options is not None:
+            raise ValueError(f"'options' do not apply to a '{self.type}' question")
+        if self.labels is not None and self.type == "likert" and len(self.labels) > self.points:
+            raise ValueError("more 'labels' than 'points'")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("'min' is greater than 'max'")
+        return self
+
+
+class SurveyScene(SpecModel):
+    """A page of questions; answers are checked on the server and recorded."""
+
+    type: Literal["survey"]
+    id: SceneId
+    title: ShortText | None = None
+    html: Html | None = None
+    questions: list[Question] = Field(min_length=1, max_length=100)
+    button: ShortText = "Continue"
+
+    @model_validator(mode="after")
+    def _unique_questions(self) -> SurveyScene:
+        ids = [q.id for q in self.questions]
+        if len(set(ids)) != len(ids):
+            raise ValueError("question ids must be unique within a survey")
+        return self
+
+
+class EndScene(SpecModel):
+    """The last scene: a completion code and/or a redirect (e.g. back to Prolific)."""
+
+    type: Literal["end"]
+    id: SceneId = "end"
+    html: Html = "<h2>Thank you!</h2><p>You have finished the study.</p>"
+    completion_code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = Field(
+        "auto", description="A fixed code, or 'auto' for one generated per participant."
+    )
+    redirect_url: UrlTemplate | None = Field(
+        None, description="e.g. https://app.prolific.com/submissions/complete?cc={code}"
+    )
+    redirect_delay_s: float = Field(3, ge=0, le=60)
+
+
+BlockItem = Annotated[StaticScene | SurveyScene | GymScene, Field(discriminator="type")]
+
+
+class Block(SpecModel):
+    """Scenes given in a fixed, random or counterbalanced order, optionally repeated."""
+
+    type: Literal["block"]
+    id: SceneId
+    order: Literal["fixed", "random", "counterbalance"] = "fixed"
+    repeat: int = Field(1, ge=1, le=20)
+    scenes: list[BlockItem] = Field(min_length=1, max_length=50)
+
+
+Scene = Annotated[StaticScene | SurveyScene | GymScene | EndScene, Field(discriminator="type")]
+FlowItem = Annotated[
+    StaticScene | SurveyScene | GymScene | EndScene | Block, Field(discriminator="type")
+]
