@@ -50,9 +50,7 @@ def _url_template(value: str) -> str:
         raise ValueError(f"is not a valid template ({exc})") from None
     unknown = fields - {"code", "participant"}
     if unknown:
-        raise ValueError(
-            f"uses unknown placeholder(s) {sorted(unknown)}; allowed: {{code}}, {{participant}}"
-        )
+        raise ValueError(f"uses unknown placeholder(s) {sorted(unknown)}; allowed: {{code}}, {{participant}}")
     return value
 
 
@@ -74,8 +72,11 @@ EntryPoint = Annotated[
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=4000)]
 Html = Annotated[str, StringConstraints(max_length=100_000)]
-RelPath = Annotated[
-    str, StringConstraints(min_length=1, max_length=255), AfterValidator(_relative_path)
+RelPath = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(_relative_path)]
+OnnxPath = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=255, pattern=r"\.onnx$"),
+    AfterValidator(_relative_path),
 ]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
 UrlTemplate = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_url_template)]

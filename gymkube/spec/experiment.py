@@ -80,13 +80,16 @@ class ExperimentSpec(SpecModel):
         description="The experiment's own files: a folder beside the manifest (local runtime).",
     )
     scenes: list[FlowItem] = Field(min_length=1, max_length=200)
-    recruitment: Recruitment = Field(default_factory=Recruitment)
-    data: DataSpec = Field(default_factory=DataSpec)
+    recruitment: Recruitment = Field(default_factory=lambda: Recruitment())
+    data: DataSpec = Field(default_factory=lambda: DataSpec())
     capacity: int = Field(200, ge=1, le=5000, description="Concurrent participants per game pod.")
     replicas: int = Field(1, ge=1, le=50, description="Game pods.")
 
     @model_validator(mode="after")
     def _well_formed_flow(self) -> ExperimentSpec:
+        ends = [i for i, s in enumerate(self.scenes) if isinstance(s, EndScene)]
+        if ends != [len(self.scenes) - 1]:
+            raise ValueError("the flow needs exactly one 'end' scene, and it must come last")
         ids = [s.id for s in self.scenes] + [
             inner.id for s in self.scenes if isinstance(s, Block) for inner in s.scenes
         ]
@@ -95,9 +98,6 @@ class ExperimentSpec(SpecModel):
             if scene_id in seen:
                 raise ValueError(f"scene id {scene_id!r} is used twice; ids must be unique")
             seen.add(scene_id)
-        ends = [i for i, s in enumerate(self.scenes) if isinstance(s, EndScene)]
-        if ends != [len(self.scenes) - 1]:
-            raise ValueError("the flow needs exactly one 'end' scene, and it must come last")
         return self
 
     def all_scenes(self) -> Iterator[Scene]:

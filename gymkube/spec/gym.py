@@ -12,7 +12,7 @@ from gymkube.spec.base import (
     EntryPoint,
     Html,
     JsonObject,
-    RelPath,
+    OnnxPath,
     SceneId,
     ShortText,
     SpecModel,
@@ -62,8 +62,8 @@ class PolicyPlayer(SpecModel):
     """An ONNX policy from the experiment's files: observation in, action logits out."""
 
     type: Literal["policy"]
-    file: Annotated[RelPath, Field(pattern=r"\.onnx$")]
-    observation: ObservationFeed = Field(default_factory=ObservationFeed)
+    file: OnnxPath
+    observation: ObservationFeed = Field(default_factory=lambda: ObservationFeed())
     selection: Literal["greedy", "sample"] = "greedy"
     temperature: float = Field(1.0, gt=0, le=100)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
@@ -89,9 +89,7 @@ class NoopPlayer(SpecModel):
     color: Color | None = None
 
 
-Player = Annotated[
-    HumanPlayer | PolicyPlayer | RandomPlayer | NoopPlayer, Field(discriminator="type")
-]
+Player = Annotated[HumanPlayer | PolicyPlayer | RandomPlayer | NoopPlayer, Field(discriminator="type")]
 
 
 class Controls(SpecModel):
@@ -100,7 +98,9 @@ class Controls(SpecModel):
     keys: dict[KeyName, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
         default_factory=dict, max_length=32
     )
-    default_action: int | Literal["previous"] = Field(0, description="Or 'previous'.")
+    default_action: int | Literal["previous"] = Field(
+        0, description="The action when no key is held: an action number, or 'previous' to repeat the last."
+    )
 
     @model_validator(mode="after")
     def _non_negative_default(self) -> Controls:
@@ -135,8 +135,8 @@ class GymScene(SpecModel):
     episodes: int = Field(1, ge=1, le=1000)
     max_steps: int = Field(1000, ge=1, le=100_000)
     fps: int = Field(30, ge=1, le=60)
-    controls: Controls = Field(default_factory=Controls)
-    rendering: Rendering = Field(default_factory=Rendering)
+    controls: Controls = Field(default_factory=lambda: Controls())
+    rendering: Rendering = Field(default_factory=lambda: Rendering())
     seed: int | None = Field(
         None, ge=0, le=2**31 - 1, description="Episode k resets with seed+k; none: drawn, recorded."
     )

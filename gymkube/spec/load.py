@@ -13,10 +13,8 @@ from gymkube.spec.experiment import Experiment
 MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_NODES = 50_000
 MAX_DEPTH = 64
-_UNION_TAGS = {
-    "static", "survey", "gym", "end", "block", "human", "policy", "random", "noop",
-    "str", "int", "literal['previous']",
-}  # fmt: skip
+_SCENE_TAGS = {"static", "survey", "gym", "end", "block"}
+_PLAYER_TAGS = {"human", "policy", "random", "noop"}
 
 
 class ManifestError(Exception):
@@ -33,38 +31,64 @@ class ManifestError(Exception):
 
 
 class _BoundedLoader(yaml.SafeLoader):
-    """SafeLoader that refuses documents which expand past MAX_NODES (alias bombs)."""
+    """SafeLoader that stops early on documents too big, too deep, or with duplicate keys."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._nodes = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        # Counting while composing stops a huge or deeply nested document before it is all
+        # parsed (and before Python's recursion limit); aliases are counted after, expanded.
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise ValueError(f"the document nests deeper than {MAX_DEPTH} levels")
+            node = super().compose_node(parent, index)  # type: ignore[arg-type]
+        finally:
+            self._depth -= 1
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise ValueError(f"the document has more than {MAX_NODES} values")
+        return node
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    line = key_node.start_mark.line + 1
+                    raise ValueError(f"key {key_node.value!r} appears twice in one mapping (line {line})")
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep)
 
 
-def _count_nodes(node: yaml.Node, budget: list[int], depth: int = 0) -> None:
+def _count_expanded(node: yaml.Node, budget: list[int]) -> None:
     # Aliases share node objects, so walking the graph counts the *expanded* size, which is
     # what a consumer of the loaded data would pay for; stop as soon as the budget is spent.
     budget[0] -= 1
     if budget[0] < 0:
-        raise ValueError(
-            f"the document expands to more than {MAX_NODES} nodes (a YAML alias bomb?)"
-        )
-    if depth > MAX_DEPTH:
-        raise ValueError(f"the document nests deeper than {MAX_DEPTH} levels")
+        raise ValueError(f"the document expands to more than {MAX_NODES} values (a YAML alias bomb?)")
     if isinstance(node, yaml.SequenceNode):
         for child in node.value:
-            _count_nodes(child, budget, depth + 1)
+            _count_expanded(child, budget)
     elif isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            _count_nodes(key, budget, depth + 1)
-            _count_nodes(value, budget, depth + 1)
+            _count_expanded(key, budget)
+            _count_expanded(value, budget)
 
 
 def _yaml_documents(text: str) -> list[Any]:
+    """Every document (None for an empty one), so that document numbers match the file."""
     loader = _BoundedLoader(text)
     try:
         documents = []
         while loader.check_node():
             node = loader.get_node()
-            if node is None:
-                continue
-            _count_nodes(node, [MAX_NODES])
-            documents.append(loader.construct_document(node))
+            if node is not None:
+                _count_expanded(node, [MAX_NODES])
+            documents.append(None if node is None else loader.construct_document(node))
         return documents
     finally:
         loader.dispose()
@@ -72,33 +96,26 @@ def _yaml_documents(text: str) -> list[Any]:
 
 def _format_location(loc: tuple[Any, ...]) -> str:
     path = ""
-    for part in loc:
+    for i, part in enumerate(loc):
+        previous = loc[i - 1] if i else None
+        # pydantic names the union member it tried; a tag right after a list index (scenes)
+        # or a players key, or a type name after defaultAction, is that and not a field.
+        union_member = (
+            (part in _SCENE_TAGS and isinstance(previous, int))
+            or (part in _PLAYER_TAGS and i >= 2 and loc[i - 2] == "players")
+            or (previous == "defaultAction" and part in ("int", "literal['previous']"))
+            or str(part).startswith("function-")
+        )
+        if union_member:
+            continue
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in (
-            "static",
-            "survey",
-            "gym",
-            "end",
-            "block",
-            "human",
-            "policy",
-            "random",
-            "noop",
-        ):
-            continue  # discriminated-union tags pydantic inserts; the index already locates it
-        elif str(part).startswith("function-") or str(part) in (
-            "str",
-            "int",
-            "literal['previous']",
-        ):
-            continue
         else:
             path += f".{part}" if path else str(part)
     return path or "(document)"
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Any) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown field (check the spelling; unknown fields are refused)"
@@ -133,11 +150,9 @@ def load_experiments(text: str | bytes, source: str = "manifest") -> list[Experi
     Raises:
         ManifestError: for oversize input, malformed YAML, alias bombs or an invalid spec.
     """
-    size = len(text)
+    size = len(text.encode() if isinstance(text, str) else text)
     if size > MAX_MANIFEST_BYTES:
-        raise ManifestError(
-            source, [f"(file): is {size / 1e6:.1f} MB; manifests are limited to 1 MiB"]
-        )
+        raise ManifestError(source, [f"(file): is {size / 1e6:.1f} MB; manifests are limited to 1 MiB"])
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -152,12 +167,13 @@ def load_experiments(text: str | bytes, source: str = "manifest") -> list[Experi
         raise ManifestError(source, [f"(file): not valid YAML{at}: {problem}"]) from None
     except (ValueError, RecursionError) as exc:
         raise ManifestError(source, [f"(file): {exc}"]) from None
-    documents = [d for d in documents if d is not None]
-    if not documents:
+    if all(d is None for d in documents):
         raise ManifestError(source, ["(file): holds no document"])
     experiments: list[Experiment] = []
     problems: list[str] = []
     for index, document in enumerate(documents):
+        if document is None:
+            continue
         try:
             experiments.append(parse_experiment(document, source))
         except ManifestError as exc:

@@ -116,6 +116,4 @@ class Block(SpecModel):
 
 
 Scene = Annotated[StaticScene | SurveyScene | GymScene | EndScene, Field(discriminator="type")]
-FlowItem = Annotated[
-    StaticScene | SurveyScene | GymScene | EndScene | Block, Field(discriminator="type")
-]
+FlowItem = Annotated[StaticScene | SurveyScene | GymScene | EndScene | Block, Field(discriminator="type")]

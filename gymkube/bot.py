@@ -1,0 +1,183 @@
+"""Bot participants: walk an experiment end to end over real socket.io, as a browser would.
+
+Researchers pilot a study with them (`gymkube bot URL --count 10`); the tests and the
+benchmarks use them to play. A bot answers every survey with valid answers, holds keys for a
+few frames at a time, and logs every input it sends so its data can be checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import socketio
+
+from gymkube.game_pod.protocol import Event
+
+
+def valid_answer(question: dict[str, Any], rng: random.Random) -> Any:
+    """Some answer the server accepts for a survey question (as sent by the browser)."""
+    kind = question["type"]
+    if kind == "likert":
+        return rng.randint(1, question["points"])
+    if kind == "single":
+        return rng.choice(question["options"])
+    if kind == "multiple":
+        return rng.sample(question["options"], k=rng.randint(1, len(question["options"])))
+    if kind == "number":
+        low = float(question["min"]) if question.get("min") is not None else 0.0
+        high = float(question["max"]) if question.get("max") is not None else low + 10
+        return rng.randint(int(low), int(high)) if question.get("integer") else rng.uniform(low, high)
+    return "bot answer"
+
+
+@dataclass
+class SentInput:
+    """One input the bot sent."""
+
+    seq: int
+    key: str
+    down: bool
+    frame: int
+    episode: int
+
+
+@dataclass
+class ParticipantBot:
+    """One simulated participant."""
+
+    entry_url: str
+    seed: int = 0
+    hold_frames: tuple[int, int] = (3, 10)
+    press_probability: float = 0.5
+    stop_at: str | None = None
+    rng: random.Random = field(init=False)
+    pod_url: str = ""
+    token: str = ""
+    scenes: list[dict[str, Any]] = field(default_factory=list)
+    inputs: list[SentInput] = field(default_factory=list)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    states: int = 0
+    completion_code: str | None = None
+    refused: dict[str, Any] | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.sio = socketio.AsyncClient(serializer="msgpack", reconnection=False)
+        self._seq = 0
+        self._held: str | None = None
+        self._hold_left = 0
+        self._keys: list[str] = []
+        self._register()
+
+    async def enter(self) -> None:
+        """Follow the entry redirect to the pod and keep the token."""
+        async with httpx.AsyncClient(follow_redirects=False, timeout=10) as client:
+            response = await client.get(self.entry_url)
+        if response.status_code != 303:
+            raise RuntimeError(f"entry answered {response.status_code}: {response.text[:200]}")
+        location = response.headers["location"]
+        parts = urlsplit(location)
+        self.pod_url = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        self.token = parse_qs(parts.query)["t"][0]
+
+    async def connect(self) -> None:
+        """Open the socket to the pod with the token."""
+        path = urlsplit(self.pod_url).path.rstrip("/") + "/socket.io"
+        await self.sio.connect(
+            self.pod_url,
+            socketio_path=path,
+            transports=["websocket"],
+            auth={"token": self.token, "client": {"ua": "gymkube-bot", "screen": [1920, 1080]}},
+        )
+
+    async def run(self, timeout_s: float = 120.0) -> ParticipantBot:
+        """Enter, connect and play until the end scene (or `stop_at`), within a time limit."""
+        if not self.token:
+            await self.enter()
+        await self.connect()
+        try:
+            await asyncio.wait_for(self.done.wait(), timeout_s)
+        finally:
+            await self.sio.disconnect()
+        return self
+
+    async def send_key(self, key: str, down: bool, frame: int, episode: int) -> None:
+        """Send one input event and log it."""
+        self._seq += 1
+        self.inputs.append(SentInput(self._seq, key, down, frame, episode))
+        payload = {"s": self._seq, "k": key, "d": down, "t": time.time() * 1000, "f": frame, "e": episode}
+        await self.sio.emit(Event.INPUT, payload)
+
+    async def _on_state(self, state: dict[str, Any]) -> None:
+        self.states += 1
+        if not self._keys:
+            return
+        frame, episode = int(state.get("f") or 0), int(state.get("e") or 0)
+        if self._held is not None:
+            self._hold_left -= 1
+            if self._hold_left <= 0:
+                key, self._held = self._held, None
+                await self.send_key(key, False, frame, episode)
+            return
+        if self.rng.random() < self.press_probability:
+            self._held = self.rng.choice(self._keys)
+            self._hold_left = self.rng.randint(*self.hold_frames)
+            await self.send_key(self._held, True, frame, episode)
+
+    async def _on_scene(self, message: dict[str, Any]) -> None:
+        scene = message["scene"]
+        self.scenes.append(scene)
+        if scene["id"] == self.stop_at:
+            self.done.set()
+            return
+        kind = scene["type"]
+        if kind == "end":
+            self.completion_code = scene.get("code")
+            self.done.set()
+        elif kind == "static":
+            await asyncio.sleep(float(scene.get("minTimeS") or 0))
+            await self._finish(scene["id"], None)
+        elif kind == "survey":
+            answers = {q["id"]: valid_answer(q, self.rng) for q in scene["questions"]}
+            self.answers[scene["id"]] = answers
+            await self._finish(scene["id"], answers)
+
+    async def _finish(self, scene_id: str, answers: dict[str, Any] | None) -> None:
+        ack = await self.sio.call(Event.SCENE_DONE, {"scene": scene_id, "answers": answers}, timeout=10)
+        if not ack.get("ok"):
+            raise RuntimeError(f"scene {scene_id} refused: {ack}")
+
+    def _register(self) -> None:
+        @self.sio.on(Event.SCENE)
+        async def on_scene(message: dict[str, Any]) -> None:
+            await self._on_scene(message)
+
+        @self.sio.on(Event.GAME)
+        async def on_game(message: dict[str, Any]) -> None:
+            self._keys = list(message.get("keys") or []) if message["status"] == "playing" else []
+            if message["status"] != "playing" and self._held is not None:
+                self._held = None
+
+        @self.sio.on(Event.STATE)
+        async def on_state(state: dict[str, Any]) -> None:
+            await self._on_state(state)
+
+        @self.sio.on(Event.REFUSED)
+        async def on_refused(message: dict[str, Any]) -> None:
+            self.refused = message
+            self.done.set()
+
+
+async def run_bots(entry_url: str, count: int, timeout_s: float = 300.0) -> list[ParticipantBot]:
+    """Play `count` bots at once; each gets its own participant id."""
+    separator = "&" if "?" in entry_url else "?"
+    bots = [ParticipantBot(f"{entry_url}{separator}bot={i}", seed=i) for i in range(count)]
+    await asyncio.gather(*(bot.run(timeout_s) for bot in bots))
+    return bots

@@ -1,0 +1,124 @@
+"""The `gymkube` command line: validate, crd, up, game-pod, export, protocol-js."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from gymkube.spec import ManifestError, load_experiment_file
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check manifests; print one line per problem with its field path."""
+    failed = False
+    for path in args.files:
+        try:
+            experiments = load_experiment_file(path)
+        except ManifestError as exc:
+            sys.stderr.write(exc.render() + "\n")
+            failed = True
+            continue
+        for experiment in experiments:
+            _write(f"{path}: ok: experiment {experiment.name!r}")
+    return 1 if failed else 0
+
+
+def cmd_crd(args: argparse.Namespace) -> int:
+    """Print the CustomResourceDefinition generated from the spec model."""
+    from gymkube.spec.crd import render_crd_yaml
+
+    _write(render_crd_yaml())
+    return 0
+
+
+def cmd_protocol_js(args: argparse.Namespace) -> int:
+    """Print static/js/protocol.js, generated from the protocol table."""
+    from gymkube.game_pod.protocol import render_protocol_js
+
+    _write(render_protocol_js())
+    return 0
+
+
+def cmd_game_pod(args: argparse.Namespace) -> int:
+    """Run one game pod, configured by GYMKUBE_* environment variables."""
+    from gymkube.game_pod.server import run_game_pod
+
+    return run_game_pod()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Run the embedded platform: control plane plus game pods as local processes."""
+    from gymkube.platform.embedded import run_embedded
+
+    return run_embedded(
+        [Path(f) for f in args.files], host=args.host, port=args.port, data_dir=Path(args.data)
+    )
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Merge an experiment's data chunks into one table per kind."""
+    from gymkube.storage.export import export_experiment
+
+    written = export_experiment(args.name, args.data, Path(args.out), args.format)
+    for path in written:
+        _write(str(path))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(prog="gymkube", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check Experiment manifests")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("crd", help="print the Experiment CRD generated from the spec model")
+    p.set_defaults(func=cmd_crd)
+
+    p = sub.add_parser("protocol-js", help="print static/js/protocol.js")
+    p.set_defaults(func=cmd_protocol_js)
+
+    p = sub.add_parser("game-pod", help="run one game pod (configured by GYMKUBE_* variables)")
+    p.set_defaults(func=cmd_game_pod)
+
+    p = sub.add_parser("up", help="run experiments on this machine and print participant URLs")
+    p.add_argument("files", nargs="+", metavar="EXPERIMENT.yaml")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--data", default=".gymkube", help="folder for data and state")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("export", help="merge an experiment's data into one table per kind")
+    p.add_argument("name", help="experiment name")
+    p.add_argument("--data", default=".gymkube/storage", help="storage: a folder or s3://bucket/prefix")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    p.add_argument("--out", default=".", help="folder to write the tables to")
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `gymkube` command."""
+    args = build_parser().parse_args(argv)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

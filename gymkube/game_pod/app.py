@@ -1,0 +1,187 @@
+"""The game pod's ASGI app: socket.io events and the HTTP routes, wrapped in one ASGIApp."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import mimetypes
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import socketio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from gymkube.game_pod.limits import RateLimiter
+from gymkube.game_pod.pod import Pod
+from gymkube.game_pod.protocol import Event
+from gymkube.game_pod.settings import PodSettings
+from gymkube.spec.load import load_experiment_file
+from gymkube.tokens import TokenError, verify_token
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".mp3", ".wav", ".ogg", ".mp4"}
+MEDIA_TYPES |= {".css", ".html", ".txt", ".json", ".woff2"}
+
+
+def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
+    """Wire the socket.io events of the protocol table to the pod."""
+    limits: dict[str, RateLimiter] = {}
+
+    async def refuse(sid: str, reason: str, message: str) -> bool:
+        await sio.emit(Event.REFUSED, {"reason": reason, "message": message}, to=sid)
+        return False
+
+    @sio.event
+    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        auth = auth if isinstance(auth, dict) else {}
+        try:
+            claims = verify_token(pod.settings.secret, auth.get("token"), pod.experiment.name)
+        except TokenError as exc:
+            log.info("refused a connection: %s", exc)
+            return await refuse(sid, "token", "This link is not valid. Please use the link you were given.")
+        known = claims["p"] in pod.sessions
+        if not known and (pod.draining or len(pod.sessions) >= pod.spec.capacity):
+            return await refuse(sid, "busy", "This study is busy right now. Please try again in a minute.")
+        session = await pod.open_session(claims)
+        if session.sid is not None:
+            pod.event(session, "duplicate_refused", {"sid": sid})
+            return await refuse(
+                sid,
+                "duplicate",
+                "This study is already open in another tab or window. Please use that one.",
+            )
+        limits[sid] = RateLimiter()
+        pod.by_sid[sid] = session
+        client = auth.get("client") if isinstance(auth.get("client"), dict) else {}
+        await session.attach(sid, {k: client[k] for k in list(client)[:10]})
+        return True
+
+    @sio.event
+    async def disconnect(sid: str, reason: Any = None) -> None:
+        limits.pop(sid, None)
+        session = pod.by_sid.pop(sid, None)
+        if session is not None and session.sid == sid:
+            session.detach()
+
+    async def session_for(sid: str) -> Any:
+        limiter = limits.get(sid)
+        if limiter is None:
+            return None
+        if not limiter.allow():
+            if limiter.flooding:
+                log.warning("disconnecting %s: %d events in one second", sid, limiter.window_count)
+                session = pod.by_sid.get(sid)
+                if session is not None:
+                    pod.event(session, "flood_disconnect", {"events": limiter.window_count})
+                await sio.disconnect(sid)
+            return None
+        return pod.by_sid.get(sid)
+
+    @sio.on(Event.SCENE_DONE)
+    async def scene_done(sid: str, data: Any = None) -> dict[str, Any]:
+        session = await session_for(sid)
+        if session is None:
+            return {"ok": False, "errors": {"_": "Too many requests; slow down."}}
+        return await session.finish_scene(data)
+
+    @sio.on(Event.INPUT)
+    async def on_input(sid: str, data: Any = None) -> None:
+        session = await session_for(sid)
+        if session is None or session.game is None or not isinstance(data, dict):
+            return
+        session.game.on_input(
+            data.get("k"), data.get("d"), data.get("s"), data.get("t"), data.get("f"), data.get("e")
+        )
+
+    @sio.on(Event.PING)
+    async def ping(sid: str, data: Any = None) -> dict[str, Any]:
+        await session_for(sid)
+        t = data.get("t") if isinstance(data, dict) else None
+        return {"t": t if isinstance(t, int | float) else None, "s": time.time_ns() / 1e6}
+
+    @sio.on(Event.TELEMETRY)
+    async def telemetry(sid: str, data: Any = None) -> None:
+        session = await session_for(sid)
+        if session is None or not isinstance(data, dict):
+            return
+        kind, progress = data.get("kind"), session.progress
+        if kind == "latency":
+            rtt, offset = data.get("rtt"), data.get("offset")
+            if isinstance(rtt, int | float) and isinstance(offset, int | float) and 0 <= rtt < 60_000:
+                progress.add_latency(float(rtt), float(offset))
+        elif kind == "visibility" and data.get("state") == "hidden":
+            progress.visibility_losses += 1
+            pod.event(session, "hidden", {"t_client": data.get("t")})
+        elif kind == "focus" and data.get("state") == "blur":
+            progress.focus_losses += 1
+            pod.event(session, "blur", {"t_client": data.get("t")})
+        elif kind == "error":
+            pod.event(session, "client_error", {"message": str(data.get("message"))[:500]})
+
+
+def build_app(settings: PodSettings) -> socketio.ASGIApp:
+    """The whole game pod: socket.io on `{base}socket.io`, HTTP routes beside it."""
+    experiment = load_experiment_file(settings.experiment_file)[0]
+    sio = socketio.AsyncServer(
+        async_mode="asgi",
+        serializer="msgpack",
+        always_connect=True,
+        max_http_buffer_size=settings.max_message_bytes,
+        cors_allowed_origins=[],
+        ping_interval=5,
+        ping_timeout=10,
+    )
+    pod = Pod(settings, experiment, sio)
+    register_events(sio, pod)
+    static_dir = settings.static_dir
+
+    async def index(request: Request) -> Response:
+        return FileResponse(static_dir / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True, "draining": pod.draining})
+
+    async def ready(request: Request) -> Response:
+        return JSONResponse({"ready": not pod.draining}, status_code=503 if pod.draining else 200)
+
+    async def load(request: Request) -> Response:
+        return JSONResponse(pod.load())
+
+    async def files(request: Request) -> Response:
+        relative = request.path_params["path"]
+        root = pod.bundle_dir
+        if root is None:
+            return Response("not found", status_code=404)
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root) or not path.is_file() or path.suffix.lower() not in MEDIA_TYPES:
+            return Response("not found", status_code=404)
+        return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await pod.start()
+        app.state.pod = pod
+        yield
+        await pod.close()
+
+    base = "/" + settings.base_path.strip("/")
+    prefix = "" if base == "/" else base
+    routes = [
+        Route(f"{prefix}/", index),
+        Route(f"{prefix}/healthz", health),
+        Route(f"{prefix}/readyz", ready),
+        Route(f"{prefix}/load", load),
+        Route(f"{prefix}/files/{{path:path}}", files),
+        Mount(f"{prefix}/static", StaticFiles(directory=static_dir), name="static"),
+    ]
+    http = Starlette(routes=routes, lifespan=lifespan)
+    http.state.pod = pod
+    app = socketio.ASGIApp(sio, other_asgi_app=http, socketio_path=f"{prefix}/socket.io")
+    app.pod = pod
+    return app

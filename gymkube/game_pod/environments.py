@@ -1,0 +1,90 @@
+"""Making an experiment's environment and its renderer, and recording what replays need."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from gymkube.spec.gym import GymScene
+
+
+def import_entry_point(entry_point: str, bundle_dir: Path | None) -> Callable[..., Any]:
+    """`module:callable`, importing from the experiment's own files first."""
+    if bundle_dir is not None and str(bundle_dir) not in sys.path:
+        sys.path.insert(0, str(bundle_dir))
+    module_name, _, attribute = entry_point.partition(":")
+    module = importlib.import_module(module_name)
+    target = getattr(module, attribute)
+    if not callable(target):
+        raise TypeError(f"{entry_point} is not callable")
+    return target
+
+
+def make_env(scene: GymScene, bundle_dir: Path | None) -> gym.Env[Any, Any]:
+    """A fresh environment for one game."""
+    spec = scene.environment
+    kwargs = dict(spec.kwargs)
+    if scene.rendering.mode == "rgb":
+        kwargs.setdefault("render_mode", "rgb_array")
+    if spec.id is not None:
+        return gym.make(spec.id, disable_env_checker=True, **kwargs)
+    assert spec.entry_point is not None
+    return import_entry_point(spec.entry_point, bundle_dir)(**kwargs)
+
+
+def find_object_renderer(
+    scene: GymScene, env: gym.Env[Any, Any], bundle_dir: Path | None
+) -> Callable[[], list[dict[str, Any]]]:
+    """What draws `objects` frames: the spec's renderer, env.render_objects(), or a built-in."""
+    from gymkube.game_pod.renderers import find_renderer
+
+    if scene.rendering.renderer:
+        function = import_entry_point(scene.rendering.renderer, bundle_dir)
+        return lambda: function(env)
+    method = getattr(env.unwrapped, "render_objects", None)
+    if callable(method):
+        return method
+    builtin = find_renderer(scene.environment.id)
+    if builtin is not None:
+        return lambda: builtin(env)
+    raise LookupError(
+        f"environment {scene.environment.name!r} has no render_objects() and no renderer was "
+        "given (set rendering.renderer, or rendering.mode: rgb)"
+    )
+
+
+def bundle_hash(bundle_dir: Path | None) -> str | None:
+    """sha256 over the bundle's files (paths and contents, sorted), or None without one."""
+    if bundle_dir is None or not bundle_dir.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for path in sorted(p for p in bundle_dir.rglob("*") if p.is_file()):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(str(path.relative_to(bundle_dir)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def runtime_versions(env: gym.Env[Any, Any]) -> dict[str, str | None]:
+    """Versions of the packages an episode's outcome depends on."""
+    module = type(env.unwrapped).__module__.split(".")[0]
+    versions = {p: _version(p) for p in ("gymkube", "gymnasium", "numpy", "onnxruntime")}
+    versions["env_package"] = module
+    versions["env_package_version"] = _version(module)
+    versions["python"] = sys.version.split()[0]
+    return versions

@@ -1,0 +1,106 @@
+"""What a participant sees each tick: objects (permanent ones sent once) or an encoded frame."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gymkube.game_pod import environments
+from gymkube.spec.gym import GymScene
+
+if TYPE_CHECKING:
+    from gymkube.game_pod.game import Game
+
+log = logging.getLogger(__name__)
+
+
+class _SafeFormat(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def format_score(score: float) -> str:
+    """An integer score without decimals, others with one."""
+    return str(int(score)) if float(score).is_integer() else f"{score:.1f}"
+
+
+class FrameEncoder:
+    """Builds the `state` payload of one game, remembering which permanent objects were sent."""
+
+    def __init__(self, scene: GymScene, env: Any, bundle_dir: Path | None) -> None:
+        self.scene = scene
+        self.env = env
+        self.mode = scene.rendering.mode
+        self.sent_permanent: set[str] = set()
+        self.render_objects: Callable[[], list[dict[str, Any]]] | None = None
+        if self.mode == "objects":
+            self.render_objects = environments.find_object_renderer(scene, env, bundle_dir)
+        self.mime = "image/png" if scene.rendering.rgb_format == "png" else "image/jpeg"
+
+    def reset(self) -> None:
+        """A new episode: scenery may change, so send it again."""
+        self.sent_permanent.clear()
+
+    def resend_permanent(self) -> None:
+        """The participant reconnected: their browser needs the scenery again."""
+        self.sent_permanent.clear()
+
+    def hud(self, game: Game) -> str:
+        """The heads-up line from the scene's template."""
+        values = _SafeFormat(
+            episode=max(game.episode, 1),
+            episodes=self.scene.episodes,
+            score=format_score(game.score),
+            step=game.step,
+            max_steps=self.scene.max_steps,
+        )
+        return self.scene.hud.format_map(values)
+
+    def _objects(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        assert self.render_objects is not None
+        current: list[dict[str, Any]] = []
+        permanent: list[dict[str, Any]] = []
+        for obj in self.render_objects():
+            if obj.get("permanent"):
+                key = str(obj.get("id"))
+                if key not in self.sent_permanent:
+                    self.sent_permanent.add(key)
+                    permanent.append(obj)
+            else:
+                current.append(obj)
+        return current, permanent
+
+    def _image(self) -> bytes:
+        from PIL import Image
+
+        frame = self.env.render()
+        buffer = io.BytesIO()
+        image = Image.fromarray(frame)
+        if self.mime == "image/png":
+            image.save(buffer, format="PNG", optimize=False)
+        else:
+            image.save(buffer, format="JPEG", quality=self.scene.rendering.rgb_quality)
+        return buffer.getvalue()
+
+    def state(self, game: Game, ack: int | None) -> dict[str, Any]:
+        """The `state` event payload for this tick."""
+        payload: dict[str, Any] = {
+            "g": game.id,
+            "e": game.episode,
+            "f": game.step,
+            "hud": self.hud(game),
+            "a": ack if ack is not None and ack >= 0 else None,
+            "t": time.time_ns() // 1_000_000,
+        }
+        if self.mode == "objects":
+            current, permanent = self._objects()
+            payload["o"] = current
+            payload["p"] = permanent or None
+        else:
+            payload["img"] = self._image()
+            payload["fmt"] = self.mime
+        return payload

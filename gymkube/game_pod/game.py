@@ -1,0 +1,286 @@
+"""One game: an environment, its players and the episode lifecycle, stepped by the ticker."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gymkube.game_pod import environments
+from gymkube.game_pod.frames import FrameEncoder
+from gymkube.game_pod.inputs import HumanSlot
+from gymkube.game_pod.players import Actor, make_actor
+from gymkube.game_pod.protocol import Event
+from gymkube.spec.gym import GymScene, HumanPlayer
+
+log = logging.getLogger(__name__)
+
+
+class Status(enum.StrEnum):
+    """Where a game is in its life."""
+
+    COUNTDOWN = "countdown"
+    PLAYING = "playing"
+    PAUSED = "paused"
+    DONE = "done"
+    ABANDONED = "abandoned"
+
+
+def observation_hash(observation: Any) -> str:
+    """A short, stable hash of an observation (dicts hashed by sorted key)."""
+    digest = hashlib.blake2b(digest_size=8)
+    if isinstance(observation, dict):
+        for key in sorted(observation):
+            digest.update(str(key).encode())
+            digest.update(np.ascontiguousarray(observation[key]).tobytes())
+    else:
+        digest.update(np.ascontiguousarray(observation).tobytes())
+    return digest.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | float | np.integer | np.floating):
+        return float(value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=lambda v: np.asarray(v).tolist())
+
+
+def flatten_info(info: dict[str, Any], prefix: str = "info_") -> dict[str, Any]:
+    """Info as flat columns: nested keys joined with '_', numbers as floats."""
+    flat: dict[str, Any] = {}
+    for key, value in info.items():
+        if str(key).startswith("_"):
+            continue
+        if isinstance(value, dict):
+            flat.update(flatten_info(value, f"{prefix}{key}_"))
+        else:
+            flat[f"{prefix}{key}"] = _plain(value)
+    return flat
+
+
+class Game:
+    """A gym scene being played by one participant (beside any AI players)."""
+
+    def __init__(
+        self,
+        scene: GymScene,
+        base_row: dict[str, Any],
+        bundle_dir: Path | None,
+        record: Callable[[str, dict[str, Any]], None],
+        first_episode: int = 1,
+        record_observations: bool = False,
+    ) -> None:
+        self.id = base_row["game"]
+        self.scene = scene
+        self.base_row = base_row
+        self.record = record
+        self.record_observations = record_observations
+        self.env = environments.make_env(scene, bundle_dir)
+        self.frames = FrameEncoder(scene, self.env, bundle_dir)
+        self.base_seed = scene.seed if scene.seed is not None else random.SystemRandom().randrange(2**31)
+        self.human = HumanSlot(scene.human_agent, dict(scene.controls.keys), scene.controls.default_action)
+        self.actors: dict[str, Actor] = {
+            agent: make_actor(spec, agent, self.env, bundle_dir or Path("."), self.base_seed + i + 1)
+            for i, (agent, spec) in enumerate(scene.players.items())
+            if not isinstance(spec, HumanPlayer)
+        }
+        self.multi_agent = len(scene.players) > 1
+        self.episode = first_episode - 1
+        self.episodes_left = scene.episodes - (first_episode - 1)
+        self.status = Status.COUNTDOWN
+        self.countdown_until = 0.0
+        self.step = 0
+        self.score = 0.0
+        self.observation: Any = None
+        self.t_start_ns = 0
+        self.outbox: list[tuple[str, dict[str, Any]]] = []
+        self.listener: Callable[[str, Game], None] | None = None
+        self.owner: Any = None
+        self._begin_countdown()
+
+    # lifecycle -------------------------------------------------------------------------
+
+    def _notify(self, status: str, countdown: float = 0.0, episode: int | None = None) -> None:
+        self.outbox.append(
+            (
+                Event.GAME,
+                {
+                    "game": self.id,
+                    "status": status,
+                    "episode": episode if episode is not None else max(self.episode, 1),
+                    "episodes": self.scene.episodes,
+                    "countdown": round(max(countdown, 0.0), 2),
+                    "agent": self.human.agent,
+                    "keys": list(self.scene.controls.keys),
+                },
+            )
+        )
+
+    def _notify_countdown(self) -> None:
+        # Before an episode starts the countdown announces the next one; after a pause, this one.
+        upcoming = self.episode + 1 if self.step == 0 else self.episode
+        self._notify(Status.COUNTDOWN, self.countdown_until - time.monotonic(), upcoming)
+
+    def _begin_countdown(self, seconds: float | None = None) -> None:
+        self.status = Status.COUNTDOWN
+        self.countdown_until = time.monotonic() + float(
+            self.scene.countdown_s if seconds is None else seconds
+        )
+        self._notify_countdown()
+
+    def _start_episode(self) -> None:
+        self.episode += 1
+        self.step = 0
+        self.score = 0.0
+        self.t_start_ns = time.time_ns()
+        self.seed = self.base_seed + self.episode - 1
+        self.observation, _ = self.env.reset(seed=self.seed)
+        self.human.release_all()
+        self.frames.reset()
+        self.status = Status.PLAYING
+        self._notify(Status.PLAYING)
+        self.outbox.append((Event.STATE, self.frames.state(self, None)))
+        self._tell("episode_start")
+
+    def _end_episode(self, status: str) -> None:
+        self.record("episodes", self.episode_row(status))
+        self.episodes_left -= 1
+        self._tell("episode_end")
+        if self.episodes_left > 0:
+            self.step = 0
+            self._begin_countdown()
+        else:
+            self.status = Status.DONE
+            self._notify(Status.DONE)
+            self.env.close()
+            self._tell("done")
+
+    def _tell(self, what: str) -> None:
+        if self.listener is not None:
+            self.listener(what, self)
+
+    def episode_row(self, status: str) -> dict[str, Any]:
+        """The episodes-table row: outcome plus everything a replay needs."""
+        players = {
+            agent: {**spec.model_dump(by_alias=True, exclude_none=True)}
+            | ({"seed": self.actors[agent].seed} if agent in self.actors else {})
+            for agent, spec in self.scene.players.items()
+        }
+        return {
+            **self.base_row,
+            "episode": self.episode,
+            "status": status,
+            "steps": self.step,
+            "score": self.score,
+            "seed": self.seed,
+            "t_start_ns": self.t_start_ns,
+            "t_end_ns": time.time_ns(),
+            "env": self.scene.environment.name,
+            "env_kwargs": json.dumps(self.scene.environment.kwargs, sort_keys=True),
+            "fps": self.scene.fps,
+            "max_steps": self.scene.max_steps,
+            "players": json.dumps(players, sort_keys=True),
+            "versions": json.dumps(environments.runtime_versions(self.env), sort_keys=True),
+        }
+
+    def pause(self) -> None:
+        """The participant is gone for now: stop stepping, keep the episode."""
+        if self.status in (Status.PLAYING, Status.COUNTDOWN):
+            self.status = Status.PAUSED
+            self.human.release_all()
+
+    def resume(self) -> None:
+        """The participant is back: re-send scenery, count down, play on."""
+        self.frames.resend_permanent()
+        if self.status == Status.PAUSED:
+            self._begin_countdown(min(3, self.scene.countdown_s or 3))
+        elif self.status == Status.COUNTDOWN:
+            self._notify_countdown()
+        elif self.status == Status.PLAYING:
+            self._notify(Status.PLAYING)
+
+    def stop(self, status: str) -> None:
+        """End the game now (`abandoned`, `interrupted`): the open episode is recorded so."""
+        if self.status in (Status.DONE, Status.ABANDONED):
+            return
+        if self.step > 0:
+            self.record("episodes", self.episode_row(status))
+            self._tell("episode_end")
+        self.status = Status.ABANDONED
+        self._notify(Status.ABANDONED)
+        self.env.close()
+
+    def on_input(self, key: Any, down: Any, seq: Any, client_ms: Any, frame: Any, episode: Any) -> None:
+        """A key event from the participant; one pressed during another episode is ignored."""
+        if self.status != Status.PLAYING or episode != self.episode:
+            self.human.ignored += 1
+            return
+        self.human.on_input(key, down, seq, client_ms, frame)
+
+    # the tick --------------------------------------------------------------------------
+
+    def tick(self, planned_ns: int) -> None:
+        """Advance one tick: count down, or step every player once and record the step."""
+        if self.status == Status.COUNTDOWN:
+            if time.monotonic() >= self.countdown_until:
+                if self.step == 0:
+                    self._start_episode()
+                else:
+                    self.status = Status.PLAYING
+                    self._notify(Status.PLAYING)
+            return
+        if self.status != Status.PLAYING:
+            return
+        t_tick_ns = time.time_ns()
+        row: dict[str, Any] = {
+            **self.base_row,
+            "episode": self.episode,
+            "step": self.step + 1,
+            "t_planned_ns": planned_ns,
+            "t_tick_ns": t_tick_ns,
+        }
+        actions: dict[str, int] = {}
+        for agent in self.scene.players:
+            if agent == self.human.agent:
+                action, source, event = self.human.take_action()
+                row[f"input_seq_{agent}"] = event.seq if event else None
+                row[f"input_recv_ns_{agent}"] = event.recv_ns if event else None
+                row[f"input_client_ms_{agent}"] = event.client_ms if event else None
+                row[f"input_frame_{agent}"] = event.frame if event else None
+            else:
+                actor = self.actors[agent]
+                action, source = actor.act(self.observation), actor.source
+            actions[agent] = action
+            row[f"action_{agent}"] = action
+            row[f"source_{agent}"] = source
+        step_action: Any = actions if self.multi_agent else actions[self.human.agent]
+        self.observation, reward, terminated, truncated, info = self.env.step(step_action)
+        self.step += 1
+        if isinstance(reward, dict):
+            for agent, value in reward.items():
+                row[f"reward_{agent}"] = float(value)
+            reward = reward.get(self.human.agent, sum(reward.values()))
+        self.score += float(reward)
+        truncated = bool(truncated) or self.step >= self.scene.max_steps
+        row["reward"] = float(reward)
+        row["terminated"] = bool(terminated)
+        row["truncated"] = truncated
+        row["obs_hash"] = observation_hash(self.observation)
+        if self.record_observations:
+            row["obs"] = _plain(self.observation)
+        row.update(flatten_info(info))
+        self.record("steps", row)
+        self.outbox.append((Event.STATE, self.frames.state(self, self.human.last_seq)))
+        if terminated or truncated:
+            self._end_episode("terminated" if terminated else "truncated")

@@ -1,0 +1,82 @@
+"""A human's keyboard state on the server: held keys, taps between ticks, and their timing."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class InputEvent:
+    """The newest input a step consumed, for reaction-time analysis."""
+
+    seq: int
+    recv_ns: int
+    client_ms: float | None
+    frame: int | None
+
+
+@dataclass
+class HumanSlot:
+    """Turns key downs/ups into one action per tick.
+
+    A held key repeats its action every tick; a key pressed and released between two ticks
+    still counts once (so short taps are never lost); with no key, the default action applies
+    (`previous` repeats the last action) and the step records the source as `default`.
+    """
+
+    agent: str
+    keys: dict[str, int]
+    default: int | str
+    held: list[str] = field(default_factory=list)
+    tapped: int | None = None
+    previous: int = 0
+    last_seq: int = -1
+    newest: InputEvent | None = None
+    ignored: int = 0
+
+    def on_input(self, key: Any, down: Any, seq: Any, client_ms: Any, frame: Any) -> bool:
+        """Apply one input event; False when it is not a valid one (it is then ignored)."""
+        if key not in self.keys or not isinstance(down, bool) or not isinstance(seq, int):
+            self.ignored += 1
+            return False
+        if seq <= self.last_seq:
+            self.ignored += 1
+            return False
+        self.last_seq = seq
+        if down:
+            if key in self.held:
+                self.held.remove(key)
+            self.held.append(key)
+            self.tapped = self.keys[key]
+        elif key in self.held:
+            self.held.remove(key)
+        self.newest = InputEvent(
+            seq=seq,
+            recv_ns=time.time_ns(),
+            client_ms=float(client_ms) if isinstance(client_ms, int | float) else None,
+            frame=frame if isinstance(frame, int) else None,
+        )
+        return True
+
+    def release_all(self) -> None:
+        """Forget held keys and unconsumed input (a new episode, or the participant left)."""
+        self.held.clear()
+        self.tapped = None
+        self.newest = None
+
+    def take_action(self) -> tuple[int, str, InputEvent | None]:
+        """This tick's action, its source (`human` or `default`) and the input behind it."""
+        consumed, self.newest = self.newest, None
+        if self.held:
+            action, source = self.keys[self.held[-1]], "human"
+        elif self.tapped is not None:
+            action, source = self.tapped, "human"
+        elif self.default == "previous":
+            action, source = self.previous, "default"
+        else:
+            action, source = int(self.default), "default"
+        self.tapped = None
+        self.previous = action
+        return action, source, consumed

@@ -1,0 +1,212 @@
+"""The pod: one experiment's sessions, games, tick loops and data writer in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+import uuid
+from collections.abc import Coroutine
+from typing import Any
+
+import socketio
+
+from gymkube.game_pod.environments import bundle_hash
+from gymkube.game_pod.game import Game
+from gymkube.game_pod.progress import Progress, load_progress, save_progress
+from gymkube.game_pod.session import ParticipantSession
+from gymkube.game_pod.settings import PodSettings
+from gymkube.game_pod.stager import build_flow
+from gymkube.game_pod.ticker import Ticker
+from gymkube.spec.experiment import Experiment
+from gymkube.spec.gym import GymScene
+from gymkube.storage.backends import open_storage
+from gymkube.storage.chunks import DataWriter
+
+log = logging.getLogger(__name__)
+
+
+class Pod:
+    """Shared state of a game pod; built at startup, closed at shutdown."""
+
+    def __init__(self, settings: PodSettings, experiment: Experiment, sio: socketio.AsyncServer):
+        self.settings = settings
+        self.experiment = experiment
+        self.spec = experiment.spec
+        self.name = settings.pod_name
+        self.sio = sio
+        self.storage = open_storage(self.spec.data.destination or settings.storage)
+        self.writer = DataWriter(
+            self.storage,
+            experiment.name,
+            settings.pod_name,
+            settings.spool_dir / experiment.name,
+            settings.flush_interval_s,
+        )
+        self.bundle_dir = settings.bundle_dir.resolve() if settings.bundle_dir else None
+        self.bundle_hash = bundle_hash(self.bundle_dir)
+        self.sessions: dict[str, ParticipantSession] = {}
+        self.by_sid: dict[str, ParticipantSession] = {}
+        self.tickers: dict[int, Ticker] = {}
+        self.draining = False
+        self.errors: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._writer_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Begin flushing (chunks a previous run left in the spool go first)."""
+        await self.writer.flush()
+        self._writer_task = asyncio.get_running_loop().create_task(self.writer.run())
+        log.info(
+            "game pod %s serving experiment %r; data to %s",
+            self.name,
+            self.experiment.name,
+            self.storage.url,
+        )
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run a coroutine in the background, keeping a reference and logging failures."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.error("background task failed", repr(task.exception()))
+
+    def error(self, what: str, detail: str) -> None:
+        """Log an error and keep it for the admin view."""
+        log.error("%s: %s", what, detail)
+        self.errors.append({"t_ns": time.time_ns(), "what": what, "detail": detail[:500]})
+
+    # data ------------------------------------------------------------------------------
+
+    def record(self, table: str, row: dict[str, Any]) -> None:
+        """Queue a data row."""
+        self.writer.add(table, row)
+
+    def event(self, session: ParticipantSession, kind: str, detail: dict[str, Any]) -> None:
+        """Queue an events-table row."""
+        import json
+
+        self.writer.add(
+            "events",
+            {
+                **session.row_ids(),
+                "t_ns": time.time_ns(),
+                "kind": kind,
+                "detail": json.dumps(detail),
+            },
+        )
+
+    async def save(self, progress: Progress) -> None:
+        """Write a participant's progress to storage (in a thread)."""
+        await asyncio.to_thread(save_progress, self.storage, progress)
+
+    # sessions and games ----------------------------------------------------------------
+
+    async def open_session(self, claims: dict[str, Any]) -> ParticipantSession:
+        """The live session for a token's participant: in memory, from storage, or new."""
+        participant = claims["p"]
+        session = self.sessions.get(participant)
+        if session is not None:
+            return session
+        progress = await asyncio.to_thread(load_progress, self.storage, self.experiment.name, participant)
+        if progress is None:
+            params: dict[str, Any] = claims["q"] if isinstance(claims.get("q"), dict) else {}
+            ordinal: int = claims["n"] if isinstance(claims.get("n"), int) else 0
+            progress = Progress(
+                experiment=self.experiment.name,
+                participant=participant,
+                session=claims["s"],
+                ordinal=ordinal,
+                flow=build_flow(self.spec, participant, ordinal),
+                url_params={str(k)[:64]: str(v)[:200] for k, v in list(params.items())[:32]},
+                scene_entered_ns=time.time_ns(),
+            )
+            await self.save(progress)
+        session = ParticipantSession(self, progress)
+        self.sessions[participant] = session
+        return session
+
+    def ticker(self, fps: int) -> Ticker:
+        """The tick loop for a frame rate."""
+        if fps not in self.tickers:
+            self.tickers[fps] = Ticker(fps, self._send)
+        return self.tickers[fps]
+
+    async def _send(self, game: Game, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        owner: ParticipantSession | None = game.owner
+        if owner is not None and owner.sid is not None:
+            for event, payload in messages:
+                await self.sio.emit(event, payload, to=owner.sid)
+
+    def new_game(self, session: ParticipantSession, scene: GymScene, first_episode: int) -> Game | None:
+        """Start a game for a participant's gym scene; None (logged) when it cannot start."""
+        if self.draining:
+            return None
+        base_row = {
+            **session.row_ids(),
+            "scene": session.progress.current,
+            "game": uuid.uuid4().hex[:12],
+            "bundle_hash": self.bundle_hash,
+        }
+        try:
+            game = Game(
+                scene,
+                base_row,
+                self.bundle_dir,
+                self.record,
+                first_episode=first_episode,
+                record_observations=self.spec.data.record_observations,
+            )
+        except Exception as exc:
+            self.error(f"cannot start scene {scene.id!r}", repr(exc))
+            return None
+        game.owner = session
+        game.listener = session.on_game_event
+        self.ticker(scene.fps).add(game)
+        return game
+
+    def load(self) -> dict[str, Any]:
+        """What this pod reports for routing and the admin view."""
+        connected = sum(1 for s in self.sessions.values() if s.sid is not None)
+        playing = sum(len(t.games) for t in self.tickers.values())
+        return {
+            "pod": self.name,
+            "experiment": self.experiment.name,
+            "participants": connected,
+            "games": playing,
+            "capacity": self.spec.capacity,
+            "draining": self.draining,
+            "spooled_chunks": self.writer.spooled_chunks,
+            "storage_error": self.writer.last_error,
+            "errors": list(self.errors)[-10:],
+        }
+
+    # shutdown --------------------------------------------------------------------------
+
+    async def drain(self, timeout_s: float) -> None:
+        """No new games; wait (bounded) for running games to finish."""
+        self.draining = True
+        deadline = time.monotonic() + timeout_s
+        while any(t.games for t in self.tickers.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+
+    async def close(self) -> None:
+        """Interrupt what still runs, record it, flush everything."""
+        self.draining = True
+        for session in list(self.sessions.values()):
+            session.shutdown("interrupted")
+            self.record("sessions", session.progress.session_row(self.name))
+        for ticker in self.tickers.values():
+            await ticker.close()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._writer_task is not None:
+            self._writer_task.cancel()
+            await asyncio.gather(self._writer_task, return_exceptions=True)
+        await self.writer.close()
+        log.info("game pod %s stopped; %d rows written", self.name, self.writer.rows_written)

@@ -1,0 +1,277 @@
+"""Built-in object renderers for classic Gymnasium environments, and a checker for object lists."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+Renderer = Callable[[Any], list[dict[str, Any]]]
+"""`renderer(env) -> objects`: shapes in canvas fractions (0..1, origin top-left)."""
+
+# Each renderer reproduces Gymnasium's own pygame drawing, which is laid out in pixels of a
+# fixed screen; points are converted to canvas fractions of that screen, so the picture is
+# right when the scene's `rendering` keeps the same aspect ratio (CartPole and MountainCar
+# 600x400, Acrobot square).
+
+
+def _f(value: float) -> float:
+    """A plain float rounded to 4 decimals (small on the wire, never a numpy scalar)."""
+    return round(float(value), 4)
+
+
+def _shape(kind: str, color: str, depth: int, id: str = "", **fields: Any) -> dict[str, Any]:
+    """One object; giving an `id` makes it permanent scenery (sent once per game)."""
+    obj = {"kind": kind, **fields, "color": color, "depth": depth}
+    if id:
+        obj.update(id=id, permanent=True)
+    return obj
+
+
+def _state(env: Any) -> np.ndarray | None:
+    state = getattr(env.unwrapped, "state", None)
+    return None if state is None else np.asarray(state, dtype=np.float64)
+
+
+def _screen(width: float, height: float) -> Callable[[float, float], list[float]]:
+    """Gymnasium pixels (y up from the bottom) to canvas fractions (y down from the top)."""
+    return lambda px, py: [_f(px / width), _f(1 - py / height)]
+
+
+def cartpole(env: Any) -> list[dict[str, Any]]:
+    """CartPole from `env.unwrapped.state` (x, x_dot, theta, theta_dot); 600x400 layout."""
+    base, point = env.unwrapped, _screen(600, 400)
+    scale = 600 / (2 * float(getattr(base, "x_threshold", 2.4)))
+    pole_len = scale * 2 * float(getattr(base, "length", 0.5))
+    track = [point(0, 100), point(600, 100)]  # Gymnasium's track: 100 px above the bottom
+    objects = [
+        _shape("rect", "#eef1f4", -2, "ground", x=0.0, y=track[0][1], w=1.0, h=0.25),
+        _shape("line", "#1f2328", -1, "track", points=track, width=2),
+    ]
+    state = _state(env)
+    if state is None:
+        return objects
+    cart_x, theta = 300 + state[0] * scale, state[2]
+    pivot = point(cart_x, 107.5)
+    tip = point(cart_x + pole_len * math.sin(theta), 107.5 + pole_len * math.cos(theta))
+    x, y = point(cart_x - 25, 115)
+    return [
+        *objects,
+        _shape("rect", "#1f2328", 1, x=x, y=y, w=_f(50 / 600), h=_f(30 / 400)),
+        _shape("line", "#ca9865", 2, points=[pivot, tip], width=10),
+        _shape("circle", "#8184cb", 3, x=pivot[0], y=pivot[1], r=_f(5 / 600)),
+    ]
+
+
+def mountain_car(env: Any) -> list[dict[str, Any]]:
+    """MountainCar (discrete or continuous) from `env.unwrapped.state`; 600x400 layout."""
+    base, point = env.unwrapped, _screen(600, 400)
+    low = float(getattr(base, "min_position", -1.2))
+    high = float(getattr(base, "max_position", 0.6))
+    goal = float(getattr(base, "goal_position", 0.5))
+    scale = 600 / (high - low)
+
+    def hill(pos: float) -> float:  # height above the bottom, in pixels
+        return (math.sin(3 * pos) * 0.45 + 0.55) * scale
+
+    curve = [point(i * 12.5, hill(low + i * 12.5 / scale)) for i in range(49)]
+    fx, fy = (goal - low) * scale, hill(goal)
+    flag = [point(fx, fy + 50), point(fx, fy + 40), point(fx + 25, fy + 45)]
+    objects = [
+        _shape("polygon", "#eef1f4", -2, "ground", points=[*curve, [1.0, 1.0], [0.0, 1.0]]),
+        _shape("line", "#1f2328", -1, "hill", points=curve, width=2),
+        _shape("line", "#1f2328", -1, "flagpole", points=[point(fx, fy), flag[0]], width=2),
+        _shape("polygon", "#cccc00", -1, "flag", points=flag),
+    ]
+    state = _state(env)
+    if state is None:
+        return objects
+    pos = float(state[0])
+    angle = math.atan(1.35 * math.cos(3 * pos))  # slope of the hill under the car
+    cos_a, sin_a = math.cos(angle), math.sin(angle)
+    cx, cy = (pos - low) * scale, hill(pos) + 10  # 10 px of clearance, as Gymnasium
+
+    def car(dx: float, dy: float) -> list[float]:
+        return point(cx + dx * cos_a - dy * sin_a, cy + dx * sin_a + dy * cos_a)
+
+    body = [car(-20, 0), car(-20, 20), car(20, 20), car(20, 0)]
+    objects.append(_shape("polygon", "#1f2328", 1, points=body))
+    for x, y in (car(-10, 0), car(10, 0)):
+        objects.append(_shape("circle", "#808080", 2, x=x, y=y, r=_f(8 / 600)))
+    return objects
+
+
+def acrobot(env: Any) -> list[dict[str, Any]]:
+    """Acrobot from `env.unwrapped.state` (theta1, theta2, ...); square layout."""
+    base = env.unwrapped
+    l1 = float(getattr(base, "LINK_LENGTH_1", 1.0))
+    l2 = float(getattr(base, "LINK_LENGTH_2", 1.0))
+    half = l1 + l2 + 0.2  # world units from the centre to the edge, as Gymnasium
+    world = _screen(2 * half, 2 * half)
+
+    def point(wx: float, wy: float) -> list[float]:  # world units, origin at the centre
+        return world(wx + half, wy + half)
+
+    goal = [point(-half, 1.0), point(half, 1.0)]  # the tip must rise above this line
+    objects = [_shape("line", "#1f2328", -1, "goal", points=goal, width=2)]
+    state = _state(env)
+    if state is None:
+        return objects
+    t1, t2 = float(state[0]), float(state[1])
+    joint = (l1 * math.sin(t1), -l1 * math.cos(t1))
+    tip = (joint[0] + l2 * math.sin(t1 + t2), joint[1] - l2 * math.cos(t1 + t2))
+    thickness = _f(500 * 0.2 / (2 * half))  # 0.2 world units on Gymnasium's 500 px screen
+    for start, end in (((0.0, 0.0), joint), (joint, tip)):
+        line = [point(*start), point(*end)]
+        objects.append(_shape("line", "#00cccc", 1, points=line, width=thickness))
+    for x, y in (point(0.0, 0.0), point(*joint)):
+        objects.append(_shape("circle", "#cccc00", 2, x=x, y=y, r=_f(0.1 / (2 * half))))
+    return objects
+
+
+BUILTIN_RENDERERS: dict[str, Renderer] = {
+    "CartPole-v0": cartpole,
+    "CartPole-v1": cartpole,
+    "MountainCar-v0": mountain_car,
+    "MountainCarContinuous-v0": mountain_car,
+    "Acrobot-v1": acrobot,
+}
+"""Gymnasium ids with a built-in renderer, used when the env has no `render_objects()`."""
+
+
+def find_renderer(env_id: str | None) -> Renderer | None:
+    """The built-in renderer for a registered Gymnasium id, or None."""
+    if env_id is None:
+        return None
+    return BUILTIN_RENDERERS.get(env_id)
+
+
+_NUM = "number"
+_COMMON: dict[str, str] = {
+    "id": "str",
+    "kind": "str",
+    "depth": "int",
+    "color": "str",
+    "permanent": "bool",
+}
+_KINDS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "rect": (("x", "y", "w", "h"), {"fill": "bool", "angle": _NUM, "lineWidth": _NUM}),
+    "circle": (("x", "y", "r"), {"fill": "bool", "lineWidth": _NUM}),
+    "line": (("points",), {"width": _NUM}),
+    "polygon": (("points",), {"fill": "bool", "lineWidth": _NUM}),
+    "text": (("x", "y", "text"), {"size": _NUM, "align": "str"}),
+    "image": (("x", "y", "w", "h", "src"), {"angle": _NUM}),
+}
+_TYPES: dict[str, str] = {
+    "x": _NUM,
+    "y": _NUM,
+    "w": _NUM,
+    "h": _NUM,
+    "r": _NUM,
+    "text": "str",
+    "src": "str",
+    "points": "points",
+}
+_MIN_POINTS = {"line": 2, "polygon": 3}
+
+
+def _plain_problem(value: Any) -> str | None:
+    """Why `value` cannot go on the wire as plain msgpack data, or None."""
+    if isinstance(value, np.ndarray):
+        return "is a numpy array (use .tolist())"
+    if isinstance(value, np.generic):
+        return f"is a numpy {type(value).__name__} (convert with float(), int() or str())"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"is {value} (not a finite number)"
+    if isinstance(value, list | tuple | dict):
+        items = value.values() if isinstance(value, dict) else value
+        problem = next(filter(None, (_plain_problem(item) for item in items)), None)
+        return problem and "holds a value that " + problem.removeprefix("holds a value that ")
+    if value is None or isinstance(value, str | bool | int | float):
+        return None
+    return f"is of type {type(value).__name__}, not plain data (str, number, bool or list)"
+
+
+def _type_problem(value: Any, expected: str, kind: str) -> str | None:
+    if expected == "points":
+        if not isinstance(value, list | tuple):
+            return "must be a list of [x, y] points"
+        for point in value:
+            if (
+                not isinstance(point, list | tuple)
+                or len(point) != 2
+                or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in point)
+            ):
+                return "must be a list of [x, y] points (pairs of numbers)"
+        if len(value) < _MIN_POINTS.get(kind, 0):
+            return f"needs at least {_MIN_POINTS[kind]} points for a {kind}"
+        return None
+    ok = {
+        _NUM: isinstance(value, int | float) and not isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "str": isinstance(value, str),
+        "bool": isinstance(value, bool),
+    }[expected]
+    return None if ok else f"must be a {'number' if expected == _NUM else expected}"
+
+
+def _object_problems(obj: Any, ids: set[str]) -> list[str]:
+    if not isinstance(obj, dict):
+        return [f"is of type {type(obj).__name__}, not a dict"]
+    problems = [f"key {key!r} is not a string" for key in obj if not isinstance(key, str)]
+    for key, value in obj.items():
+        problem = _plain_problem(value)
+        if problem:
+            problems.append(f"'{key}' {problem}")
+    kind = obj.get("kind")
+    if kind not in _KINDS:
+        known = ", ".join(_KINDS)
+        problems.append(f"'kind' is {kind!r}; expected one of {known}")
+        return problems
+    required, optional = _KINDS[kind]
+    missing = [key for key in required if key not in obj]
+    if missing:
+        problems.append(f"a {kind} needs {', '.join(repr(k) for k in missing)}")
+    for key, value in obj.items():
+        expected = _COMMON.get(key) or optional.get(key)
+        if expected is None and key in required:
+            expected = _TYPES[key]
+        bad = expected and _type_problem(value, expected, kind)
+        if bad and not any(p.startswith(f"'{key}' ") for p in problems):
+            problems.append(f"'{key}' {bad}")
+    if kind == "text" and obj.get("align", "left") not in ("left", "center", "right"):
+        problems.append(f"'align' is {obj['align']!r}; expected left, center or right")
+    src = obj.get("src")
+    if kind == "image" and isinstance(src, str) and (src.startswith("/") or ":" in src):
+        problems.append(f"'src' is {src!r}; use a URL relative to the page, like files/a.png")
+    obj_id = obj.get("id")
+    if obj.get("permanent") is True and not (isinstance(obj_id, str) and obj_id):
+        problems.append("a permanent object needs an 'id' (a non-empty string)")
+    if isinstance(obj_id, str):
+        if obj_id in ids:
+            problems.append(f"'id' {obj_id!r} is used by another object in the same list")
+        ids.add(obj_id)
+    return problems
+
+
+def validate_objects(objects: Any, limit: int = 20) -> list[str]:
+    """Human-readable problems with a renderer's output (empty when it can be sent as is).
+
+    Checks that `objects` is a list of dicts of a known `kind` with the keys that kind needs,
+    of the right types, holding plain finite numbers (no numpy scalars or arrays, no NaN), that
+    permanent objects have ids and that ids are not repeated. At most `limit` problems.
+    """
+    if not isinstance(objects, list):
+        return [f"the renderer returned {type(objects).__name__}, not a list of objects"]
+    problems: list[str] = []
+    ids: set[str] = set()
+    for index, obj in enumerate(objects):
+        name = f"object {index}"
+        if isinstance(obj, dict) and isinstance(obj.get("id"), str):
+            name += f" (id {obj['id']!r})"
+        problems.extend(f"{name}: {problem}" for problem in _object_problems(obj, ids))
+        if len(problems) >= limit:
+            return problems[:limit] + ["... (further problems not shown)"]
+    return problems

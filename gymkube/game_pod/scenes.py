@@ -1,0 +1,73 @@
+"""What the browser is sent to show each kind of scene."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from gymkube.game_pod.progress import Progress
+from gymkube.spec.gym import GymScene
+from gymkube.spec.scenes import EndScene, Scene, StaticScene, SurveyScene
+
+log = logging.getLogger(__name__)
+
+
+def read_bundle_text(bundle_dir: Path | None, relative: str) -> str:
+    """A text file from the experiment's files (the spec already refused '..' and absolutes)."""
+    if bundle_dir is None:
+        raise FileNotFoundError(f"{relative}: the experiment has no files (spec.bundle)")
+    path = (bundle_dir / relative).resolve()
+    if not path.is_relative_to(bundle_dir.resolve()):
+        raise FileNotFoundError(relative)
+    return path.read_text(encoding="utf-8")
+
+
+def redirect_url(scene: EndScene, progress: Progress) -> str | None:
+    """The end scene's redirect with the code and participant filled in."""
+    if scene.redirect_url is None:
+        return None
+    return scene.redirect_url.format(
+        code=quote(progress.completion_code or "", safe=""),
+        participant=quote(progress.participant, safe=""),
+    )
+
+
+def client_scene(scene: Scene, progress: Progress, bundle_dir: Path | None) -> dict[str, Any]:
+    """The `scene` map of the SCENE event for the participant's current scene."""
+    base: dict[str, Any] = {"type": scene.type, "id": progress.current}
+    if isinstance(scene, StaticScene):
+        html = scene.html if scene.html is not None else read_bundle_text(bundle_dir, scene.file or "")
+        waited = (time.time_ns() - progress.scene_entered_ns) / 1e9
+        return base | {
+            "title": scene.title,
+            "html": html,
+            "button": scene.button,
+            "minTimeS": round(max(0.0, scene.min_time_s - waited), 2),
+        }
+    if isinstance(scene, SurveyScene):
+        return base | {
+            "title": scene.title,
+            "html": scene.html,
+            "button": scene.button,
+            "questions": [q.model_dump(by_alias=True) for q in scene.questions],
+        }
+    if isinstance(scene, GymScene):
+        return base | {
+            "title": scene.title,
+            "instructions": scene.instructions,
+            "width": scene.rendering.width,
+            "height": scene.rendering.height,
+            "background": scene.rendering.background,
+            "keys": list(scene.controls.keys),
+            "countdownS": scene.countdown_s,
+        }
+    assert isinstance(scene, EndScene)
+    return base | {
+        "html": scene.html,
+        "code": progress.completion_code,
+        "redirect": redirect_url(scene, progress),
+        "redirectDelayS": scene.redirect_delay_s,
+    }

@@ -1,0 +1,35 @@
+"""Game pod settings, read only from GYMKUBE_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PodSettings(BaseSettings):
+    """What the operator or the local runtime tells a game pod."""
+
+    model_config = SettingsConfigDict(env_prefix="GYMKUBE_", extra="ignore")
+
+    experiment_file: Path
+    bundle_dir: Path | None = None
+    storage: str = ".gymkube/storage"
+    spool_dir: Path = Path(".gymkube/spool")
+    pod_name: str = "pod-0"
+    secret: str = "dev-secret"
+    dev: bool = False
+    base_path: str = "/"
+    host: str = "127.0.0.1"
+    port: int = 8100
+    flush_interval_s: float = 1.0
+    drain_timeout_s: float = 30.0
+    static_dir: Path = Path(__file__).resolve().parents[2] / "static"
+    max_message_bytes: int = 64 * 1024
+
+
+@lru_cache
+def get_settings() -> PodSettings:
+    """The settings, read once (tests clear the cache)."""
+    return PodSettings()

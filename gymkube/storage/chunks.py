@@ -1,0 +1,170 @@
+"""The data writer: rows buffer in memory, are spooled to local disk and flushed as chunks.
+
+Every flush (each second, and at once when an episode ends) turns all of the pod's new rows
+into ONE chunk object: a zip (stored, not compressed) holding one Parquet file per table. The
+chunk is written to the local spool first (fsynced), then uploaded; when storage is down the
+spool keeps it and the upload is retried, so rows survive an outage of the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from gymkube.storage.backends import Storage
+
+log = logging.getLogger(__name__)
+
+TABLES = ("steps", "episodes", "scenes", "sessions", "events")
+
+
+def chunk_prefix(experiment: str) -> str:
+    """Where an experiment's chunks live in storage."""
+    return f"experiments/{experiment}/chunks/"
+
+
+def encode_chunk(rows: dict[str, list[dict[str, Any]]]) -> bytes:
+    """One zip holding `<table>.parquet` for every table that has rows."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for table, table_rows in rows.items():
+            if not table_rows:
+                continue
+            sink = io.BytesIO()
+            pq.write_table(pa.Table.from_pylist(table_rows), sink, compression="zstd")
+            archive.writestr(f"{table}.parquet", sink.getvalue())
+    return buffer.getvalue()
+
+
+def decode_chunk(data: bytes) -> dict[str, pa.Table]:
+    """The tables inside one chunk."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {
+            name.removesuffix(".parquet"): pq.read_table(io.BytesIO(archive.read(name)))
+            for name in archive.namelist()
+            if name.endswith(".parquet")
+        }
+
+
+class DataWriter:
+    """Buffers rows for one pod and flushes them as chunks through a local spool."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        experiment: str,
+        pod: str,
+        spool_dir: Path,
+        interval_s: float = 1.0,
+    ) -> None:
+        self.storage = storage
+        self.experiment = experiment
+        self.pod = pod
+        self.spool_dir = spool_dir
+        self.interval_s = interval_s
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self._run_id = uuid.uuid4().hex[:6]
+        self._seq = 0
+        self._rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self.rows_written = 0
+        self.chunks_uploaded = 0
+        self.last_error: str | None = None
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        """Queue one row (hot path: an append)."""
+        self._rows[table].append(row)
+
+    def request_flush(self) -> None:
+        """Flush soon (at an episode end) rather than at the next interval."""
+        self._wake.set()
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows in memory that are not yet spooled."""
+        return sum(len(rows) for rows in self._rows.values())
+
+    @property
+    def spooled_chunks(self) -> int:
+        """Chunks on local disk that are not yet in storage."""
+        return len(list(self.spool_dir.glob("*.zip")))
+
+    async def run(self) -> None:
+        """Flush every interval (or when asked) until cancelled."""
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Spool the buffered rows as one chunk, then upload every spooled chunk."""
+        async with self._lock:
+            rows, self._rows = self._rows, {t: [] for t in TABLES}
+            count = sum(len(r) for r in rows.values())
+            if count:
+                try:
+                    await asyncio.to_thread(self._spool, rows)
+                    self.rows_written += count
+                except Exception as exc:  # disk full, permissions: keep rows, say so loudly
+                    self._restore(rows)
+                    self.last_error = f"spool write failed: {exc}"
+                    log.error("cannot write the data spool in %s: %s", self.spool_dir, exc)
+                    return
+            await asyncio.to_thread(self._upload_spooled)
+
+    def _restore(self, rows: dict[str, list[dict[str, Any]]]) -> None:
+        for table, table_rows in rows.items():
+            self._rows[table][:0] = table_rows
+
+    def _spool(self, rows: dict[str, list[dict[str, Any]]]) -> None:
+        data = encode_chunk(rows)
+        self._seq += 1
+        name = f"{time.time_ns() // 1_000_000:013d}-{self.pod}-{self._run_id}-{self._seq:06d}.zip"
+        tmp = self.spool_dir / f".{name}.tmp"
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.spool_dir / name)
+
+    def _upload_spooled(self) -> None:
+        for path in sorted(self.spool_dir.glob("*.zip")):
+            try:
+                self.storage.put(chunk_prefix(self.experiment) + path.name, path.read_bytes())
+            except Exception as exc:
+                if self.last_error is None:
+                    log.warning("storage unavailable, keeping chunks in the spool: %s", exc)
+                self.last_error = f"upload failed: {exc}"
+                return
+            path.unlink()
+            self.chunks_uploaded += 1
+            if self.last_error:
+                log.info("storage reachable again; spooled chunks are being uploaded")
+            self.last_error = None
+
+    async def close(self, attempts: int = 5) -> None:
+        """Final flush; retry uploads a few times so a brief outage loses nothing."""
+        for attempt in range(attempts):
+            await self.flush()
+            if not self.spooled_chunks and not self.pending_rows:
+                return
+            await asyncio.sleep(min(2.0, 0.2 * 2**attempt))
+        log.error(
+            "%d chunk(s) could not be uploaded and remain in %s; they are uploaded at next start",
+            self.spooled_chunks,
+            self.spool_dir,
+        )

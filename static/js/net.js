@@ -1,0 +1,104 @@
+// The one owner of the socket.io connection to the game pod: connect, dispatch events, send, ping.
+import { io } from "../vendor/socket.io-client-4.8.4/socket.io.esm.min.js";
+import * as parser from "./msgpack_parser.js";
+import { EVENTS } from "./protocol.js";
+import { clientNow } from "./input.js";
+
+const PING_EVERY_MS = 2000;
+const DUPLICATE_RETRIES = 5;
+
+let socket = null;
+let pingTimer = 0;
+
+/** The socket.io path next to the page: "/socket.io" for "/", "/myexp/pod-0/socket.io" for "/myexp/pod-0/". */
+export function socketPath(pathname) {
+  return `${pathname.replace(/[^/]*$/, "")}socket.io`;
+}
+
+function clientInfo() {
+  let tz = null;
+  try { tz = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch { /* left null */ }
+  return { ua: navigator.userAgent, screen: [screen.width, screen.height], viewport: [innerWidth, innerHeight],
+    tz, lang: navigator.language };
+}
+
+/**
+ * Connects with the participant's token. `on` holds callbacks: scene, game, state, notice (payloads as sent),
+ * refused(message, reason), connection("connecting" | "connected" | "reconnecting" | "closed"), error(err).
+ */
+export function connectPod(token, on) {
+  const call = (name, ...args) => {
+    try { on[name]?.(...args); } catch (err) { if (name !== "error") on.error?.(err); }
+  };
+  let duplicates = 0;
+  let refused = false;
+  socket = io({
+    path: socketPath(location.pathname),
+    parser,
+    transports: ["websocket", "polling"],
+    auth: (cb) => cb({ token, client: clientInfo() }), // re-read on every reconnect
+  });
+  call("connection", "connecting");
+  socket.on("connect", () => {
+    refused = false;
+    call("connection", "connected");
+    clearInterval(pingTimer);
+    pingTimer = setInterval(ping, PING_EVERY_MS);
+    ping();
+  });
+  socket.on("disconnect", (reason) => {
+    clearInterval(pingTimer);
+    if (refused || reason === "io client disconnect") return;
+    call("connection", reason === "io server disconnect" ? "closed" : "reconnecting");
+  });
+  socket.on("connect_error", (err) => {
+    // Not active: the server turned the connection down (the connect handler said no); socket.io will not retry.
+    if (socket.active) call("connection", "reconnecting");
+    else call("refused", err?.message || "The study server did not accept this link.", "connect_error");
+  });
+  socket.on(EVENTS.SCENE, (msg) => { duplicates = 0; call("scene", msg); });
+  socket.on(EVENTS.GAME, (msg) => call("game", msg));
+  socket.on(EVENTS.STATE, (msg) => call("state", msg));
+  socket.on(EVENTS.NOTICE, (msg) => call("notice", msg));
+  socket.on(EVENTS.REFUSED, (msg) => {
+    refused = true;
+    socket.disconnect();
+    // A reload can race the old tab's disconnect: try again a few times before giving up.
+    if (msg?.reason === "duplicate" && duplicates < DUPLICATE_RETRIES) {
+      duplicates += 1;
+      call("connection", "connecting");
+      setTimeout(() => socket.connect(), 1000);
+      return;
+    }
+    call("refused", msg?.message || "This link cannot be used right now.", msg?.reason);
+  });
+}
+
+function ping() {
+  if (!socket?.connected) return;
+  const t = clientNow();
+  socket.timeout(PING_EVERY_MS * 2).emit(EVENTS.PING, { t }, (err, ack) => {
+    if (err || typeof ack?.s !== "number") return;
+    const now = clientNow();
+    const rtt = now - t;
+    sendTelemetry({ kind: "latency", rtt, offset: ack.s - (t + rtt / 2), t: now });
+  });
+}
+
+/** Finishes a scene; resolves with the server's ack ({ok, errors}) or rejects when offline or unanswered. */
+export function finishScene(payload, timeoutMs = 15000) {
+  return new Promise((resolve, reject) => {
+    if (!socket?.connected) { reject(new Error("offline")); return; }
+    socket.timeout(timeoutMs).emit(EVENTS.SCENE_DONE, payload, (err, ack) => (err ? reject(err) : resolve(ack || {})));
+  });
+}
+
+/** Sends one key change; dropped while offline (a stale key press is worse than none). */
+export function sendInput(payload) {
+  if (socket?.connected) socket.emit(EVENTS.INPUT, payload);
+}
+
+/** Sends a telemetry record; socket.io buffers it while reconnecting. */
+export function sendTelemetry(payload) {
+  socket?.emit(EVENTS.TELEMETRY, payload);
+}

@@ -1,0 +1,164 @@
+// Draws game states on the canvas: keeps only the newest state (no frame queue) and paints it on the next animation frame.
+
+const images = new Map(); // src -> HTMLImageElement, shared across games
+let view = null; // the running renderer, see startRenderer
+
+/** Starts drawing into `canvas`, a game area of width x height CSS pixels with a background colour. */
+export function startRenderer(canvas, { width, height, background }, onHud) {
+  stopRenderer();
+  view = { canvas, ctx: canvas.getContext("2d"), width, height, background: background || "#fff", onHud,
+    latest: null, drawn: null, frame: null, game: null, permanent: new Map(), bitmap: null,
+    bitmapState: null, decoding: false, raf: 0, onResize: () => { fitCanvas(); requestDraw(); } };
+  window.addEventListener("resize", view.onResize);
+  fitCanvas();
+  requestDraw();
+}
+
+/** Stops drawing and forgets the game's state. */
+export function stopRenderer() {
+  if (!view) return;
+  cancelAnimationFrame(view.raf);
+  window.removeEventListener("resize", view.onResize);
+  view.bitmap?.close?.();
+  view = null;
+}
+
+/** Takes a `state` message; only the newest one is ever drawn. */
+export function pushState(state) {
+  if (!view || !state) return;
+  if (state.g !== view.game) { view.game = state.g; view.permanent.clear(); }
+  for (const obj of state.p || []) view.permanent.set(obj?.id ?? Symbol("unnamed"), obj);
+  view.latest = state;
+  if (state.img) decodeLatest(); else requestDraw();
+}
+
+/** Frame index (`f`) of the newest state on screen, or null before the first one. */
+export function shownFrame() {
+  return view ? view.frame : null;
+}
+
+function fitCanvas() {
+  const { canvas, width, height } = view;
+  const box = canvas.parentElement?.clientWidth || width;
+  const scale = Math.min(1, box / width, Math.max(0.25, (window.innerHeight - 160) / height));
+  const dpr = window.devicePixelRatio || 1;
+  canvas.style.width = `${Math.round(width * scale)}px`;
+  canvas.style.height = `${Math.round(height * scale)}px`;
+  canvas.width = Math.round(width * scale * dpr);
+  canvas.height = Math.round(height * scale * dpr);
+  view.drawn = null;
+}
+
+function requestDraw() {
+  if (view && !view.raf) view.raf = requestAnimationFrame(draw);
+}
+
+// rgb frames: decode the newest image only; a frame that arrives meanwhile is decoded next.
+async function decodeLatest() {
+  if (view.decoding) return;
+  const v = view;
+  v.decoding = true;
+  try {
+    while (v.latest?.img && v.latest !== v.bitmapState) {
+      const state = v.latest;
+      let bitmap = null;
+      try {
+        bitmap = await createImageBitmap(new Blob([state.img], { type: state.fmt || "image/png" }));
+      } catch { /* an undecodable frame is skipped; the next one replaces it */ }
+      if (view !== v) { bitmap?.close?.(); return; }
+      v.bitmapState = state;
+      if (!bitmap) continue;
+      v.bitmap?.close?.();
+      v.bitmap = bitmap;
+      requestDraw();
+    }
+  } finally {
+    v.decoding = false;
+  }
+}
+
+function draw() {
+  const v = view;
+  if (!v) return;
+  v.raf = 0;
+  const state = v.latest?.img ? v.bitmapState : v.latest;
+  if (state && state === v.drawn) return;
+  const { ctx, canvas } = v;
+  const k = canvas.width / v.width; // device pixels per game-area CSS pixel
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.fillStyle = v.background;
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  if (state?.img && v.bitmap) ctx.drawImage(v.bitmap, 0, 0, canvas.width, canvas.height);
+  const objects = [...v.permanent.values(), ...(state?.o || [])]
+    .map((o, i) => [o, i]).sort((a, b) => depth(a[0]) - depth(b[0]) || a[1] - b[1]);
+  for (const [obj] of objects) {
+    const fn = Object.hasOwn(KINDS, obj?.kind) ? KINDS[obj.kind] : null; // unknown kinds are skipped
+    if (!fn) continue;
+    ctx.save();
+    try { fn(ctx, obj, canvas.width, canvas.height, k); } catch { /* a bad object must not stop the frame */ }
+    ctx.restore();
+  }
+  v.drawn = state;
+  if (state) { v.frame = state.f ?? v.frame; v.onHud?.(state.hud ?? ""); }
+}
+
+const depth = (o) => Number(o?.depth) || 0;
+
+// Fills or strokes the current path in the object's colour (an invalid colour falls back to black).
+function paint(ctx, o, fill, k, lineWidth = o.lineWidth ?? 1) {
+  ctx.fillStyle = ctx.strokeStyle = "#000";
+  ctx.fillStyle = ctx.strokeStyle = o.color || "#000";
+  ctx.lineWidth = lineWidth * k;
+  if (fill) ctx.fill(); else ctx.stroke();
+}
+
+// A box in canvas pixels, with the context rotated by o.angle about its centre.
+function box(ctx, o, W, H) {
+  const [x, y, w, h] = [o.x * W, o.y * H, o.w * W, o.h * H];
+  if (o.angle) { ctx.translate(x + w / 2, y + h / 2); ctx.rotate(o.angle); ctx.translate(-x - w / 2, -y - h / 2); }
+  return [x, y, w, h];
+}
+
+function path(ctx, points, W, H, close) {
+  ctx.beginPath();
+  points.forEach(([x, y], i) => (i ? ctx.lineTo(x * W, y * H) : ctx.moveTo(x * W, y * H)));
+  if (close) ctx.closePath();
+}
+
+// One drawing function per object kind; coordinates are fractions of the canvas, sizes in px are scaled by k.
+const KINDS = {
+  rect(ctx, o, W, H, k) { ctx.beginPath(); ctx.rect(...box(ctx, o, W, H)); paint(ctx, o, o.fill !== false, k); },
+  circle(ctx, o, W, H, k) {
+    ctx.beginPath(); ctx.arc(o.x * W, o.y * H, Math.max(0, o.r * W), 0, 2 * Math.PI);
+    paint(ctx, o, o.fill !== false, k);
+  },
+  line(ctx, o, W, H, k) {
+    path(ctx, o.points || [], W, H, false);
+    ctx.lineCap = ctx.lineJoin = "round";
+    paint(ctx, o, false, k, o.width ?? 2);
+  },
+  polygon(ctx, o, W, H, k) { path(ctx, o.points || [], W, H, true); paint(ctx, o, o.fill !== false, k); },
+  text(ctx, o, W, H, k) {
+    ctx.font = `${(o.size || 16) * k}px ${o.font || "sans-serif"}`;
+    ctx.textAlign = ["left", "center", "right"].includes(o.align) ? o.align : "left";
+    ctx.textBaseline = "top";
+    ctx.fillStyle = "#000";
+    ctx.fillStyle = o.color || "#000";
+    ctx.fillText(String(o.text ?? ""), o.x * W, o.y * H);
+  },
+  image(ctx, o, W, H) {
+    const img = loadImage(o.src);
+    if (img?.complete && img.naturalWidth) ctx.drawImage(img, ...box(ctx, o, W, H));
+  },
+};
+
+function loadImage(src) {
+  if (typeof src !== "string" || !src) return null;
+  if (!images.has(src)) {
+    const img = new Image();
+    img.onload = () => { if (view) { view.drawn = null; requestDraw(); } };
+    img.src = src; // relative to the page, e.g. "files/sprite.png"
+    images.set(src, img);
+  }
+  return images.get(src);
+}

@@ -1,0 +1,111 @@
+// The participant's screens: static, survey, gym and end scenes, and full-page messages.
+import { buildSurvey, showErrors } from "./survey.js";
+
+let cleanups = []; // timers of the scene on screen, cleared when the next one is built
+
+const el = (tag, props = {}, ...children) => {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children.filter((c) => c != null));
+  return node;
+};
+// Experiment-authored HTML (trusted, from the spec); plain text elsewhere always goes through textContent.
+const html = (className, markup, id = "") => (markup ? Object.assign(el("div", { className, id }), { innerHTML: markup }) : null);
+const heading = (title) => (title ? el("h1", {}, title) : null);
+const every = (fn, ms) => { const id = setInterval(fn, ms); cleanups.push(() => clearInterval(id)); fn(); };
+
+// Replaces #scene with a fresh element, dropping the old one's listeners and timers.
+function freshScene(type, id) {
+  cleanups.forEach((fn) => fn());
+  cleanups = [];
+  const root = el("section", { id: "scene", tabIndex: -1 });
+  Object.assign(root.dataset, { sceneType: type, sceneId: id ?? "" });
+  document.getElementById("scene").replaceWith(root);
+  return root;
+}
+
+// Sends scene_done from `button`: busy while waiting, "Loading…" after ok until the next scene replaces it.
+async function submit(button, finish, payload, onErrors) {
+  const label = button.textContent;
+  Object.assign(button, { disabled: true, textContent: "Sending…" });
+  button.setAttribute("aria-busy", "true");
+  let ack;
+  try { ack = await finish(payload); } catch { ack = { ok: false, errors: { "": "Could not reach the study server — please try again in a moment." } }; }
+  if (!button.isConnected) return;
+  if (ack?.ok) { button.textContent = "Loading…"; button.classList.add("loading"); return; }
+  Object.assign(button, { disabled: false, textContent: label });
+  button.removeAttribute("aria-busy");
+  onErrors(ack?.errors && Object.keys(ack.errors).length ? ack.errors : { "": "That did not work — please try again." });
+}
+
+/** Shows the `scene` message; returns {canvas} for a gym scene so the caller can start drawing. */
+export function showScene({ scene: s, index, total }, finish) {
+  const root = freshScene(s.type, s.id);
+  const bar = document.getElementById("progress");
+  if (bar && total > 0) Object.assign(bar, { max: total, value: Math.min(index + 1, total), hidden: false });
+  if (s.type === "static" || s.type === "survey") {
+    root.append(heading(s.title), html("content", s.html));
+    const errorBox = el("p", { className: "error form-error", role: "alert", hidden: true });
+    const showGeneral = (errors) => Object.assign(errorBox, { hidden: false, textContent: Object.values(errors).join(" ") });
+    if (s.type === "survey") {
+      const form = buildSurvey(s.questions || [], s.button, (answers) =>
+        submit(form.querySelector("#continue"), finish, { scene: s.id, answers }, (errors) => showErrors(form, errors)));
+      root.append(form);
+    } else {
+      const button = el("button", { type: "button", id: "continue", className: "primary" }, s.button || "Continue");
+      const until = performance.now() + (s.minTimeS || 0) * 1000;
+      every(() => {
+        if (button.getAttribute("aria-busy")) return;
+        const left = Math.ceil((until - performance.now()) / 1000);
+        button.disabled = left > 0;
+        button.textContent = left > 0 ? `${s.button || "Continue"} (${left})` : s.button || "Continue";
+      }, 250);
+      button.addEventListener("click", () => submit(button, finish, { scene: s.id }, showGeneral));
+      root.append(errorBox, el("div", { className: "actions" }, button));
+    }
+  } else if (s.type === "gym") {
+    root.classList.add("wide");
+    const canvas = el("canvas", { id: "game", width: s.width, height: s.height });
+    canvas.setAttribute("aria-label", s.title || "Game");
+    root.append(heading(s.title), el("p", { id: "hud", className: "hud" }),
+      el("div", { className: "stage" }, canvas, el("div", { id: "status", className: "status", hidden: true })),
+      html("instructions", s.instructions, "instructions"));
+    return { canvas };
+  } else if (s.type === "end") {
+    showEnd(root, s);
+  } else {
+    root.append(el("p", {}, "Please wait…"));
+  }
+  root.focus({ preventScroll: true });
+  return null;
+}
+
+function showEnd(root, s) {
+  root.append(html("content", s.html));
+  if (s.code) {
+    const copy = el("button", { type: "button", className: "secondary" }, "Copy");
+    copy.addEventListener("click", async () => {
+      try { await navigator.clipboard.writeText(s.code); copy.textContent = "Copied"; } catch { copy.textContent = "Select and copy the code"; }
+    });
+    root.append(el("div", { className: "code-box" }, el("p", {}, "Your completion code"),
+      el("output", { id: "completion-code" }, s.code), copy));
+  }
+  let target = null;
+  try { target = s.redirect ? new URL(s.redirect, location.href) : null; } catch { target = null; }
+  if (target && /^https?:$/.test(target.protocol)) {
+    const note = el("p", { className: "redirect" });
+    const until = performance.now() + (s.redirectDelayS || 0) * 1000;
+    root.append(note, el("p", {}, el("a", { href: target.href }, "Continue now")));
+    every(() => {
+      const left = Math.max(0, Math.ceil((until - performance.now()) / 1000));
+      note.textContent = `Returning you in ${left} s…`;
+      if (left === 0) { cleanups.forEach((fn) => fn()); cleanups = []; location.href = target.href; }
+    }, 250);
+  }
+}
+
+/** Shows a full-page message (refused link, incomplete link, closed connection). */
+export function showPage(title, text) {
+  const root = freshScene("message", null);
+  document.getElementById("progress")?.setAttribute("hidden", "");
+  root.append(el("h1", {}, title), el("p", {}, text));
+}

@@ -1,0 +1,104 @@
+"""Shared fixtures: the embedded platform as a real process, manifests tweaked for speed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+import yaml
+
+from gymkube.platform.runtime.local import free_port
+from gymkube.storage import LocalStorage
+from gymkube.storage.export import read_tables
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def quick_manifest(tmp_path: Path, example: str, **gym_overrides: Any) -> Path:
+    """A copy of an example with no reading pauses or countdowns (and any gym overrides)."""
+    document = yaml.safe_load((EXAMPLES / example).read_text())
+    spec = document["spec"]
+    if spec.get("bundle"):
+        spec["bundle"] = str((EXAMPLES / spec["bundle"]).resolve())
+    for scene in spec["scenes"]:
+        if scene["type"] == "static":
+            scene["minTimeS"] = 0
+        if scene["type"] == "gym":
+            scene["countdownS"] = 0
+            scene.update(gym_overrides)
+    path = tmp_path / example
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+class Platform:
+    """`gymkube up` running in a subprocess on a free port, with its own data folder."""
+
+    def __init__(self, manifests: list[Path], data_dir: Path) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = data_dir / "platform.log"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gymkube", "up", *map(str, manifests),
+             "--port", str(self.port), "--data", str(data_dir)],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while b"Participant URL" not in self.log_path.read_bytes():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("platform did not start:\n" + self.log_path.read_text())
+            time.sleep(0.1)
+
+    def entry(self, name: str, **params: str) -> str:
+        """The participant entry URL with query parameters."""
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        return f"{self.base}/x/{name}" + (f"?{query}" if query else "")
+
+    def pod_pids(self) -> list[int]:
+        """Process ids of the game pods (children of the platform)."""
+        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
+        return [int(pid) for pid in out.stdout.split()]
+
+    def stop(self) -> None:
+        """Ctrl-C: pods drain and flush; bounded wait."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=45)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+    def tables(self, name: str) -> dict[str, list[dict[str, Any]]]:
+        """Every table of an experiment as lists of rows, read from storage."""
+        merged: dict[str, pa.Table] = read_tables(LocalStorage(self.data_dir / "storage"), name)
+        return {table: rows.to_pylist() for table, rows in merged.items()}
+
+
+@pytest.fixture
+def platform_factory(tmp_path: Path) -> Iterator[Any]:
+    """Start platforms for manifests; all are stopped at the end of the test."""
+    started: list[Platform] = []
+
+    def start(*manifests: Path) -> Platform:
+        platform = Platform(list(manifests), tmp_path / f"data{len(started)}")
+        started.append(platform)
+        return platform
+
+    yield start
+    for platform in started:
+        platform.stop()
