@@ -63,6 +63,9 @@ class ParticipantBot:
     inputs: list[SentInput] = field(default_factory=list)
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     states: int = 0
+    first_state: dict[str, Any] | None = None
+    last_state: dict[str, Any] | None = None
+    resumed: list[bool] = field(default_factory=list)
     completion_code: str | None = None
     refused: dict[str, Any] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -97,6 +100,20 @@ class ParticipantBot:
             auth={"token": self.token, "client": {"ua": "gymkube-bot", "screen": [1920, 1080]}},
         )
 
+    def twin(self) -> ParticipantBot:
+        """A new bot for the same participant, as a reloaded page or a second tab would be."""
+        other = ParticipantBot(self.entry_url, seed=self.seed + 1000)
+        other.pod_url, other.token = self.pod_url, self.token
+        return other
+
+    async def wait_for_states(self, count: int, timeout_s: float = 30.0) -> None:
+        """Until this bot has seen `count` game states."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self.states < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"saw {self.states} of {count} states")
+            await asyncio.sleep(0.02)
+
     async def run(self, timeout_s: float = 120.0) -> ParticipantBot:
         """Enter, connect and play until the end scene (or `stop_at`), within a time limit."""
         if not self.token:
@@ -117,6 +134,8 @@ class ParticipantBot:
 
     async def _on_state(self, state: dict[str, Any]) -> None:
         self.states += 1
+        self.first_state = self.first_state or state
+        self.last_state = state
         if not self._keys:
             return
         frame, episode = int(state.get("f") or 0), int(state.get("e") or 0)
@@ -134,6 +153,7 @@ class ParticipantBot:
     async def _on_scene(self, message: dict[str, Any]) -> None:
         scene = message["scene"]
         self.scenes.append(scene)
+        self.resumed.append(bool(message.get("resumed")))
         if scene["id"] == self.stop_at:
             self.done.set()
             return

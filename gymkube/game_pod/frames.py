@@ -52,7 +52,7 @@ class FrameEncoder:
     def hud(self, game: Game) -> str:
         """The heads-up line from the scene's template."""
         values = _SafeFormat(
-            episode=max(game.episode, 1),
+            episode=game.round,
             episodes=self.scene.episodes,
             score=format_score(game.score),
             step=game.step,

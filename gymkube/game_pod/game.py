@@ -79,6 +79,7 @@ class Game:
         bundle_dir: Path | None,
         record: Callable[[str, dict[str, Any]], None],
         first_episode: int = 1,
+        rounds_done: int = 0,
         record_observations: bool = False,
     ) -> None:
         self.id = base_row["game"]
@@ -96,8 +97,11 @@ class Game:
             if not isinstance(spec, HumanPlayer)
         }
         self.multi_agent = len(scene.players) > 1
+        # `episode` numbers every episode of this scene uniquely in the data; `round` is what the
+        # participant sees (an episode our crash interrupted is replayed and not counted).
         self.episode = first_episode - 1
-        self.episodes_left = scene.episodes - (first_episode - 1)
+        self.rounds_done = rounds_done
+        self.episodes_left = scene.episodes - rounds_done
         self.status = Status.COUNTDOWN
         self.countdown_until = 0.0
         self.step = 0
@@ -118,7 +122,7 @@ class Game:
                 {
                     "game": self.id,
                     "status": status,
-                    "episode": episode if episode is not None else max(self.episode, 1),
+                    "episode": episode if episode is not None else self.round,
                     "episodes": self.scene.episodes,
                     "countdown": round(max(countdown, 0.0), 2),
                     "agent": self.human.agent,
@@ -128,9 +132,7 @@ class Game:
         )
 
     def _notify_countdown(self) -> None:
-        # Before an episode starts the countdown announces the next one; after a pause, this one.
-        upcoming = self.episode + 1 if self.step == 0 else self.episode
-        self._notify(Status.COUNTDOWN, self.countdown_until - time.monotonic(), upcoming)
+        self._notify(Status.COUNTDOWN, self.countdown_until - time.monotonic())
 
     def _begin_countdown(self, seconds: float | None = None) -> None:
         self.status = Status.COUNTDOWN
@@ -156,6 +158,7 @@ class Game:
     def _end_episode(self, status: str) -> None:
         self.record("episodes", self.episode_row(status))
         self.episodes_left -= 1
+        self.rounds_done += 1
         self._tell("episode_end")
         if self.episodes_left > 0:
             self.step = 0
@@ -165,6 +168,11 @@ class Game:
             self._notify(Status.DONE)
             self.env.close()
             self._tell("done")
+
+    @property
+    def round(self) -> int:
+        """The participant-facing episode number: the one being played or about to start."""
+        return min(self.rounds_done + 1, self.scene.episodes)
 
     def _tell(self, what: str) -> None:
         if self.listener is not None:
@@ -216,6 +224,8 @@ class Game:
             return
         if self.step > 0:
             self.record("episodes", self.episode_row(status))
+            if status == "abandoned":  # the participant's doing: it counts as played
+                self.rounds_done += 1
             self._tell("episode_end")
         self.status = Status.ABANDONED
         self._notify(Status.ABANDONED)

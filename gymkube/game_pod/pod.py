@@ -143,7 +143,9 @@ class Pod:
             for event, payload in messages:
                 await self.sio.emit(event, payload, to=owner.sid)
 
-    def new_game(self, session: ParticipantSession, scene: GymScene, first_episode: int) -> Game | None:
+    def new_game(
+        self, session: ParticipantSession, scene: GymScene, first_episode: int, rounds_done: int
+    ) -> Game | None:
         """Start a game for a participant's gym scene; None (logged) when it cannot start."""
         if self.draining:
             return None
@@ -160,6 +162,7 @@ class Pod:
                 self.bundle_dir,
                 self.record,
                 first_episode=first_episode,
+                rounds_done=rounds_done,
                 record_observations=self.spec.data.record_observations,
             )
         except Exception as exc:

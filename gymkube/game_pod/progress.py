@@ -32,6 +32,7 @@ class Progress:
     completion_code: str | None = None
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     episodes_played: dict[str, int] = field(default_factory=dict)
+    last_episode: dict[str, int] = field(default_factory=dict)
     game: dict[str, Any] | None = None
     scene_entered_ns: int = 0
     t_start_ns: int = field(default_factory=time.time_ns)

@@ -170,13 +170,14 @@ class ParticipantSession:
                 {**self.row_ids(), "scene": p.current, "game": p.game["id"],
                  "episode": p.game["episode"], "status": "interrupted", "t_end_ns": time.time_ns()},
             )  # fmt: skip
-            p.episodes_played[p.current] = p.game["episode"]
+            p.last_episode[p.current] = p.game["episode"]
             p.game = None
         played = p.episodes_played.get(p.current, 0)
         if played >= scene.episodes:
             await self.advance(None)
             return
-        game = self.pod.new_game(self, scene, first_episode=played + 1)
+        first = p.last_episode.get(p.current, 0) + 1
+        game = self.pod.new_game(self, scene, first_episode=first, rounds_done=played)
         if game is None:
             await self.emit(Event.NOTICE, {"text": "This game could not start; moving on."})
             await self.advance(None)
@@ -188,8 +189,10 @@ class ParticipantSession:
         p = self.progress
         if what == "episode_start":
             p.game = {"id": game.id, "scene": p.current, "episode": game.episode}
+            p.last_episode[p.current] = game.episode
         elif what == "episode_end":
-            p.episodes_played[p.current] = game.episode
+            p.episodes_played[p.current] = game.rounds_done
+            p.last_episode[p.current] = game.episode
             p.game = None
             self.pod.writer.request_flush()
         self.pod.spawn(self.pod.save(p))

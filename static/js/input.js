@@ -64,14 +64,14 @@ export function startInput(keys, onKey) {
       [document, "visibilitychange", onVisibility],
     ],
   };
-  for (const [target, type, fn] of active.listeners) target.addEventListener(type, fn, true);
+  for (const [target, type, fn] of active.listeners) target.addEventListener(type, fn, { capture: true });
 }
 
 /** Releases every held key (sending its keyup) and removes all listeners; safe to call when not capturing. */
 export function stopInput() {
   if (!active) return;
   releaseAll();
-  for (const [target, type, fn] of active.listeners) target.removeEventListener(type, fn, true);
+  for (const [target, type, fn] of active.listeners) target.removeEventListener(type, fn, { capture: true });
   active = null;
 }
 

@@ -37,6 +37,7 @@ function onGame(game) {
 
 function onConnection(state) {
   if (state === "reconnecting" || state === "closed") stopInput();
+  if (state === "closed" && scene?.type === "end") return; // the pod may hang up once the study is over
   showConnection(state);
 }
 
@@ -55,13 +56,13 @@ function start() {
   }
   watchAttention(sendTelemetry);
   connectPod(token, {
-    scene: onScene,
-    game: onGame,
-    state: (s) => { if (scene?.type === "gym") pushState(s); },
-    notice: (n) => showNotice(n?.text),
-    refused: onRefused,
-    connection: onConnection,
-    error: reportError,
+    onScene,
+    onGame,
+    onState: (s) => { if (scene?.type === "gym") pushState(s); },
+    onNotice: (n) => showNotice(n?.text),
+    onRefused,
+    onConnection,
+    onError: reportError,
   });
 }
 

@@ -23,12 +23,12 @@ function clientInfo() {
 }
 
 /**
- * Connects with the participant's token. `on` holds callbacks: scene, game, state, notice (payloads as sent),
- * refused(message, reason), connection("connecting" | "connected" | "reconnecting" | "closed"), error(err).
+ * Connects with the participant's token. `on` holds callbacks: onScene, onGame, onState, onNotice (payloads as sent),
+ * onRefused(message, reason), onConnection("connecting" | "connected" | "reconnecting" | "closed"), onError(err).
  */
 export function connectPod(token, on) {
   const call = (name, ...args) => {
-    try { on[name]?.(...args); } catch (err) { if (name !== "error") on.error?.(err); }
+    try { on[name]?.(...args); } catch (err) { if (name !== "onError") on.onError?.(err); }
   };
   let duplicates = 0;
   let refused = false;
@@ -36,12 +36,13 @@ export function connectPod(token, on) {
     path: socketPath(location.pathname),
     parser,
     transports: ["websocket", "polling"],
+    tryAllTransports: true, // without it socket.io-client 4.8 never falls back to polling when websocket fails
     auth: (cb) => cb({ token, client: clientInfo() }), // re-read on every reconnect
   });
-  call("connection", "connecting");
+  call("onConnection", "connecting");
   socket.on("connect", () => {
     refused = false;
-    call("connection", "connected");
+    call("onConnection", "connected");
     clearInterval(pingTimer);
     pingTimer = setInterval(ping, PING_EVERY_MS);
     ping();
@@ -49,28 +50,28 @@ export function connectPod(token, on) {
   socket.on("disconnect", (reason) => {
     clearInterval(pingTimer);
     if (refused || reason === "io client disconnect") return;
-    call("connection", reason === "io server disconnect" ? "closed" : "reconnecting");
+    call("onConnection", reason === "io server disconnect" ? "closed" : "reconnecting");
   });
   socket.on("connect_error", (err) => {
     // Not active: the server turned the connection down (the connect handler said no); socket.io will not retry.
-    if (socket.active) call("connection", "reconnecting");
-    else call("refused", err?.message || "The study server did not accept this link.", "connect_error");
+    if (socket.active) call("onConnection", "reconnecting");
+    else call("onRefused", err?.message || "The study server did not accept this link.", "connect_error");
   });
-  socket.on(EVENTS.SCENE, (msg) => { duplicates = 0; call("scene", msg); });
-  socket.on(EVENTS.GAME, (msg) => call("game", msg));
-  socket.on(EVENTS.STATE, (msg) => call("state", msg));
-  socket.on(EVENTS.NOTICE, (msg) => call("notice", msg));
+  socket.on(EVENTS.SCENE, (msg) => { duplicates = 0; call("onScene", msg); });
+  socket.on(EVENTS.GAME, (msg) => call("onGame", msg));
+  socket.on(EVENTS.STATE, (msg) => call("onState", msg));
+  socket.on(EVENTS.NOTICE, (msg) => call("onNotice", msg));
   socket.on(EVENTS.REFUSED, (msg) => {
     refused = true;
     socket.disconnect();
     // A reload can race the old tab's disconnect: try again a few times before giving up.
     if (msg?.reason === "duplicate" && duplicates < DUPLICATE_RETRIES) {
       duplicates += 1;
-      call("connection", "connecting");
+      call("onConnection", "connecting");
       setTimeout(() => socket.connect(), 1000);
       return;
     }
-    call("refused", msg?.message || "This link cannot be used right now.", msg?.reason);
+    call("onRefused", msg?.message || "This link cannot be used right now.", msg?.reason);
   });
 }
 

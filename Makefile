@@ -1,0 +1,55 @@
+# gymkube: `make run` serves the demo experiments; `make test` runs the whole suite.
+# Both create .venv and install what they need first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+EXPERIMENTS ?= examples/cartpole.yaml examples/forage_ai.yaml
+
+.PHONY: run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
+
+$(STAMP): pyproject.toml
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+run: $(STAMP)
+	$(BIN)/gymkube up $(EXPERIMENTS) --port $(PORT)
+
+test: $(STAMP) system-deps lint typecheck check-generated jstest pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check gymkube tests examples benchmarks
+	$(BIN)/ruff format --check gymkube tests examples benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check-generated: $(STAMP)
+	@$(BIN)/gymkube crd | diff -q - charts/gymkube/crds/experiments.gymkube.io.yaml >/dev/null || \
+		{ echo "the CRD is stale: run 'make crd'"; exit 1; }
+	@$(BIN)/gymkube protocol-js | diff -q - static/js/protocol.js >/dev/null || \
+		{ echo "static/js/protocol.js is stale: run 'make protocol-js'"; exit 1; }
+
+jstest:
+	node --test tests/js/
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+crd: $(STAMP)
+	$(BIN)/gymkube crd > charts/gymkube/crds/experiments.gymkube.io.yaml
+
+protocol-js: $(STAMP)
+	$(BIN)/gymkube protocol-js > static/js/protocol.js
+
+clean:
+	rm -rf $(VENV) .gymkube .pytest_cache .mypy_cache .ruff_cache
