@@ -1,4 +1,4 @@
-"""The `gymkube` command line: validate, crd, up, game-pod, export, protocol-js."""
+"""The `gymkube` command line: validate, crd, up, game-pod, bot, export, protocol-js."""
 
 from __future__ import annotations
 
@@ -71,6 +71,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bot(args: argparse.Namespace) -> int:
+    """Pilot an experiment with bot participants and report how they fared."""
+    import asyncio
+
+    from gymkube.bot import run_bots
+
+    bots = asyncio.run(run_bots(args.url, args.count, args.timeout))
+    finished = [b for b in bots if b.completion_code]
+    for i, bot in enumerate(bots):
+        outcome = f"code {bot.completion_code}" if bot.completion_code else f"refused {bot.refused}"
+        _write(f"bot {i}: {len(bot.scenes)} scenes, {bot.states} frames, {len(bot.inputs)} inputs, {outcome}")
+    _write(f"{len(finished)} of {len(bots)} bots finished")
+    return 0 if len(finished) == len(bots) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(prog="gymkube", description=__doc__)
@@ -96,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--data", default=".gymkube", help="folder for data and state")
     p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("bot", help="pilot an experiment with bot participants")
+    p.add_argument("url", help="the participant entry URL, e.g. http://127.0.0.1:8000/x/cartpole")
+    p.add_argument("--count", type=int, default=1, choices=range(1, 501), metavar="N")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds before giving up")
+    p.set_defaults(func=cmd_bot)
 
     p = sub.add_parser("export", help="merge an experiment's data into one table per kind")
     p.add_argument("name", help="experiment name")

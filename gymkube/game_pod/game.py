@@ -209,8 +209,13 @@ class Game:
             self.human.release_all()
 
     def resume(self) -> None:
-        """The participant is back: re-send scenery, count down, play on."""
+        """The participant is back: re-send scenery, count down, play on.
+
+        A new page numbers its inputs from 1 again, so the sequence check starts over.
+        """
         self.frames.resend_permanent()
+        self.human.release_all()
+        self.human.last_seq = -1
         if self.status == Status.PAUSED:
             self._begin_countdown(min(3, self.scene.countdown_s or 3))
         elif self.status == Status.COUNTDOWN:
@@ -233,7 +238,7 @@ class Game:
 
     def on_input(self, key: Any, down: Any, seq: Any, client_ms: Any, frame: Any, episode: Any) -> None:
         """A key event from the participant; one pressed during another episode is ignored."""
-        if self.status != Status.PLAYING or episode != self.episode:
+        if self.status != Status.PLAYING or (isinstance(episode, int) and episode != self.episode):
             self.human.ignored += 1
             return
         self.human.on_input(key, down, seq, client_ms, frame)

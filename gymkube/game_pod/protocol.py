@@ -96,7 +96,7 @@ PROTOCOL: dict[Event, EventSpec] = {
             "d": "bool: true on key down, false on key up",
             "t": "float: client time of the key event, ms since the epoch",
             "f": "int: step index of the frame on screen when the key changed",
-            "e": "int: episode of the frame on screen (inputs for another episode are ignored)",
+            "e": "int | nil: episode of the newest state received (inputs naming another are ignored)",
         },
         "A key went down or up.",
     ),
@@ -108,10 +108,11 @@ PROTOCOL: dict[Event, EventSpec] = {
     Event.TELEMETRY: EventSpec(
         "browser",
         {
-            "kind": "str: latency | visibility | focus",
+            "kind": "str: latency | visibility | focus | error",
             "rtt": "float: round-trip ms (latency)",
             "offset": "float: estimated server minus client clock, ms (latency)",
             "state": "str: hidden | visible | blur | focus",
+            "message": "str: what went wrong (error)",
             "t": "float: client time, ms since the epoch",
         },
         "Something the browser measured.",

@@ -2,15 +2,16 @@
 import { connectPod, finishScene, sendInput, sendTelemetry } from "./net.js";
 import { showScene, showPage } from "./scenes.js";
 import { showGameStatus, showConnection, showNotice, setHud, showBroken } from "./overlays.js";
-import { startRenderer, stopRenderer, pushState, shownFrame } from "./renderer.js";
-import { startInput, stopInput } from "./input.js";
+import { startRenderer, stopRenderer, pushState, shownFrame, latestEpisode } from "./renderer.js";
+import { startInput, stopInput, isCapturing } from "./input.js";
 import { watchAttention, makeErrorReporter, catchErrors } from "./telemetry.js";
 
 const reportError = makeErrorReporter(sendTelemetry, showBroken);
 catchErrors(reportError);
 
 let scene = null; // the scene on screen
-let inputSeq = 0;
+// The pod ignores a sequence number not above the last it saw, also across a reload: start from the clock.
+let inputSeq = Date.now();
 
 function stopGame() {
   stopInput();
@@ -28,8 +29,13 @@ function onGame(game) {
   if (scene?.type !== "gym") return;
   showGameStatus(game);
   if (game.status === "playing") {
+    if (isCapturing()) return; // a repeated "playing" (e.g. after a resume) must not release held keys
     const keys = game.keys?.length ? game.keys : scene.keys;
-    startInput(keys, (k, d, t) => sendInput({ s: ++inputSeq, k, d, t, f: shownFrame() ?? -1 }));
+    startInput(keys, (k, d, t) => {
+      // The pod ignores inputs tagged with another episode; the newest state received names the
+      // current one even before its first frame is drawn.
+      sendInput({ s: ++inputSeq, k, d, t, f: shownFrame()?.f ?? null, e: latestEpisode() });
+    });
   } else {
     stopInput();
   }

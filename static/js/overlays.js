@@ -30,7 +30,9 @@ export function showGameStatus(game) {
   } else if (game.status === "playing") box.hidden = true;
   else if (game.status === "between") say(box, `Episode ${game.episode} of ${game.episodes} finished`);
   else if (game.status === "done") say(box, "Finished — please wait…");
-  else say(box, "This game has ended — please wait…");
+  else if (game.status === "paused") say(box, "Paused — please wait…");
+  else if (game.status === "abandoned") say(box, "This game has ended — please wait…");
+  else box.hidden = true;
 }
 
 /** Reflects the connection in a banner, and as "Reconnecting…" on the game overlay; restores the overlay once back. */

@@ -31,5 +31,5 @@ export const PAYLOADS = Object.freeze({
   // browser -> pod: Latency probe; the ack is {t: the same, s: server time in ms}.
   "ping": Object.freeze(["t"]),
   // browser -> pod: Something the browser measured.
-  "telemetry": Object.freeze(["kind", "offset", "rtt", "state", "t"]),
+  "telemetry": Object.freeze(["kind", "message", "offset", "rtt", "state", "t"]),
 });

@@ -7,7 +7,7 @@ let view = null; // the running renderer, see startRenderer
 export function startRenderer(canvas, { width, height, background }, onHud) {
   stopRenderer();
   view = { canvas, ctx: canvas.getContext("2d"), width, height, background: background || "#fff", onHud,
-    latest: null, drawn: null, frame: null, game: null, permanent: new Map(), bitmap: null,
+    latest: null, drawn: null, shown: null, scope: null, permanent: new Map(), bitmap: null,
     bitmapState: null, decoding: false, raf: 0, onResize: () => { fitCanvas(); requestDraw(); } };
   window.addEventListener("resize", view.onResize);
   fitCanvas();
@@ -26,15 +26,22 @@ export function stopRenderer() {
 /** Takes a `state` message; only the newest one is ever drawn. */
 export function pushState(state) {
   if (!view || !state) return;
-  if (state.g !== view.game) { view.game = state.g; view.permanent.clear(); }
+  // Permanent objects live for one game episode (the pod re-sends them for each episode and after a reconnect).
+  const scope = `${state.g}\u0000${state.e}`;
+  if (scope !== view.scope) { view.scope = scope; view.permanent.clear(); }
   for (const obj of state.p || []) view.permanent.set(obj?.id ?? Symbol("unnamed"), obj);
   view.latest = state;
   if (state.img) decodeLatest(); else requestDraw();
 }
 
-/** Frame index (`f`) of the newest state on screen, or null before the first one. */
+/** Episode of the newest state received (drawn or about to be), or null before the first one. */
+export function latestEpisode() {
+  return view?.latest ? view.latest.e : null;
+}
+
+/** {f, e} (step and episode) of the newest state on screen, or null before the first one. */
 export function shownFrame() {
-  return view ? view.frame : null;
+  return view ? view.shown : null;
 }
 
 function fitCanvas() {
@@ -49,9 +56,7 @@ function fitCanvas() {
   view.drawn = null;
 }
 
-function requestDraw() {
-  if (view && !view.raf) view.raf = requestAnimationFrame(draw);
-}
+const requestDraw = () => { if (view && !view.raf) view.raf = requestAnimationFrame(draw); };
 
 // rgb frames: decode the newest image only; a frame that arrives meanwhile is decoded next.
 async function decodeLatest() {
@@ -99,7 +104,7 @@ function draw() {
     ctx.restore();
   }
   v.drawn = state;
-  if (state) { v.frame = state.f ?? v.frame; v.onHud?.(state.hud ?? ""); }
+  if (state) { v.shown = { f: state.f, e: state.e }; v.onHud?.(state.hud ?? ""); }
 }
 
 const depth = (o) => Number(o?.depth) || 0;
@@ -128,10 +133,7 @@ function path(ctx, points, W, H, close) {
 // One drawing function per object kind; coordinates are fractions of the canvas, sizes in px are scaled by k.
 const KINDS = {
   rect(ctx, o, W, H, k) { ctx.beginPath(); ctx.rect(...box(ctx, o, W, H)); paint(ctx, o, o.fill !== false, k); },
-  circle(ctx, o, W, H, k) {
-    ctx.beginPath(); ctx.arc(o.x * W, o.y * H, Math.max(0, o.r * W), 0, 2 * Math.PI);
-    paint(ctx, o, o.fill !== false, k);
-  },
+  circle(ctx, o, W, H, k) { ctx.beginPath(); ctx.arc(o.x * W, o.y * H, Math.max(0, o.r * W), 0, 2 * Math.PI); paint(ctx, o, o.fill !== false, k); },
   line(ctx, o, W, H, k) {
     path(ctx, o.points || [], W, H, false);
     ctx.lineCap = ctx.lineJoin = "round";

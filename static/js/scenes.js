@@ -10,6 +10,7 @@ const el = (tag, props = {}, ...children) => {
 };
 // Experiment-authored HTML (trusted, from the spec); plain text elsewhere always goes through textContent.
 const html = (className, markup, id = "") => (markup ? Object.assign(el("div", { className, id }), { innerHTML: markup }) : null);
+const add = (root, ...nodes) => root.append(...nodes.filter((n) => n != null)); // null: an absent title or html
 const heading = (title) => (title ? el("h1", {}, title) : null);
 const every = (fn, ms) => { const id = setInterval(fn, ms); cleanups.push(() => clearInterval(id)); fn(); };
 
@@ -43,7 +44,7 @@ export function showScene({ scene: s, index, total }, finish) {
   const bar = document.getElementById("progress");
   if (bar && total > 0) Object.assign(bar, { max: total, value: Math.min(index + 1, total), hidden: false });
   if (s.type === "static" || s.type === "survey") {
-    root.append(heading(s.title), html("content", s.html));
+    add(root, heading(s.title), html("content", s.html));
     const errorBox = el("p", { className: "error form-error", role: "alert", hidden: true });
     const showGeneral = (errors) => Object.assign(errorBox, { hidden: false, textContent: Object.values(errors).join(" ") });
     if (s.type === "survey") {
@@ -66,7 +67,7 @@ export function showScene({ scene: s, index, total }, finish) {
     root.classList.add("wide");
     const canvas = el("canvas", { id: "game", width: s.width, height: s.height });
     canvas.setAttribute("aria-label", s.title || "Game");
-    root.append(heading(s.title), el("p", { id: "hud", className: "hud" }),
+    add(root, heading(s.title), el("p", { id: "hud", className: "hud" }),
       el("div", { className: "stage" }, canvas, el("div", { id: "status", className: "status", hidden: true })),
       html("instructions", s.instructions, "instructions"));
     return { canvas };
@@ -80,7 +81,7 @@ export function showScene({ scene: s, index, total }, finish) {
 }
 
 function showEnd(root, s) {
-  root.append(html("content", s.html));
+  add(root, html("content", s.html));
   if (s.code) {
     const copy = el("button", { type: "button", className: "secondary" }, "Copy");
     copy.addEventListener("click", async () => {
