@@ -72,7 +72,7 @@ def test_a_participant_plays_cartpole_in_chromium_and_the_data_shows_their_keys(
     data = platform.tables("cartpole")
     (session,) = data["sessions"]
     assert session["completion_code"] == code and session["status"] == "completed"
-    assert "Chrome" in session["user_agent"]
+    assert "Chrome" in session["user_agent"] and session["screen"]
     assert_one_row_per_tick(data["steps"], data["episodes"], fps=30)
 
     keys = {"ArrowLeft": 0, "ArrowRight": 1}

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-from conftest import quick_manifest
+import pyarrow.parquet as pq
+import yaml
+from conftest import EXAMPLES, quick_manifest
 from datacheck import assert_one_row_per_tick, expected_human_actions, steps_by_episode
 
 from gymkube.bot import ParticipantBot
@@ -87,3 +93,48 @@ def test_bots_play_beside_the_onnx_policy_in_forage(platform_factory, tmp_path: 
         bot = by_participant[rows[0]["participant"]]
         expected = expected_human_actions(rows, "blue", bot.inputs, keys, 0)
         assert [(r["action_blue"], r["source_blue"]) for r in rows] == expected
+
+
+def test_a_static_page_from_the_experiments_files_and_recorded_observations(platform_factory, tmp_path: Path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(EXAMPLES / "forage", bundle, ignore=shutil.ignore_patterns("__pycache__"))
+    (bundle / "welcome.html").write_text("<p>Welcome from a file.</p>")
+    manifest = quick_manifest(tmp_path, "forage_ai.yaml", episodes=1, maxSteps=10, fps=20)
+    document = yaml.safe_load(manifest.read_text())
+    document["spec"]["bundle"] = str(bundle)
+    document["spec"]["data"] = {"recordObservations": True}
+    document["spec"]["scenes"][0] = {"type": "static", "id": "welcome", "file": "welcome.html"}
+    manifest.write_text(yaml.safe_dump(document, sort_keys=False))
+    platform = platform_factory(manifest)
+    (bot,) = play(platform, "forage-ai", 1)
+    assert bot.scenes[0]["html"] == "<p>Welcome from a file.</p>"
+    platform.stop()
+    steps = platform.tables("forage-ai")["steps"]
+    assert len(steps) == 10
+    observation = json.loads(steps[0]["obs"])
+    assert set(observation) == {"blue", "red"} and len(observation["blue"]) == 6
+
+
+def test_gymkube_export_writes_one_merged_table_per_kind(platform_factory, tmp_path: Path):
+    platform = platform_factory(quick_manifest(tmp_path, "cartpole.yaml", episodes=1, maxSteps=20))
+    play(platform, "cartpole", 2)
+    platform.stop()
+    out = tmp_path / "export"
+    for fmt in ("csv", "parquet"):
+        result = subprocess.run(
+            [sys.executable, "-m", "gymkube", "export", "cartpole", "--data",
+             str(platform.data_dir / "storage"), "--format", fmt, "--out", str(out)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        written = {Path(line).name for line in result.stdout.split()}
+        assert written == {
+            f"cartpole-{t}.{fmt}" for t in ("steps", "episodes", "scenes", "sessions", "events")
+        }
+    with open(out / "cartpole-sessions.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 2
+    assert pq.read_table(out / "cartpole-steps.parquet").num_rows == len(platform.tables("cartpole")["steps"])
+    missing = subprocess.run(
+        [sys.executable, "-m", "gymkube", "export", "nothing-here", "--data", str(platform.data_dir / "storage")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert missing.returncode != 0 and "no data for experiment 'nothing-here'" in missing.stderr
