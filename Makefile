@@ -26,9 +26,11 @@ run: $(STAMP)
 
 test: $(STAMP) system-deps lint typecheck check-generated jstest pytest
 
+LINTED := $(wildcard gymkube tests examples benchmarks)
+
 lint: $(STAMP)
-	$(BIN)/ruff check gymkube tests examples benchmarks
-	$(BIN)/ruff format --check gymkube tests examples benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -133,8 +133,9 @@ def test_gymkube_export_writes_one_merged_table_per_kind(platform_factory, tmp_p
     with open(out / "cartpole-sessions.csv") as handle:
         assert len(list(csv.DictReader(handle))) == 2
     assert pq.read_table(out / "cartpole-steps.parquet").num_rows == len(platform.tables("cartpole")["steps"])
+    storage = str(platform.data_dir / "storage")
     missing = subprocess.run(
-        [sys.executable, "-m", "gymkube", "export", "nothing-here", "--data", str(platform.data_dir / "storage")],
+        [sys.executable, "-m", "gymkube", "export", "nothing-here", "--data", storage],
         capture_output=True, text=True,
     )  # fmt: skip
     assert missing.returncode != 0 and "no data for experiment 'nothing-here'" in missing.stderr
