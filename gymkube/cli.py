@@ -1,4 +1,4 @@
-"""The `gymkube` command line: validate, crd, up, game-pod, bot, export, protocol-js."""
+"""The `gymkube` command line: validate, crd, up, platform, game-pod, token, bot, export, protocol-js."""
 
 from __future__ import annotations
 
@@ -61,6 +61,37 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_platform(args: argparse.Namespace) -> int:
+    """Run the control plane as configured by GYMKUBE_* variables (the image's entry point)."""
+    import uvicorn
+
+    from gymkube.platform.main import build_app
+    from gymkube.platform.settings import SettingsError, get_settings
+
+    settings = get_settings()
+    try:
+        app = build_app(settings)
+    except SettingsError as exc:
+        sys.stderr.write(f"gymkube platform: {exc}\n")
+        return 2
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=True)
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    """Create a researcher token; it is printed once and stored hashed."""
+    from gymkube.platform.auth import TokenStore
+
+    scope = [e.strip() for e in args.experiments.split(",") if e.strip()] if args.experiments else None
+    token = TokenStore(Path(args.state) / "tokens.json").create(args.name, scope)
+    sys.stderr.write(
+        f"token for {args.name!r} ({'experiments ' + ', '.join(scope) if scope else 'all experiments'}); "
+        "it is shown only now:\n"
+    )
+    _write(token)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Merge an experiment's data chunks into one table per kind."""
     from gymkube.storage.export import export_experiment
@@ -106,11 +137,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_game_pod)
 
     p = sub.add_parser("up", help="run experiments on this machine and print participant URLs")
-    p.add_argument("files", nargs="+", metavar="EXPERIMENT.yaml")
+    p.add_argument("files", nargs="*", metavar="EXPERIMENT.yaml")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--data", default=".gymkube", help="folder for data and state")
     p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("platform", help="run the control plane (configured by GYMKUBE_* variables)")
+    p.set_defaults(func=cmd_platform)
+
+    p = sub.add_parser("token", help="researcher tokens for the REST API")
+    token_sub = p.add_subparsers(dest="token_command", required=True)
+    p = token_sub.add_parser("create", help="create a token (printed once, stored hashed)")
+    p.add_argument("name", help="who the token is for")
+    p.add_argument("--experiments", help="comma-separated experiment names this token is limited to")
+    p.add_argument("--state", default=".gymkube", help="the control plane's state folder")
+    p.set_defaults(func=cmd_token_create)
 
     p = sub.add_parser("bot", help="pilot an experiment with bot participants")
     p.add_argument("url", help="the participant entry URL, e.g. http://127.0.0.1:8000/x/cartpole")

@@ -32,8 +32,8 @@ def expected_human_actions(
 ) -> list[tuple[int, str]]:
     """What each step's action and source must be, given the inputs the bot sent.
 
-    A step that consumed input `s` has seen every input up to `s`: held keys give the action
-    of the newest one held; a key pressed and released before the step still counts once.
+    A step that consumed input `s` has seen every input up to `s`: the newest key pressed
+    since the previous step wins (even if released again), else the newest key held.
     Inputs sent while another episode was on screen do not count (the pod ignores them).
     """
     episode = rows[0]["episode"]
@@ -52,10 +52,10 @@ def expected_human_actions(
                 elif event.key in held:
                     held.remove(event.key)
             applied = consumed
-        if held:
-            expected.append((keys[held[-1]], "human"))
-        elif tapped is not None:
+        if tapped is not None:
             expected.append((keys[tapped], "human"))
+        elif held:
+            expected.append((keys[held[-1]], "human"))
         else:
             expected.append((default, "default"))
     return expected

@@ -47,6 +47,8 @@ def observation_hash(observation: Any) -> str:
 
 
 def _plain(value: Any) -> Any:
+    if value is None:
+        return None
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, int | float | np.integer | np.floating):

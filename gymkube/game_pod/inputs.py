@@ -21,9 +21,10 @@ class InputEvent:
 class HumanSlot:
     """Turns key downs/ups into one action per tick.
 
-    A held key repeats its action every tick; a key pressed and released between two ticks
-    still counts once (so short taps are never lost); with no key, the default action applies
-    (`previous` repeats the last action) and the step records the source as `default`.
+    A held key repeats its action every tick; the newest key pressed since the last tick
+    counts for that tick even if it was already released (so short taps are never lost, even
+    while another key is held); with no key, the default action applies (`previous` repeats
+    the last action) and the step records the source as `default`.
     """
 
     agent: str
@@ -69,10 +70,10 @@ class HumanSlot:
     def take_action(self) -> tuple[int, str, InputEvent | None]:
         """This tick's action, its source (`human` or `default`) and the input behind it."""
         consumed, self.newest = self.newest, None
-        if self.held:
-            action, source = self.keys[self.held[-1]], "human"
-        elif self.tapped is not None:
+        if self.tapped is not None:
             action, source = self.tapped, "human"
+        elif self.held:
+            action, source = self.keys[self.held[-1]], "human"
         elif self.default == "previous":
             action, source = self.previous, "default"
         else:

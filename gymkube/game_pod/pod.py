@@ -50,6 +50,7 @@ class Pod:
         self.by_sid: dict[str, ParticipantSession] = {}
         self.tickers: dict[int, Ticker] = {}
         self.draining = False
+        self.dropped = 0
         self.errors: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writer_task: asyncio.Task[None] | None = None
@@ -177,11 +178,16 @@ class Pod:
         """What this pod reports for routing and the admin view."""
         connected = sum(1 for s in self.sessions.values() if s.sid is not None)
         playing = sum(len(t.games) for t in self.tickers.values())
+        completed = sum(1 for s in self.sessions.values() if s.progress.status == "completed")
         return {
             "pod": self.name,
             "experiment": self.experiment.name,
+            "alive": True,
             "participants": connected,
             "games": playing,
+            "waiting": 0,
+            "completed": completed,
+            "dropped": self.dropped,
             "capacity": self.spec.capacity,
             "draining": self.draining,
             "spooled_chunks": self.writer.spooled_chunks,

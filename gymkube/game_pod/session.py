@@ -80,6 +80,7 @@ class ParticipantSession:
         self._grace = None
         if self.sid is None and self.game is not None:
             self.pod.event(self, "abandoned", {"game": self.game.id, "episode": self.game.episode})
+            self.pod.dropped += 1
             self._end_game("abandoned")
 
     # scenes ----------------------------------------------------------------------------

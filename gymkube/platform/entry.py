@@ -1,35 +1,30 @@
-"""The participant entry `/x/{experiment}`: who they are, which pod, and a signed token."""
+"""The participant entry `/x/{experiment}`: checks, who they are, which pod, a signed token."""
 
 from __future__ import annotations
 
 import html
 import re
+import time
 import uuid
-from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from gymkube.platform.routing import Router
-from gymkube.spec.experiment import Experiment
+from gymkube.platform.plane import ControlPlane
+from gymkube.platform.screening import browser_family, screen_problems
 from gymkube.tokens import sign_token
 
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")
 COOKIE = "gymkube_participant"
 
-
-@dataclass
-class ExperimentEntry:
-    """What the entry needs to know about one running experiment."""
-
-    experiment: Experiment
-    router: Router
-    ordinals: dict[str, int] = field(default_factory=dict)
-
-    def ordinal(self, participant: str) -> int:
-        """A participant's arrival number (counterbalancing uses it)."""
-        return self.ordinals.setdefault(participant, len(self.ordinals))
+_MEASURE = """<!doctype html><meta charset=utf-8><title>Starting…</title>
+<p style="font:18px system-ui;margin:4em auto;max-width:40em">Starting the study…</p>
+<script>
+const q = new URLSearchParams(location.search);
+q.set("sw", screen.width); q.set("sh", screen.height);
+location.replace(location.pathname.replace(/\\/$/, "") + "/go?" + q);
+</script>"""
 
 
 def page(title: str, message: str, status: int) -> HTMLResponse:
@@ -40,45 +35,74 @@ def page(title: str, message: str, status: int) -> HTMLResponse:
         f"margin:4em auto;padding:0 1em;line-height:1.5'><h1>{html.escape(title)}</h1>"
         f"<p>{html.escape(message)}</p></body>"
     )
-    return HTMLResponse(body, status_code=status)
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-def make_entry_router(entries: dict[str, ExperimentEntry], secret: str) -> APIRouter:
-    """The `/x/{name}` route over the experiments being served."""
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() and len(value) < 6 else None
+
+
+def make_entry_router(plane: ControlPlane) -> APIRouter:
+    """`/x/{name}` (and `/x/{name}/go` after the screen is measured)."""
     router = APIRouter(tags=["participants"])
 
-    @router.get("/x/{name}", response_class=HTMLResponse)
-    async def enter(name: str, request: Request) -> Response:
-        """Send a participant to their game pod with a signed token."""
-        entry = entries.get(name)
-        if entry is None:
+    async def enter(name: str, request: Request, measured: bool) -> Response:
+        record = plane.runtime.get(name)
+        if record is None:
             return page("Study not found", "Please check the link you were given.", 404)
-        recruitment = entry.experiment.spec.recruitment
+        spec = record.experiment.spec
         params = request.query_params
-        participant = params.get(recruitment.participant_param or "") or request.cookies.get(
-            f"{COOKIE}_{name}"
-        )
+        recruitment = spec.recruitment
+        cookie = request.cookies.get(f"{COOKIE}_{name}")
+        participant = params.get(recruitment.participant_param or "") or cookie
         if participant is not None and not PARTICIPANT_ID.match(participant):
             return page("Link not valid", "The participant id in this link is not valid.", 400)
         participant = participant or uuid.uuid4().hex
-        pod = entry.router.route(participant)
+        router_ = plane.router(name)
+        returning = router_.knows(participant)
+        if record.paused and not returning:
+            return page("Study paused", "The study is paused right now. Please come back later.", 503)
+        if spec.entry.needs_screen and not measured and not returning:
+            return HTMLResponse(_MEASURE, headers={"Cache-Control": "no-store"})
+        agent = request.headers.get("user-agent", "")[:500]
+        width, height = _int(params.get("sw")), _int(params.get("sh"))
+        problems = [] if returning else screen_problems(spec.entry, agent, width, height)
+        if problems:
+            plane.screening_writer(name).add(
+                "screening",
+                {"experiment": name, "participant": participant, "t_ns": time.time_ns(),
+                 "browser": browser_family(agent), "user_agent": agent, "screen_width": width,
+                 "screen_height": height, "problems": " ".join(problems)},
+            )  # fmt: skip
+            return page("Sorry, this study cannot run here", " ".join(problems), 403)
+        pod = router_.route(participant)
         if pod is None:
             return page("Study full", "The study is full right now. Please come back later.", 503)
         recorded = {k: params[k][:200] for k in recruitment.record_params if k in params}
         if recruitment.participant_param and recruitment.participant_param in params:
             recorded[recruitment.participant_param] = participant
         token = sign_token(
-            secret,
+            plane.secret,
             {
                 "x": name,
                 "p": participant,
                 "s": uuid.uuid5(uuid.NAMESPACE_URL, f"{name}/{participant}").hex,
-                "n": entry.ordinal(participant),
+                "n": plane.ordinal(name, participant),
                 "q": recorded,
             },
         )
         response = RedirectResponse(f"{pod.url}?{urlencode({'t': token})}", status_code=303)
         response.set_cookie(f"{COOKIE}_{name}", participant, httponly=True, samesite="lax")
         return response
+
+    @router.get("/x/{name}", response_class=HTMLResponse)
+    async def participant_entry(name: str, request: Request) -> Response:
+        """Check the browser, then send the participant to their game pod."""
+        return await enter(name, request, measured=False)
+
+    @router.get("/x/{name}/go", response_class=HTMLResponse)
+    async def participant_entry_measured(name: str, request: Request) -> Response:
+        """The entry again, now with the screen size the browser reported."""
+        return await enter(name, request, measured=True)
 
     return router

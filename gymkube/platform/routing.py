@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gymkube.platform.runtime.base import PodEndpoint
+
 
 @dataclass
 class PodInfo:
@@ -26,8 +28,21 @@ class PodInfo:
 class Router:
     """Routes the participants of one experiment to its pods without calling any pod."""
 
+    capacity: int
     pods: dict[str, PodInfo] = field(default_factory=dict)
     assigned: dict[str, str] = field(default_factory=dict)
+
+    def sync(self, endpoints: list[PodEndpoint], capacity: int) -> None:
+        """Take the runtime's current pods: new ones join, gone ones leave (and their
+        participants are re-routed on their next visit)."""
+        self.capacity = capacity
+        current = {e.name for e in endpoints}
+        for name in list(self.pods):
+            if name not in current:
+                del self.pods[name]
+        for endpoint in endpoints:
+            pod = self.pods.setdefault(endpoint.name, PodInfo(endpoint.name, endpoint.url, capacity))
+            pod.url, pod.capacity = endpoint.url, capacity
 
     def route(self, participant: str) -> PodInfo | None:
         """The pod for this participant, or None when every live pod is full.
@@ -39,13 +54,19 @@ class Router:
         current = self.pods.get(self.assigned.get(participant, ""))
         if current is not None and current.alive:
             return current
-        candidates = [p for p in self.pods.values() if p.alive and not p.draining and p.free > 0]
-        if not candidates:
+        best: PodInfo | None = None
+        for pod in self.pods.values():
+            if pod.alive and not pod.draining and pod.free > 0 and (best is None or pod.free > best.free):
+                best = pod
+        if best is None:
             return None
-        pod = max(candidates, key=lambda p: (p.free, p.name))
-        pod.participants += 1
-        self.assigned[participant] = pod.name
-        return pod
+        best.participants += 1
+        self.assigned[participant] = best.name
+        return best
+
+    def knows(self, participant: str) -> bool:
+        """Whether this participant was routed before (returning participants skip pauses)."""
+        return participant in self.assigned
 
     def report(self, name: str, participants: int, draining: bool) -> None:
         """A pod's load report."""
@@ -54,6 +75,6 @@ class Router:
             pod.participants, pod.draining, pod.alive = participants, draining, True
 
     def mark_dead(self, name: str) -> None:
-        """A pod stopped answering; its participants will be re-routed on their next visit."""
+        """A pod stopped answering; its participants go elsewhere on their next visit."""
         if name in self.pods:
             self.pods[name].alive = False

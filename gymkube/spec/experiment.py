@@ -57,6 +57,22 @@ class Recruitment(SpecModel):
         return self
 
 
+class EntryChecks(SpecModel):
+    """Checks a participant's browser passes before the study starts (failures are recorded)."""
+
+    desktop_only: bool = False
+    browsers: list[Literal["chrome", "firefox", "safari", "edge"]] = Field(
+        default_factory=list, max_length=4, description="Allowed browsers; empty: any."
+    )
+    min_screen_width: int = Field(0, ge=0, le=10_000)
+    min_screen_height: int = Field(0, ge=0, le=10_000)
+
+    @property
+    def needs_screen(self) -> bool:
+        """Whether the browser must report its screen size first."""
+        return self.min_screen_width > 0 or self.min_screen_height > 0
+
+
 class DataSpec(SpecModel):
     """What is recorded and where it goes."""
 
@@ -81,6 +97,7 @@ class ExperimentSpec(SpecModel):
     )
     scenes: list[FlowItem] = Field(min_length=1, max_length=200)
     recruitment: Recruitment = Field(default_factory=lambda: Recruitment())
+    entry: EntryChecks = Field(default_factory=lambda: EntryChecks())
     data: DataSpec = Field(default_factory=lambda: DataSpec())
     capacity: int = Field(200, ge=1, le=5000, description="Concurrent participants per game pod.")
     replicas: int = Field(1, ge=1, le=50, description="Game pods.")

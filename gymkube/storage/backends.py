@@ -91,58 +91,178 @@ class LocalStorage(Storage):
         self._path(key).unlink(missing_ok=True)
 
 
+MiB = 1024 * 1024
+
+
+def _error_code(exc: Exception) -> str:
+    """The S3 error code of a botocore ClientError ('' for anything else)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+_MISSING_KEY = {"NoSuchKey", "404", "NotFound"}
+_MISSING_BUCKET = {"NoSuchBucket", "404", "NotFound"}
+
+
 class S3Storage(Storage):
-    """Objects in an S3 bucket under a prefix, through boto3 (any S3 endpoint)."""
+    """Objects in an S3 bucket under a prefix, through boto3 (AWS or any S3 endpoint).
 
-    def __init__(self, bucket: str, prefix: str = "", **client_options: Any) -> None:
+    Credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
+    profiles, instance roles) unless given; the endpoint from `endpoint_url` or
+    GYMKUBE_S3_ENDPOINT (then path-style addressing, as SeaweedFS and MinIO need); the region
+    from `region`, GYMKUBE_S3_REGION or AWS_DEFAULT_REGION. Timeouts are short and retries few,
+    so an unreachable server fails within seconds and callers (the data spool) retry later.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        multipart_threshold: int = 16 * MiB,
+        multipart_chunksize: int = 16 * MiB,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 10.0,
+        max_attempts: int = 3,
+        **client_options: Any,
+    ) -> None:
         import boto3
+        from boto3.s3.transfer import TransferConfig
+        from botocore.config import Config
 
+        if multipart_chunksize < 5 * MiB:
+            raise ValueError("S3 multipart parts must be at least 5 MiB")
+        if multipart_threshold < 1:
+            raise ValueError("the multipart threshold must be positive")
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = f"s3://{bucket}/{self.prefix}"
-        options = {k: v for k, v in client_options.items() if v is not None}
-        if endpoint := os.environ.get("GYMKUBE_S3_ENDPOINT"):
-            options.setdefault("endpoint_url", endpoint)
+        endpoint_url = endpoint_url or os.environ.get("GYMKUBE_S3_ENDPOINT") or None
+        region = region or os.environ.get("GYMKUBE_S3_REGION") or None
+        self.endpoint_url = endpoint_url
+        options: dict[str, Any] = {
+            "endpoint_url": endpoint_url,
+            "region_name": region,
+            "aws_access_key_id": access_key,
+            "aws_secret_access_key": secret_key,
+        }
+        options.update(client_options)
+        options = {k: v for k, v in options.items() if v is not None}
+        if endpoint_url and "region_name" not in options and not boto3.session.Session().region_name:
+            options["region_name"] = "us-east-1"  # SigV4 needs one; S3-compatible servers ignore it
+        config = Config(
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            signature_version="s3v4",
+            s3={"addressing_style": "path" if endpoint_url else "auto"},
+        )
+        if isinstance(extra := options.get("config"), Config):
+            config = config.merge(extra)
+        options["config"] = config
         self.client = boto3.client("s3", **options)
+        self.region = self.client.meta.region_name
+        self.transfer_config = TransferConfig(
+            multipart_threshold=multipart_threshold,
+            multipart_chunksize=multipart_chunksize,
+            max_concurrency=4,
+        )
+
+    def _key(self, key: str) -> str:
+        return self.prefix + check_key(key)
 
     def put(self, key: str, data: bytes) -> None:
-        """PUT the object (multipart above 64 MiB through boto3's transfer manager)."""
+        """PUT the object; at or above the multipart threshold, a multipart upload in parts."""
         import io
 
-        from boto3.s3.transfer import TransferConfig
-
-        self.client.upload_fileobj(
-            io.BytesIO(data),
-            self.bucket,
-            self.prefix + check_key(key),
-            Config=TransferConfig(multipart_threshold=64 * 1024 * 1024),
-        )
+        full_key = self._key(key)
+        if len(data) < self.transfer_config.multipart_threshold:
+            self.client.put_object(Bucket=self.bucket, Key=full_key, Body=data)
+            return
+        self.client.upload_fileobj(io.BytesIO(data), self.bucket, full_key, Config=self.transfer_config)
 
     def get(self, key: str) -> bytes:
         """GET the object; KeyError when missing."""
+        from botocore.exceptions import ClientError
+
+        full_key = self._key(key)
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + check_key(key))
-        except self.client.exceptions.NoSuchKey:
-            raise KeyError(key) from None
-        return bytes(response["Body"].read())
+            response = self.client.get_object(Bucket=self.bucket, Key=full_key)
+        except ClientError as exc:
+            if _error_code(exc) in _MISSING_KEY:
+                raise KeyError(key) from None
+            raise
+        with response["Body"] as body:
+            return bytes(body.read())
 
     def list(self, prefix: str) -> list[str]:
-        """Keys under the prefix, paginated."""
+        """Keys below the folder-like `prefix` (as LocalStorage: 'a' means 'a/'), paginated."""
+        folder = prefix.strip("/")
+        if folder:
+            check_key(folder)
+            folder += "/"
         paginator = self.client.get_paginator("list_objects_v2")
         keys: list[str] = []
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
-            keys.extend(obj["Key"][len(self.prefix) :] for obj in page.get("Contents", []))
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + folder):
+            keys.extend(
+                obj["Key"][len(self.prefix) :]
+                for obj in page.get("Contents", [])
+                if not obj["Key"].endswith("/")  # folder markers some servers list
+            )
         return sorted(keys)
 
     def delete(self, key: str) -> None:
-        """DELETE the object."""
-        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + check_key(key))
+        """DELETE the object; no error when it is already gone."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if _error_code(exc) not in _MISSING_KEY:
+                raise
+
+    def presigned_url(self, key: str, expires_s: int = 3600) -> str:
+        """A URL that GETs the object without credentials until it expires."""
+        return str(
+            self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self._key(key)},
+                ExpiresIn=int(expires_s),
+            )
+        )
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket when it does not exist yet (an existing one of ours is fine)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            if _error_code(exc) not in _MISSING_BUCKET:
+                raise
+        options: dict[str, Any] = {"Bucket": self.bucket}
+        if not self.endpoint_url and self.region and self.region != "us-east-1":
+            options["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        try:
+            self.client.create_bucket(**options)
+        except ClientError as exc:
+            if _error_code(exc) != "BucketAlreadyOwnedByYou":
+                raise
 
 
 def open_storage(url: str | Path) -> Storage:
-    """`s3://bucket/prefix` or a local folder path."""
+    """`s3://bucket/prefix` (endpoint and credentials from the environment) or a local folder."""
     text = str(url)
     if text.startswith("s3://"):
         bucket, _, prefix = text[5:].partition("/")
+        if not bucket:
+            raise ValueError(f"no bucket in storage URL {text!r}")
         return S3Storage(bucket, prefix)
     return LocalStorage(text)

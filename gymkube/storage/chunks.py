@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import time
@@ -25,12 +26,67 @@ from gymkube.storage.backends import Storage
 
 log = logging.getLogger(__name__)
 
-TABLES = ("steps", "episodes", "scenes", "sessions", "events")
+TABLES = ("steps", "episodes", "scenes", "sessions", "events", "screening")
 
 
 def chunk_prefix(experiment: str) -> str:
     """Where an experiment's chunks live in storage."""
     return f"experiments/{experiment}/chunks/"
+
+
+def _column(values: list[Any]) -> pa.Array:
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Values that disagree in type (a number here, text there) are kept, as text.
+        return pa.array(
+            [None if v is None else v if isinstance(v, str) else json.dumps(v, default=str) for v in values],
+            pa.string(),
+        )
+
+
+def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """A table from row dicts; a column whose values disagree in type becomes text."""
+    try:
+        return pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        names = list(dict.fromkeys(key for row in rows for key in row))
+        return pa.table({name: _column([row.get(name) for row in rows]) for name in names})
+
+
+def lenient_schema(schemas: list[pa.Schema]) -> pa.Schema:
+    """One schema for tables from different chunks; columns typed differently become text."""
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        types: dict[str, set[pa.DataType]] = {}
+        for schema in schemas:
+            for f in schema:
+                if f.type != pa.null():
+                    types.setdefault(f.name, set()).add(f.type)
+        conflicting = {name for name, seen in types.items() if len(seen) > 1}
+        relaxed = [
+            pa.schema([pa.field(f.name, pa.string()) if f.name in conflicting else f for f in schema])
+            for schema in schemas
+        ]
+        return pa.unify_schemas(relaxed, promote_options="permissive")
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The table with exactly `schema`'s columns: missing ones null, others cast."""
+    columns = [
+        table.column(f.name).cast(f.type)
+        if f.name in table.column_names
+        else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def concat_lenient(tables: list[pa.Table]) -> pa.Table:
+    """Tables from many chunks as one, whatever columns and types each had."""
+    schema = lenient_schema([t.schema for t in tables])
+    return pa.concat_tables([conform(t, schema) for t in tables])
 
 
 def encode_chunk(rows: dict[str, list[dict[str, Any]]]) -> bytes:
@@ -41,7 +97,7 @@ def encode_chunk(rows: dict[str, list[dict[str, Any]]]) -> bytes:
             if not table_rows:
                 continue
             sink = io.BytesIO()
-            pq.write_table(pa.Table.from_pylist(table_rows), sink, compression="zstd")
+            pq.write_table(rows_to_table(table_rows), sink, compression="zstd")
             archive.writestr(f"{table}.parquet", sink.getvalue())
     return buffer.getvalue()
 
@@ -119,7 +175,7 @@ class DataWriter:
                 try:
                     await asyncio.to_thread(self._spool, rows)
                     self.rows_written += count
-                except Exception as exc:  # disk full, permissions: keep rows, say so loudly
+                except OSError as exc:  # disk full, permissions: keep the rows, say so loudly
                     self._restore(rows)
                     self.last_error = f"spool write failed: {exc}"
                     log.error("cannot write the data spool in %s: %s", self.spool_dir, exc)

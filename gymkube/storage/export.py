@@ -10,7 +10,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from gymkube.storage.backends import Storage, open_storage
-from gymkube.storage.chunks import TABLES, chunk_prefix, decode_chunk
+from gymkube.storage.chunks import TABLES, chunk_prefix, concat_lenient, decode_chunk
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,7 @@ _SORT_KEYS = {
     "scenes": ["session", "t_enter_ns"],
     "sessions": ["t_start_ns"],
     "events": ["session", "t_ns"],
+    "screening": ["t_ns"],
 }
 
 
@@ -43,7 +44,7 @@ def read_tables(storage: Storage, experiment: str) -> dict[str, pa.Table]:
     for name, tables in parts.items():
         if not tables:
             continue
-        table = pa.concat_tables(tables, promote_options="permissive")
+        table = concat_lenient(tables)
         if name == "sessions":
             table = _latest_session_rows(table)
         keys_present = [k for k in _SORT_KEYS.get(name, []) if k in table.column_names]
@@ -53,13 +54,15 @@ def read_tables(storage: Storage, experiment: str) -> dict[str, pa.Table]:
     return merged
 
 
-def export_experiment(
-    experiment: str, storage_url: str | Path, out_dir: Path, fmt: str = "parquet"
-) -> list[Path]:
-    """Write `<experiment>-<table>.<fmt>` for every table with rows; return the paths."""
-    tables = read_tables(open_storage(storage_url), experiment)
+def export_tables(storage: Storage, experiment: str, out_dir: Path, fmt: str = "parquet") -> list[Path]:
+    """Write `<experiment>-<table>.<fmt>` for every table with rows; return the paths.
+
+    Raises:
+        LookupError: when the experiment has no data in this storage.
+    """
+    tables = read_tables(storage, experiment)
     if not tables:
-        raise SystemExit(f"no data for experiment {experiment!r} in {storage_url}")
+        raise LookupError(f"no data for experiment {experiment!r} in {storage.url}")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, table in tables.items():
@@ -70,3 +73,13 @@ def export_experiment(
             pq.write_table(table, path, compression="zstd")
         written.append(path)
     return written
+
+
+def export_experiment(
+    experiment: str, storage_url: str | Path, out_dir: Path, fmt: str = "parquet"
+) -> list[Path]:
+    """`export_tables` for a storage URL or folder (the `gymkube export` command)."""
+    try:
+        return export_tables(open_storage(storage_url), experiment, out_dir, fmt)
+    except LookupError as exc:
+        raise SystemExit(str(exc)) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -13,7 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gymkube.platform.runtime.base import ExperimentRecord, PodEndpoint, RuntimeError_
 from gymkube.spec.experiment import Experiment
+from gymkube.spec.load import parse_experiment
+from gymkube.storage.backends import Storage
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +35,12 @@ class LocalPod:
 
     name: str
     experiment: str
+    generation: int
     port: int
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    next_restart: float = 0.0
 
     @property
     def url(self) -> str:
@@ -52,71 +58,184 @@ class LocalPod:
         """Whether the process is alive."""
         return self.process is not None and self.process.poll() is None
 
+    def terminate(self) -> None:
+        """SIGTERM: the pod drains and flushes, then exits."""
+        if self.running and self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+
+
+def _stop_pods(pods: list[LocalPod], timeout_s: float) -> None:
+    for pod in pods:
+        pod.terminate()
+    deadline = time.monotonic() + timeout_s
+    for pod in pods:
+        if pod.process is None:
+            continue
+        try:
+            pod.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.error("game pod %s did not stop in time; killing it", pod.name)
+            pod.process.kill()
+            pod.process.wait()
+
 
 class LocalRuntime:
-    """Starts, watches (restarting crashed pods, as Kubernetes would) and stops game pods."""
+    """Runs, watches (restarting crashed pods, as Kubernetes would) and stops game pods."""
 
-    def __init__(self, data_dir: Path, secret: str, host: str = "127.0.0.1") -> None:
-        self.data_dir = data_dir.resolve()
+    def __init__(
+        self, state_dir: Path, storage: Storage, storage_url: str, secret: str,
+        host: str = "127.0.0.1", drain_timeout_s: float = 30.0,
+    ) -> None:  # fmt: skip
+        self.state_dir = state_dir.resolve()
+        self.storage = storage
+        self.storage_url = storage_url
         self.secret = secret
         self.host = host
-        self.pods: dict[str, LocalPod] = {}
+        self.drain_timeout_s = drain_timeout_s
+        self._records: dict[str, ExperimentRecord] = {}
+        self._sources: dict[str, str | None] = {}
+        self._pods: dict[str, list[LocalPod]] = {}
         self.stopping = False
 
-    def start_experiment(self, experiment: Experiment, manifest: Path) -> list[LocalPod]:
-        """Write the validated spec where its pods read it, and start `spec.replicas` pods."""
-        name = experiment.name
-        spec_path = self.data_dir / "experiments" / f"{name}.json"
-        spec_path.parent.mkdir(parents=True, exist_ok=True)
-        spec_path.write_text(json.dumps(experiment.model_dump(mode="json", by_alias=True)))
-        bundle = (manifest.parent / experiment.spec.bundle).resolve() if experiment.spec.bundle else None
-        started = []
-        for index in range(experiment.spec.replicas):
-            pod_name = f"{name}-{index}"
+    def _record_path(self, name: str) -> Path:
+        return self.state_dir / "experiments" / f"{name}.json"
+
+    def _save(self, record: ExperimentRecord) -> Path:
+        """Write the runtime's record and the manifest its pods read; return the manifest's path."""
+        path = self._record_path(record.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        manifest = record.experiment.model_dump(mode="json", by_alias=True, exclude_none=True)
+        manifest_path = self.state_dir / "manifests" / f"{record.name}-{record.generation}.json"
+        manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        manifest_path.write_text(json.dumps(manifest))
+        body = {
+            "manifest": manifest,
+            "paused": record.paused,
+            "generation": record.generation,
+            "created": record.created,
+            "source": self._sources.get(record.name),
+        }
+        path.write_text(json.dumps(body))
+        return manifest_path
+
+    def _bundle_dir(self, experiment: Experiment, source: str | None) -> Path | None:
+        bundle = experiment.spec.bundle
+        if bundle is None:
+            return None
+        if bundle.startswith("sha256:"):
+            from gymkube.platform.bundles import extract_bundle, load_bundle
+
+            try:
+                data = load_bundle(self.storage, bundle)
+            except KeyError:
+                raise RuntimeError_(f"spec.bundle {bundle} has not been uploaded") from None
+            return extract_bundle(data, self.state_dir / "bundles" / bundle.removeprefix("sha256:"))
+        if source is None:
+            raise RuntimeError_("spec.bundle must name an uploaded bundle (sha256:...) for this runtime")
+        return (Path(source) / bundle).resolve()
+
+    def _launch(self, record: ExperimentRecord) -> list[LocalPod]:
+        name = record.name
+        bundle_dir = self._bundle_dir(record.experiment, self._sources.get(name))
+        spec_path = self._save(record)
+        pods = []
+        for index in range(record.experiment.spec.replicas):
+            suffix = f"{index}" if record.generation == 1 else f"v{record.generation}-{index}"
+            pod_name = f"{name}-{suffix}"
             port = free_port(self.host)
             env = {
                 **os.environ,
                 "GYMKUBE_EXPERIMENT_FILE": str(spec_path),
-                "GYMKUBE_STORAGE": str(self.data_dir / "storage"),
-                "GYMKUBE_SPOOL_DIR": str(self.data_dir / "spool" / pod_name),
+                "GYMKUBE_STORAGE": self.storage_url,
+                "GYMKUBE_SPOOL_DIR": str(self.state_dir / "spool" / pod_name),
                 "GYMKUBE_POD_NAME": pod_name,
                 "GYMKUBE_SECRET": self.secret,
                 "GYMKUBE_HOST": self.host,
                 "GYMKUBE_PORT": str(port),
+                "GYMKUBE_DRAIN_TIMEOUT_S": str(self.drain_timeout_s),
             }
-            if bundle is not None:
-                env["GYMKUBE_BUNDLE_DIR"] = str(bundle)
-            pod = LocalPod(pod_name, name, port, env)
+            if bundle_dir is not None:
+                env["GYMKUBE_BUNDLE_DIR"] = str(bundle_dir)
+            pod = LocalPod(pod_name, name, record.generation, port, env)
             pod.start()
-            self.pods[pod_name] = pod
-            started.append(pod)
-        return started
+            pods.append(pod)
+        return pods
 
-    def restart_crashed(self) -> list[LocalPod]:
-        """Relaunch pods whose process died (not while stopping)."""
-        restarted = []
-        for pod in self.pods.values():
-            if not self.stopping and not pod.running:
-                code = pod.process.returncode if pod.process else None
-                log.warning("game pod %s exited (code %s); restarting it", pod.name, code)
-                pod.restarts += 1
-                pod.start()
-                restarted.append(pod)
-        return restarted
+    async def start(self) -> None:
+        """Start the pods of every experiment recorded in the state folder."""
+        for path in sorted((self.state_dir / "experiments").glob("*.json")):
+            body = json.loads(path.read_text())
+            experiment = parse_experiment(body["manifest"], str(path))
+            record = ExperimentRecord(experiment, body["paused"], body["generation"], body["created"])
+            self._records[record.name] = record
+            self._sources[record.name] = body.get("source")
+            self._pods[record.name] = self._launch(record)
 
-    def stop_all(self, timeout_s: float = 30.0) -> None:
-        """SIGTERM every pod (they drain and flush), wait, then SIGKILL stragglers."""
-        self.stopping = True
-        for pod in self.pods.values():
-            if pod.running and pod.process is not None:
-                pod.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        for pod in self.pods.values():
-            if pod.process is None:
+    async def apply(self, experiment: Experiment, source: str | None = None) -> ExperimentRecord:
+        """Create, or roll: new pods start first, the old ones drain in the background."""
+        name = experiment.name
+        old = self._records.get(name)
+        if (
+            old is not None
+            and old.experiment == experiment
+            and (source is None or source == self._sources.get(name))
+        ):
+            return old  # unchanged: nothing to roll
+        record = ExperimentRecord(experiment)
+        if old is not None:
+            record.paused, record.created, record.generation = old.paused, old.created, old.generation + 1
+        self._sources[name] = source if source is not None else self._sources.get(name)
+        new_pods = await asyncio.to_thread(self._launch, record)
+        old_pods = self._pods.get(name, [])
+        self._records[name], self._pods[name] = record, new_pods
+        if old_pods:
+            asyncio.get_running_loop().run_in_executor(None, _stop_pods, old_pods, self.drain_timeout_s + 5)
+        return record
+
+    async def delete(self, name: str) -> None:
+        """Drain and stop the pods (their data is flushed as they exit), then forget it."""
+        pods = self._pods.pop(name, [])
+        self._records.pop(name, None)
+        await asyncio.to_thread(_stop_pods, pods, self.drain_timeout_s + 5)
+        self._record_path(name).unlink(missing_ok=True)
+
+    async def set_paused(self, name: str, paused: bool) -> ExperimentRecord:
+        """Flip the pause flag (the entry stops admitting new participants)."""
+        record = self._records[name]
+        record.paused = paused
+        self._save(record)
+        return record
+
+    def get(self, name: str) -> ExperimentRecord | None:
+        """The record, or None."""
+        return self._records.get(name)
+
+    def records(self) -> list[ExperimentRecord]:
+        """Every experiment."""
+        return list(self._records.values())
+
+    def pods(self, name: str) -> list[PodEndpoint]:
+        """The experiment's pods of the current generation."""
+        return [PodEndpoint(p.name, p.url, p.experiment, p.generation) for p in self._pods.get(name, [])]
+
+    def local_pods(self) -> list[LocalPod]:
+        """Every pod process (for the watcher and the tests)."""
+        return [pod for pods in self._pods.values() for pod in pods]
+
+    def restart_crashed(self) -> None:
+        """Relaunch pods whose process died, backing off when one keeps crashing."""
+        now = time.monotonic()
+        for pod in self.local_pods():
+            if self.stopping or pod.running or now < pod.next_restart:
                 continue
-            try:
-                pod.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.error("game pod %s did not stop in time; killing it", pod.name)
-                pod.process.kill()
-                pod.process.wait()
+            code = pod.process.returncode if pod.process else None
+            delay = min(30.0, 2.0**pod.restarts) if pod.restarts else 0.0
+            log.warning("game pod %s exited (code %s); restarting it", pod.name, code)
+            pod.restarts += 1
+            pod.next_restart = now + delay
+            pod.start()
+
+    async def close(self) -> None:
+        """Drain and stop every pod."""
+        self.stopping = True
+        await asyncio.to_thread(_stop_pods, self.local_pods(), self.drain_timeout_s + 5)

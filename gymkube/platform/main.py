@@ -1,0 +1,114 @@
+"""Building the control plane app: the REST API, the participant entry and the admin view."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from gymkube.platform.admin import make_admin_router
+from gymkube.platform.api.routes import bundles, data, experiments, sessions
+from gymkube.platform.entry import make_entry_router
+from gymkube.platform.plane import ControlPlane
+from gymkube.platform.runtime.base import Runtime
+from gymkube.platform.settings import PlatformSettings
+from gymkube.spec.experiment import Experiment
+from gymkube.storage.backends import open_storage
+
+log = logging.getLogger(__name__)
+
+
+def persistent_secret(state_dir: Path) -> str:
+    """The participant-token secret, kept in the state folder so links survive restarts."""
+    path = state_dir / "secret"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def make_runtime(settings: PlatformSettings, secret: str) -> Runtime:
+    """The runtime the settings name."""
+    storage = open_storage(settings.storage_url)
+    if settings.runtime == "kubernetes":
+        raise NotImplementedError("the kubernetes runtime arrives with the operator")
+    from gymkube.platform.runtime.local import LocalRuntime
+
+    return LocalRuntime(
+        settings.state_dir, storage, settings.storage_url, secret, drain_timeout_s=settings.drain_timeout_s
+    )
+
+
+def build_app(
+    settings: PlatformSettings,
+    runtime: Runtime | None = None,
+    initial: list[tuple[Experiment, Path]] | None = None,
+) -> FastAPI:
+    """The control plane; `initial` experiments (from local files) are applied at startup."""
+    settings.check()
+    secret = persistent_secret(settings.state_dir)
+    runtime = runtime or make_runtime(settings, secret)
+    plane = ControlPlane(settings, open_storage(settings.storage_url), runtime, secret)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await plane.start()
+        try:
+            for experiment, manifest in initial or []:
+                await runtime.apply(experiment, source=str(manifest.parent))
+            await _wait_for_pods(plane)
+            for record in plane.runtime.records():
+                sys.stdout.write(
+                    f"Participant URL for {record.name!r}: {settings.public_url}/x/{record.name}\n"
+                )
+            sys.stdout.write(
+                f"Researcher API: {settings.public_url}/docs   Admin view: {settings.public_url}/admin\n"
+                f"Data is written to {settings.storage_url}; press Ctrl-C to stop.\n"
+            )
+            sys.stdout.flush()
+            yield
+        finally:
+            await plane.close()
+
+    app = FastAPI(
+        title="gymkube",
+        summary="Browser experiments with Gymnasium environments: researcher API and participant entry.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.plane = plane
+    for module in (experiments, bundles, sessions, data):
+        app.include_router(module.router)
+    app.include_router(make_entry_router(plane))
+    app.include_router(make_admin_router(plane))
+
+    @app.get("/healthz", tags=["health"])
+    async def health() -> dict[str, bool]:
+        """The control plane answers."""
+        return {"ok": True}
+
+    return app
+
+
+async def _wait_for_pods(plane: ControlPlane, timeout_s: float = 60.0) -> None:
+    """Until every pod has answered a load poll once (bounded)."""
+    import asyncio
+
+    import httpx
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    async with httpx.AsyncClient(timeout=1.0) as client:
+        while loop.time() < deadline:
+            await plane.poll_once(client)
+            pods = [p for r in plane.runtime.records() for p in plane.runtime.pods(r.name)]
+            if all(plane.loads.get(p.name, {}).get("alive", True) and p.name in plane.loads for p in pods):
+                return
+            await asyncio.sleep(0.1)
+    log.warning("some game pods did not answer within %.0f s", timeout_s)

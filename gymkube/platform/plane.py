@@ -1,0 +1,143 @@
+"""The control plane's state: runtime, routers fed by pod load reports, tokens, storage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from typing import Any
+
+import httpx
+
+from gymkube.platform.auth import TokenStore
+from gymkube.platform.routing import Router
+from gymkube.platform.runtime.base import Runtime
+from gymkube.platform.settings import PlatformSettings
+from gymkube.storage.backends import Storage
+from gymkube.storage.chunks import DataWriter
+
+log = logging.getLogger(__name__)
+
+POD_COUNTERS = ("participants", "games", "waiting", "completed", "dropped")
+
+
+class ControlPlane:
+    """Everything the API and the entry share; only caches, rebuilt after a restart."""
+
+    def __init__(self, settings: PlatformSettings, storage: Storage, runtime: Runtime, secret: str) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.runtime = runtime
+        self.secret = secret
+        self.tokens = TokenStore(settings.state_dir / "tokens.json")
+        self.routers: dict[str, Router] = {}
+        self.ordinals: dict[str, dict[str, int]] = defaultdict(dict)
+        self.loads: dict[str, dict[str, Any]] = {}
+        self.screening: dict[str, DataWriter] = {}
+        self._watcher: asyncio.Task[None] | None = None
+
+    def router(self, name: str) -> Router:
+        """The router of one experiment, in step with the runtime's pods."""
+        record = self.runtime.get(name)
+        capacity = record.experiment.spec.capacity if record else 0
+        router = self.routers.setdefault(name, Router(capacity))
+        router.sync(self.runtime.pods(name), capacity)
+        return router
+
+    def ordinal(self, name: str, participant: str) -> int:
+        """A participant's arrival number in an experiment (counterbalancing uses it)."""
+        seen = self.ordinals[name]
+        return seen.setdefault(participant, len(seen))
+
+    def screening_writer(self, name: str) -> DataWriter:
+        """Where failed entry checks of an experiment are recorded."""
+        if name not in self.screening:
+            writer = DataWriter(
+                self.storage,
+                name,
+                "control-plane",
+                self.settings.state_dir / "spool" / "control-plane" / name,
+            )
+            self.screening[name] = writer
+        return self.screening[name]
+
+    async def start(self) -> None:
+        """Start the runtime and the pod watcher."""
+        await self.runtime.start()
+        self._watcher = asyncio.create_task(self._watch(), name="pod-watcher")
+
+    async def close(self) -> None:
+        """Stop watching, flush screening records, stop the runtime."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        for writer in self.screening.values():
+            await writer.close()
+        await self.runtime.close()
+
+    async def poll_once(self, client: httpx.AsyncClient) -> None:
+        """Ask every pod for its load, feed the routers, remember the reports."""
+        restart = getattr(self.runtime, "restart_crashed", None)
+        if restart is not None:
+            restart()
+        for record in self.runtime.records():
+            router = self.router(record.name)
+            endpoints = self.runtime.pods(record.name)
+            replies = await asyncio.gather(
+                *(client.get(f"{e.url}load") for e in endpoints), return_exceptions=True
+            )
+            for endpoint, reply in zip(endpoints, replies, strict=True):
+                try:
+                    assert isinstance(reply, httpx.Response)
+                    load = reply.json()
+                    router.report(endpoint.name, int(load["participants"]), bool(load["draining"]))
+                    self.loads[endpoint.name] = {**load, "seen": time.time()}
+                except (AssertionError, ValueError, KeyError):
+                    router.mark_dead(endpoint.name)
+                    self.loads[endpoint.name] = {
+                        "pod": endpoint.name, "experiment": record.name, "alive": False, "seen": time.time()
+                    }  # fmt: skip
+        for writer in self.screening.values():
+            with contextlib.suppress(Exception):
+                await writer.flush()
+
+    async def _watch(self) -> None:
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            while True:
+                try:
+                    await self.poll_once(client)
+                except Exception:
+                    log.exception("pod watcher failed; retrying")
+                await asyncio.sleep(self.settings.poll_interval_s)
+
+    def stats(self, name: str) -> dict[str, Any]:
+        """Live counts of one experiment, summed over its pods, plus each pod's load."""
+        pods = [self.loads.get(e.name, {"pod": e.name, "alive": False}) for e in self.runtime.pods(name)]
+        totals = {key: sum(int(p.get(key, 0) or 0) for p in pods) for key in POD_COUNTERS}
+        errors = [err | {"pod": p.get("pod")} for p in pods for err in p.get("errors", [])]
+        record = self.runtime.get(name)
+        return {
+            "experiment": name,
+            "paused": bool(record and record.paused),
+            "pods": [
+                {
+                    k: p.get(k)
+                    for k in (
+                        "pod",
+                        "alive",
+                        "participants",
+                        "games",
+                        "capacity",
+                        "draining",
+                        "spooled_chunks",
+                        "storage_error",
+                    )
+                }
+                | {"alive": p.get("alive", True)}
+                for p in pods
+            ],  # fmt: skip
+            **totals,
+            "errors": sorted(errors, key=lambda e: e.get("t_ns", 0))[-20:],
+        }

@@ -1,0 +1,67 @@
+"""What the control plane needs from a runtime: run experiments, find their pods."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from gymkube.spec.experiment import Experiment
+
+
+@dataclass
+class ExperimentRecord:
+    """An experiment the runtime runs, with the platform's own flags."""
+
+    experiment: Experiment
+    paused: bool = False
+    generation: int = 1
+    created: float = field(default_factory=time.time)
+
+    @property
+    def name(self) -> str:
+        """The experiment's name."""
+        return self.experiment.name
+
+
+@dataclass(frozen=True)
+class PodEndpoint:
+    """A game pod participants can be sent to."""
+
+    name: str
+    url: str
+    experiment: str
+    generation: int
+
+
+class RuntimeError_(Exception):
+    """A runtime could not do what was asked (the message says why, for the API's detail)."""
+
+
+class Runtime(Protocol):
+    """Runs experiments somewhere: local processes, or Kubernetes through the operator."""
+
+    async def start(self) -> None:
+        """Bring back what was running before a restart."""
+
+    async def close(self) -> None:
+        """Stop watching; the local runtime also drains its pods."""
+
+    async def apply(self, experiment: Experiment, source: str | None = None) -> ExperimentRecord:
+        """Create the experiment, or roll it to a new spec (`source`: the manifest's folder,
+        for bundles given as local paths by `gymkube up`)."""
+
+    async def delete(self, name: str) -> None:
+        """Stop the experiment's pods (after their data is flushed) and forget it."""
+
+    async def set_paused(self, name: str, paused: bool) -> ExperimentRecord:
+        """Pause (no new participants) or resume."""
+
+    def get(self, name: str) -> ExperimentRecord | None:
+        """The record, or None."""
+
+    def records(self) -> list[ExperimentRecord]:
+        """Every experiment."""
+
+    def pods(self, name: str) -> list[PodEndpoint]:
+        """The experiment's live pods."""

@@ -1,0 +1,54 @@
+"""Control plane settings: one pydantic-settings class, read from GYMKUBE_* variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_ADMIN_SECRET = "change-me"
+
+
+class SettingsError(RuntimeError):
+    """A setting that makes the control plane unsafe or unable to start."""
+
+
+class PlatformSettings(BaseSettings):
+    """How the control plane runs; `gymkube up` sets `dev` and a local state folder."""
+
+    model_config = SettingsConfigDict(env_prefix="GYMKUBE_", extra="ignore")
+
+    dev: bool = False
+    admin_secret: str = DEFAULT_ADMIN_SECRET
+    state_dir: Path = Path(".gymkube")
+    storage: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+    runtime: Literal["local", "kubernetes"] = "local"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    poll_interval_s: float = 1.0
+    max_upload_bytes: int = 50 * 1024 * 1024
+    drain_timeout_s: float = 30.0
+
+    @property
+    def storage_url(self) -> str:
+        """Where data, bundles and progress go (default: a folder in the state dir)."""
+        return self.storage or str(self.state_dir / "storage")
+
+    def check(self) -> None:
+        """Refuse to run with a default or weak admin secret outside development mode."""
+        if self.dev:
+            return
+        if self.admin_secret == DEFAULT_ADMIN_SECRET or len(self.admin_secret) < 16:
+            raise SettingsError(
+                "GYMKUBE_ADMIN_SECRET is unset, the default, or shorter than 16 characters; "
+                "set a long random value (or GYMKUBE_DEV=true on a development machine)"
+            )
+
+
+@lru_cache
+def get_settings() -> PlatformSettings:
+    """The settings, read once (tests override them)."""
+    return PlatformSettings()
