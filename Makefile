@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 EXPERIMENTS ?= examples/cartpole.yaml examples/forage_ai.yaml
 
-.PHONY: run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
+.PHONY: bench-routing run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ jstest:
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench-routing: $(STAMP)
+	$(BIN)/python benchmarks/routing.py
 
 crd: $(STAMP)
 	$(BIN)/gymkube crd > charts/gymkube/crds/experiments.gymkube.io.yaml

@@ -56,9 +56,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     """Run the embedded platform: control plane plus game pods as local processes."""
     from gymkube.platform.embedded import run_embedded
 
-    return run_embedded(
-        [Path(f) for f in args.files], host=args.host, port=args.port, data_dir=Path(args.data)
-    )
+    return run_embedded([Path(f) for f in args.files], host=args.host, port=args.port, data_dir=Path(args.data))
 
 
 def cmd_platform(args: argparse.Namespace) -> int:

@@ -43,7 +43,7 @@ def quick_manifest(tmp_path: Path, example: str, **gym_overrides: Any) -> Path:
 class Platform:
     """`gymkube up` running in a subprocess on a free port, with its own data folder."""
 
-    def __init__(self, manifests: list[Path], data_dir: Path) -> None:
+    def __init__(self, manifests: list[Path], data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.data_dir = data_dir
         self.base = f"http://127.0.0.1:{self.port}"
@@ -54,10 +54,10 @@ class Platform:
             [sys.executable, "-m", "gymkube", "up", *map(str, manifests),
              "--port", str(self.port), "--data", str(data_dir)],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )  # fmt: skip
         deadline = time.monotonic() + 60
-        while b"Participant URL" not in self.log_path.read_bytes():
+        while b"Researcher API" not in self.log_path.read_bytes():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("platform did not start:\n" + self.log_path.read_text())
             time.sleep(0.1)
@@ -66,6 +66,15 @@ class Platform:
         """The participant entry URL with query parameters."""
         query = "&".join(f"{k}={v}" for k, v in params.items())
         return f"{self.base}/x/{name}" + (f"?{query}" if query else "")
+
+    def token(self, name: str, experiments: str | None = None) -> str:
+        """A researcher token made with `gymkube token create`."""
+        scope = ["--experiments", experiments] if experiments else []
+        result = subprocess.run(
+            [sys.executable, "-m", "gymkube", "token", "create", name, "--state", str(self.data_dir), *scope],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return result.stdout.strip()
 
     def pod_pids(self) -> list[int]:
         """Process ids of the game pods (children of the platform)."""
@@ -94,8 +103,8 @@ def platform_factory(tmp_path: Path) -> Iterator[Any]:
     """Start platforms for manifests; all are stopped at the end of the test."""
     started: list[Platform] = []
 
-    def start(*manifests: Path) -> Platform:
-        platform = Platform(list(manifests), tmp_path / f"data{len(started)}")
+    def start(*manifests: Path, env: dict[str, str] | None = None) -> Platform:
+        platform = Platform(list(manifests), tmp_path / f"data{len(started)}", env)
         started.append(platform)
         return platform
 

@@ -70,9 +70,7 @@ class ForageEnv(gymnasium.Env[dict[str, np.ndarray], dict[str, int]]):
         self._steps = 0
         return self._observations(), self._info()
 
-    def step(
-        self, action: Mapping[str, int]
-    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+    def step(self, action: Mapping[str, int]) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """Move both agents at once, collect apples, respawn them; reward is shared."""
         if not self._pos:
             raise RuntimeError("call reset() before step()")

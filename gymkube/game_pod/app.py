@@ -95,9 +95,7 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         session = await session_for(sid)
         if session is None or session.game is None or not isinstance(data, dict):
             return
-        session.game.on_input(
-            data.get("k"), data.get("d"), data.get("s"), data.get("t"), data.get("f"), data.get("e")
-        )
+        session.game.on_input(data.get("k"), data.get("d"), data.get("s"), data.get("t"), data.get("f"), data.get("e"))
 
     @sio.on(Event.PING)
     async def ping(sid: str, data: Any = None) -> dict[str, Any]:

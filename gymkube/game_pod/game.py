@@ -138,9 +138,7 @@ class Game:
 
     def _begin_countdown(self, seconds: float | None = None) -> None:
         self.status = Status.COUNTDOWN
-        self.countdown_until = time.monotonic() + float(
-            self.scene.countdown_s if seconds is None else seconds
-        )
+        self.countdown_until = time.monotonic() + float(self.scene.countdown_s if seconds is None else seconds)
         self._notify_countdown()
 
     def _start_episode(self) -> None:

@@ -39,7 +39,7 @@ function section(e) {
   const errors = e.errors.map((x) => `<li>${esc(x.pod)}: ${esc(x.what)}: ${esc(x.detail)}</li>`).join("");
   return `<h2>${esc(e.experiment)} ${e.paused ? "(paused)" : ""}</h2>`
     + `<table><tr>${cells(COUNTS, "th")}</tr><tr>${cells(COUNTS.map((k) => e[k]))}</tr></table>`
-    + `<table><tr>${cells(["pod", "state", ...POD, "storage"], "th")}</tr>`
+    + `<table><tr>${cells(["pod", "state", ...POD.map((k) => k.replace("_", " ")), "storage"], "th")}</tr>`
     + `${e.pods.map(podRow).join("")}</table>`
     + (errors ? `<h3>Recent errors</h3><ul>${errors}</ul>` : "");
 }

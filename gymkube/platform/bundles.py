@@ -148,8 +148,7 @@ def _blocks(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
                 count += len(block)
                 if count > info.file_size:
                     raise BundleError(
-                        f"{shown} expands past its declared size of {info.file_size} bytes "
-                        "(forged size field)"
+                        f"{shown} expands past its declared size of {info.file_size} bytes (forged size field)"
                     )
                 yield block
     except BundleError:
@@ -197,9 +196,7 @@ def _check_archive(zf: zipfile.ZipFile, limits: BundleLimits) -> None:
         _check_entry(info, limits)
         key = unicodedata.normalize("NFC", info.filename.rstrip("/")).casefold()
         if key in seen:
-            raise BundleError(
-                f"entries {seen[key]!r} and {info.filename!r} collide (same name ignoring case)"
-            )
+            raise BundleError(f"entries {seen[key]!r} and {info.filename!r} collide (same name ignoring case)")
         seen[key] = info.filename
         if not info.is_dir():
             files.add(key)

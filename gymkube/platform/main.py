@@ -64,11 +64,11 @@ def build_app(
                 await runtime.apply(experiment, source=str(manifest.parent))
             await _wait_for_pods(plane)
             for record in plane.runtime.records():
-                sys.stdout.write(
-                    f"Participant URL for {record.name!r}: {settings.public_url}/x/{record.name}\n"
-                )
+                sys.stdout.write(f"Participant URL for {record.name!r}: {settings.public_url}/x/{record.name}\n")
+            where = f" or {settings.state_dir / 'admin-secret'}" if settings.dev else ""
             sys.stdout.write(
-                f"Researcher API: {settings.public_url}/docs   Admin view: {settings.public_url}/admin\n"
+                f"Researcher API: {settings.public_url}/docs   Admin view: {settings.public_url}/admin "
+                f"(secret: GYMKUBE_ADMIN_SECRET{where})\n"
                 f"Data is written to {settings.storage_url}; press Ctrl-C to stop.\n"
             )
             sys.stdout.flush()
@@ -83,9 +83,9 @@ def build_app(
         lifespan=lifespan,
     )
     app.state.plane = plane
+    app.include_router(make_entry_router(plane))  # first: the hot path is matched before the API
     for module in (experiments, bundles, sessions, data):
         app.include_router(module.router)
-    app.include_router(make_entry_router(plane))
     app.include_router(make_admin_router(plane))
 
     @app.get("/healthz", tags=["health"])

@@ -39,12 +39,18 @@ class ControlPlane:
         self._watcher: asyncio.Task[None] | None = None
 
     def router(self, name: str) -> Router:
-        """The router of one experiment, in step with the runtime's pods."""
-        record = self.runtime.get(name)
-        capacity = record.experiment.spec.capacity if record else 0
-        router = self.routers.setdefault(name, Router(capacity))
-        router.sync(self.runtime.pods(name), capacity)
+        """The router of one experiment (kept in step with the runtime by the pod watcher)."""
+        router = self.routers.get(name)
+        if router is None:
+            router = self.routers[name] = Router(0)
+            self.sync_router(name)
         return router
+
+    def sync_router(self, name: str) -> None:
+        """Give an experiment's router the runtime's current pods and capacity."""
+        record = self.runtime.get(name)
+        router = self.routers.setdefault(name, Router(0))
+        router.sync(self.runtime.pods(name), record.experiment.spec.capacity if record else 0)
 
     def ordinal(self, name: str, participant: str) -> int:
         """A participant's arrival number in an experiment (counterbalancing uses it)."""
@@ -83,11 +89,10 @@ class ControlPlane:
         if restart is not None:
             restart()
         for record in self.runtime.records():
-            router = self.router(record.name)
+            self.sync_router(record.name)
+            router = self.routers[record.name]
             endpoints = self.runtime.pods(record.name)
-            replies = await asyncio.gather(
-                *(client.get(f"{e.url}load") for e in endpoints), return_exceptions=True
-            )
+            replies = await asyncio.gather(*(client.get(f"{e.url}load") for e in endpoints), return_exceptions=True)
             for endpoint, reply in zip(endpoints, replies, strict=True):
                 try:
                     assert isinstance(reply, httpx.Response)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from gymkube.platform.runtime.base import PodEndpoint
 
+PENDING_S = 5.0
+"""How long a routed participant counts against a pod before its load report includes them."""
+
 
 @dataclass
 class PodInfo:
-    """A game pod as the router knows it: where it is and its last reported load."""
+    """A game pod as the router knows it: where it is, its last reported load, recent arrivals."""
 
     name: str
     url: str
@@ -17,11 +22,15 @@ class PodInfo:
     participants: int = 0
     alive: bool = True
     draining: bool = False
+    pending: deque[float] = field(default_factory=deque)
 
     @property
     def free(self) -> int:
-        """Participants it can still take."""
-        return self.capacity - self.participants
+        """Places left: capacity less reported participants and those sent here lately."""
+        horizon = time.monotonic() - PENDING_S
+        while self.pending and self.pending[0] < horizon:
+            self.pending.popleft()
+        return self.capacity - self.participants - len(self.pending)
 
 
 @dataclass
@@ -48,19 +57,20 @@ class Router:
         """The pod for this participant, or None when every live pod is full.
 
         A returning participant goes back to their pod while it lives; others go to the
-        pod with the most free places. The choice counts against that pod's load at once, so
-        a burst of arrivals spreads before the next load report.
+        pod with the most free places. The choice counts against that pod's load at once and
+        for a few seconds, so a burst of arrivals spreads evenly before the pods report them.
         """
         current = self.pods.get(self.assigned.get(participant, ""))
         if current is not None and current.alive:
             return current
         best: PodInfo | None = None
+        best_free = 0
         for pod in self.pods.values():
-            if pod.alive and not pod.draining and pod.free > 0 and (best is None or pod.free > best.free):
-                best = pod
+            if pod.alive and not pod.draining and (free := pod.free) > best_free:
+                best, best_free = pod, free
         if best is None:
             return None
-        best.participants += 1
+        best.pending.append(time.monotonic())
         self.assigned[participant] = best.name
         return best
 

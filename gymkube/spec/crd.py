@@ -303,9 +303,7 @@ def _status_schema() -> Schema:
                 "type": "object",
                 "x-kubernetes-preserve-unknown-fields": True,
             },
-            "participantsSummary": field(
-                "string", "The counts in words, e.g. '2 waiting / 5 playing / 30 completed'."
-            ),
+            "participantsSummary": field("string", "The counts in words, e.g. '2 waiting / 5 playing / 30 completed'."),
             "url": field("string", "Where participants start the experiment."),
             "observedGeneration": field("integer", "The metadata.generation this status describes."),
         },

@@ -42,12 +42,8 @@ class Metadata(SpecModel):
 class Recruitment(SpecModel):
     """Which URL parameter carries the participant id, and which others are recorded."""
 
-    participant_param: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9_]{1,64}$", description="e.g. PROLIFIC_PID"
-    )
-    record_params: list[str] = Field(
-        default_factory=list, max_length=32, description="e.g. [STUDY_ID, SESSION_ID]"
-    )
+    participant_param: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,64}$", description="e.g. PROLIFIC_PID")
+    record_params: list[str] = Field(default_factory=list, max_length=32, description="e.g. [STUDY_ID, SESSION_ID]")
 
     @model_validator(mode="after")
     def _param_names(self) -> Recruitment:

@@ -95,9 +95,7 @@ Player = Annotated[HumanPlayer | PolicyPlayer | RandomPlayer | NoopPlayer, Field
 class Controls(SpecModel):
     """Keys to actions; what a human does when no key is held."""
 
-    keys: dict[KeyName, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
-        default_factory=dict, max_length=32
-    )
+    keys: dict[KeyName, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(default_factory=dict, max_length=32)
     default_action: int | Literal["previous"] = Field(
         0, description="The action when no key is held: an action number, or 'previous' to repeat the last."
     )

@@ -190,9 +190,7 @@ def load_experiment_file(path: str | Path) -> list[Experiment]:
     try:
         size = path.stat().st_size
         if size > MAX_MANIFEST_BYTES:
-            raise ManifestError(
-                str(path), [f"(file): is {size / 1e6:.1f} MB; manifests are limited to 1 MiB"]
-            )
+            raise ManifestError(str(path), [f"(file): is {size / 1e6:.1f} MB; manifests are limited to 1 MiB"])
         data = path.read_bytes()
     except OSError as exc:
         raise ManifestError(str(path), [f"(file): cannot be read ({exc.strerror})"]) from None

@@ -80,9 +80,7 @@ class LocalStorage(Storage):
         if not base.is_dir():
             return []
         keys = [
-            str(p.relative_to(self.root))
-            for p in base.rglob("*")
-            if p.is_file() and not p.name.startswith(".tmp-")
+            str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
         ]
         return sorted(keys)
 

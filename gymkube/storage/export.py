@@ -75,9 +75,7 @@ def export_tables(storage: Storage, experiment: str, out_dir: Path, fmt: str = "
     return written
 
 
-def export_experiment(
-    experiment: str, storage_url: str | Path, out_dir: Path, fmt: str = "parquet"
-) -> list[Path]:
+def export_experiment(experiment: str, storage_url: str | Path, out_dir: Path, fmt: str = "parquet") -> list[Path]:
     """`export_tables` for a storage URL or folder (the `gymkube export` command)."""
     try:
         return export_tables(open_storage(storage_url), experiment, out_dir, fmt)

@@ -32,9 +32,7 @@ def chromium_path() -> str:
 def chromium() -> Iterator[Browser]:
     """A headless chromium for one test."""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
-        )
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
         try:
             yield browser
         finally:

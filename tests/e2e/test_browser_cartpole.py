@@ -33,9 +33,7 @@ def hold(page: Page, key: str, seconds: float, windows: list[tuple[str, float, f
     windows.append((key, start, time.time() * 1000))
 
 
-def test_a_participant_plays_cartpole_in_chromium_and_the_data_shows_their_keys(
-    platform_factory, tmp_path: Path
-):
+def test_a_participant_plays_cartpole_in_chromium_and_the_data_shows_their_keys(platform_factory, tmp_path: Path):
     manifest = quick_manifest(tmp_path, "cartpole.yaml", episodes=2, maxSteps=45, countdownS=1)
     platform = platform_factory(manifest)
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -43,9 +43,7 @@ def test_a_participant_plays_beside_the_ai_and_is_sent_back_with_the_code(platfo
             page.keyboard.up(key)
             windows.append((key, start, time.time() * 1000))
         page.wait_for_selector("#scene[data-scene-type='survey']", timeout=15_000)
-        for name in page.eval_on_selector_all(
-            "#scene input[type=radio]", "els => [...new Set(els.map(e => e.name))]"
-        ):
+        for name in page.eval_on_selector_all("#scene input[type=radio]", "els => [...new Set(els.map(e => e.name))]"):
             page.locator(f"#scene input[type=radio][name='{name}']").first.check()
         page.click("#continue")
         page.wait_for_selector("#completion-code", timeout=10_000)

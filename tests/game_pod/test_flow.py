@@ -20,10 +20,7 @@ from gymkube.bot import ParticipantBot
 
 def play(platform, name: str, count: int, **params: str) -> list[ParticipantBot]:
     async def main() -> list[ParticipantBot]:
-        bots = [
-            ParticipantBot(platform.entry(name, PROLIFIC_PID=f"bot{i}", **params), seed=i)
-            for i in range(count)
-        ]
+        bots = [ParticipantBot(platform.entry(name, PROLIFIC_PID=f"bot{i}", **params), seed=i) for i in range(count)]
         return await asyncio.gather(*(bot.run(90) for bot in bots))
 
     return asyncio.run(main())
@@ -127,9 +124,7 @@ def test_gymkube_export_writes_one_merged_table_per_kind(platform_factory, tmp_p
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         written = {Path(line).name for line in result.stdout.split()}
-        assert written == {
-            f"cartpole-{t}.{fmt}" for t in ("steps", "episodes", "scenes", "sessions", "events")
-        }
+        assert written == {f"cartpole-{t}.{fmt}" for t in ("steps", "episodes", "scenes", "sessions", "events")}
     with open(out / "cartpole-sessions.csv") as handle:
         assert len(list(csv.DictReader(handle))) == 2
     assert pq.read_table(out / "cartpole-steps.parquet").num_rows == len(platform.tables("cartpole")["steps"])

@@ -10,9 +10,7 @@ from conftest import quick_manifest
 from gymkube.bot import ParticipantBot
 
 
-def test_coming_back_through_the_link_resumes_at_the_scene_the_participant_was_in(
-    platform_factory, tmp_path: Path
-):
+def test_coming_back_through_the_link_resumes_at_the_scene_the_participant_was_in(platform_factory, tmp_path: Path):
     platform = platform_factory(quick_manifest(tmp_path, "cartpole.yaml", maxSteps=20))
     url = platform.entry("cartpole", PROLIFIC_PID="returner")
 
@@ -59,9 +57,7 @@ def test_a_dropped_connection_rejoins_the_same_game_within_the_grace_period(plat
 
 
 def test_past_the_grace_period_the_episode_is_recorded_as_abandoned(platform_factory, tmp_path: Path):
-    manifest = quick_manifest(
-        tmp_path, "forage_ai.yaml", episodes=2, maxSteps=30, fps=30, reconnectGraceS=0.5
-    )
+    manifest = quick_manifest(tmp_path, "forage_ai.yaml", episodes=2, maxSteps=30, fps=30, reconnectGraceS=0.5)
     platform = platform_factory(manifest)
 
     async def main() -> ParticipantBot:

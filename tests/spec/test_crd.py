@@ -138,9 +138,7 @@ def structural_problems(root: Schema) -> list[str]:
             problems.append(f"{where}: an array needs one items schema")
         if node.get("uniqueItems"):
             problems.append(f"{where}: uniqueItems is forbidden")
-        if isinstance(node.get("exclusiveMinimum"), int | float) and not isinstance(
-            node.get("exclusiveMinimum"), bool
-        ):
+        if isinstance(node.get("exclusiveMinimum"), int | float) and not isinstance(node.get("exclusiveMinimum"), bool):
             problems.append(f"{where}: exclusiveMinimum must be a flag in OpenAPI v3.0")
         missing = set(node.get("required", [])) - set(node.get("properties", {}))
         if missing and not in_junctor:
@@ -405,9 +403,7 @@ def _aliases(model: type[BaseModel]) -> set[str]:
         ("players", [HumanPlayer, PolicyPlayer, RandomPlayer, NoopPlayer]),
     ],
 )
-def test_every_field_of_every_union_variant_is_in_the_merged_schema(
-    where: str, models: list[type[BaseModel]]
-) -> None:
+def test_every_field_of_every_union_variant_is_in_the_merged_schema(where: str, models: list[type[BaseModel]]) -> None:
     scenes = openapi_schema()["properties"]["spec"]["properties"]["scenes"]["items"]
     node = {
         "scenes": scenes,

@@ -396,9 +396,7 @@ def test_wrong_api_version_and_kind_are_refused() -> None:
         ("a: !!python/object/apply:os.system [echo hi]", "not valid YAML"),
     ],
 )
-def test_input_that_is_not_a_manifest_is_refused_with_a_file_level_message(
-    text: str | bytes, words: str
-) -> None:
+def test_input_that_is_not_a_manifest_is_refused_with_a_file_level_message(text: str | bytes, words: str) -> None:
     with pytest.raises(ManifestError) as caught:
         load_experiments(text, "input.yaml")
     (problem,) = caught.value.problems

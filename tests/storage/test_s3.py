@@ -172,9 +172,7 @@ def test_open_storage_reads_endpoint_region_and_credentials_from_the_environment
 
 
 def test_an_unreachable_endpoint_fails_within_seconds():
-    storage = S3Storage(
-        "nobucket", endpoint_url=f"http://127.0.0.1:{free_port()}", access_key="a", secret_key="b"
-    )
+    storage = S3Storage("nobucket", endpoint_url=f"http://127.0.0.1:{free_port()}", access_key="a", secret_key="b")
     started = time.monotonic()
     with pytest.raises(BotoCoreError):
         storage.put("k.bin", b"x")

@@ -175,11 +175,7 @@ class LocalRuntime:
         """Create, or roll: new pods start first, the old ones drain in the background."""
         name = experiment.name
         old = self._records.get(name)
-        if (
-            old is not None
-            and old.experiment == experiment
-            and (source is None or source == self._sources.get(name))
-        ):
+        if old is not None and old.experiment == experiment and (source is None or source == self._sources.get(name)):
             return old  # unchanged: nothing to roll
         record = ExperimentRecord(experiment)
         if old is not None:

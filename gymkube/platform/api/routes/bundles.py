@@ -28,12 +28,12 @@ async def upload_bundle(request: Request, plane: Plane, researcher: CurrentResea
     limits = BundleLimits(max_compressed_bytes=plane.settings.max_upload_bytes)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limits.max_compressed_bytes:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "the bundle is larger than allowed")
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the bundle is larger than allowed")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limits.max_compressed_bytes:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "the bundle is larger than allowed")
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the bundle is larger than allowed")
     try:
         info = await asyncio.to_thread(store_bundle, plane.storage, bytes(body), limits)
     except BundleError as exc:

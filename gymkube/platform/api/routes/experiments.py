@@ -32,16 +32,16 @@ async def read_manifest(request: Request) -> Experiment:
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_MANIFEST_BYTES:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "manifests are limited to 1 MiB")
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "manifests are limited to 1 MiB")
     try:
         experiments = load_experiments(bytes(body), "manifest")
     except ManifestError as exc:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail={"message": "the manifest is not valid", "problems": exc.problems},
         ) from None
     if len(experiments) != 1:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "send exactly one Experiment per request")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "send exactly one Experiment per request")
     return experiments[0]
 
 
@@ -66,9 +66,11 @@ def experiment_view(plane: ControlPlane, record: ExperimentRecord) -> dict[str, 
 
 async def _apply(plane: ControlPlane, experiment: Experiment) -> ExperimentRecord:
     try:
-        return await plane.runtime.apply(experiment)
+        record = await plane.runtime.apply(experiment)
     except RuntimeError_ as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    plane.sync_router(record.name)
+    return record
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=MANIFEST_BODY)
@@ -77,9 +79,7 @@ async def create_experiment(request: Request, plane: Plane, researcher: CurrentR
     experiment = await read_manifest(request)
     check_scope(researcher, experiment.name)
     if plane.runtime.get(experiment.name) is not None:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"experiment {experiment.name!r} exists; PUT to update it"
-        )
+        raise HTTPException(status.HTTP_409_CONFLICT, f"experiment {experiment.name!r} exists; PUT to update it")
     return experiment_view(plane, await _apply(plane, experiment))
 
 
@@ -101,7 +101,7 @@ async def update_experiment(request: Request, record: ScopedExperiment, plane: P
     """Replace the spec; pods roll without killing running games."""
     experiment = await read_manifest(request)
     if experiment.name != record.name:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "metadata.name must match the URL")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "metadata.name must match the URL")
     return experiment_view(plane, await _apply(plane, experiment))
 
 
