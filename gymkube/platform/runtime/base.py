@@ -34,7 +34,7 @@ class PodEndpoint:
     generation: int
 
 
-class RuntimeError_(Exception):
+class RuntimeFailure(Exception):
     """A runtime could not do what was asked (the message says why, for the API's detail)."""
 
 

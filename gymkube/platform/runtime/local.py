@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gymkube.platform.runtime.base import ExperimentRecord, PodEndpoint, RuntimeError_
+from gymkube.platform.runtime.base import ExperimentRecord, PodEndpoint, RuntimeFailure
 from gymkube.spec.experiment import Experiment
 from gymkube.spec.load import parse_experiment
 from gymkube.storage.backends import Storage
@@ -128,10 +128,10 @@ class LocalRuntime:
             try:
                 data = load_bundle(self.storage, bundle)
             except KeyError:
-                raise RuntimeError_(f"spec.bundle {bundle} has not been uploaded") from None
+                raise RuntimeFailure(f"spec.bundle {bundle} has not been uploaded") from None
             return extract_bundle(data, self.state_dir / "bundles" / bundle.removeprefix("sha256:"))
         if source is None:
-            raise RuntimeError_("spec.bundle must name an uploaded bundle (sha256:...) for this runtime")
+            raise RuntimeFailure("spec.bundle must name an uploaded bundle (sha256:...) for this runtime")
         return (Path(source) / bundle).resolve()
 
     def _launch(self, record: ExperimentRecord) -> list[LocalPod]:

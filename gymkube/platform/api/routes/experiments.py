@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from gymkube.platform.api.deps import CurrentResearcher, Plane, ScopedExperiment, check_scope
 from gymkube.platform.plane import ControlPlane
-from gymkube.platform.runtime.base import ExperimentRecord, RuntimeError_
+from gymkube.platform.runtime.base import ExperimentRecord, RuntimeFailure
 from gymkube.spec.experiment import Experiment
 from gymkube.spec.load import MAX_MANIFEST_BYTES, ManifestError, load_experiments
 
@@ -67,7 +67,7 @@ def experiment_view(plane: ControlPlane, record: ExperimentRecord) -> dict[str, 
 async def _apply(plane: ControlPlane, experiment: Experiment) -> ExperimentRecord:
     try:
         record = await plane.runtime.apply(experiment)
-    except RuntimeError_ as exc:
+    except RuntimeFailure as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
     plane.sync_router(record.name)
     return record
