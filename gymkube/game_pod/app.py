@@ -12,7 +12,7 @@ from typing import Any
 import socketio
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -20,6 +20,7 @@ from gymkube.game_pod.limits import RateLimiter
 from gymkube.game_pod.pod import Pod
 from gymkube.game_pod.protocol import Event
 from gymkube.game_pod.settings import PodSettings
+from gymkube.game_pod.turn import turn_credentials
 from gymkube.spec.load import load_experiment_file
 from gymkube.tokens import TokenError, verify_token
 
@@ -103,6 +104,13 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         t = data.get("t") if isinstance(data, dict) else None
         return {"t": t if isinstance(t, int | float) else None, "s": time.time_ns() / 1e6}
 
+    @sio.on(Event.TURN)
+    async def turn(sid: str, data: Any = None) -> dict[str, Any]:
+        session = await session_for(sid)
+        if session is None or pod.turn_secret is None or not pod.settings.turn_urls:
+            return {"urls": []}
+        return turn_credentials(pod.turn_secret, session.progress.participant, pod.settings.turn_urls)
+
     @sio.on(Event.TELEMETRY)
     async def telemetry(sid: str, data: Any = None) -> None:
         session = await session_for(sid)
@@ -168,8 +176,12 @@ def build_app(settings: PodSettings) -> socketio.ASGIApp:
         yield
         await pod.close()
 
-    base = "/" + settings.base_path.strip("/")
+    base = settings.resolved_base_path
     prefix = "" if base == "/" else base
+
+    async def to_base(request: Request) -> Response:
+        return RedirectResponse(f"{prefix}/?{request.url.query}" if request.url.query else f"{prefix}/")
+
     routes = [
         Route(f"{prefix}/", index),
         Route(f"{prefix}/healthz", health),
@@ -178,6 +190,8 @@ def build_app(settings: PodSettings) -> socketio.ASGIApp:
         Route(f"{prefix}/files/{{path:path}}", files),
         Mount(f"{prefix}/static", StaticFiles(directory=static_dir), name="static"),
     ]
+    if prefix:  # probes and the operator reach the pod at its root; a URL without the slash still works
+        routes += [Route("/healthz", health), Route("/readyz", ready), Route("/load", load), Route(prefix, to_base)]
     http = Starlette(routes=routes, lifespan=lifespan)
     http.state.pod = pod
     app = socketio.ASGIApp(sio, other_asgi_app=http, socketio_path=f"{prefix}/socket.io")

@@ -8,6 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 import socketio
@@ -19,6 +20,7 @@ from gymkube.game_pod.session import ParticipantSession
 from gymkube.game_pod.settings import PodSettings
 from gymkube.game_pod.stager import build_flow
 from gymkube.game_pod.ticker import Ticker
+from gymkube.game_pod.turn import read_turn_secret
 from gymkube.spec.experiment import Experiment
 from gymkube.spec.gym import GymScene
 from gymkube.storage.backends import open_storage
@@ -44,8 +46,9 @@ class Pod:
             settings.spool_dir / experiment.name,
             settings.flush_interval_s,
         )
-        self.bundle_dir = settings.bundle_dir.resolve() if settings.bundle_dir else None
+        self.bundle_dir = settings.bundle_dir.resolve() if settings.bundle_dir else self._fetch_bundle()
         self.bundle_hash = bundle_hash(self.bundle_dir)
+        self.turn_secret = read_turn_secret(settings.turn_secret_file)
         self.sessions: dict[str, ParticipantSession] = {}
         self.by_sid: dict[str, ParticipantSession] = {}
         self.tickers: dict[int, Ticker] = {}
@@ -54,6 +57,16 @@ class Pod:
         self.errors: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writer_task: asyncio.Task[None] | None = None
+
+    def _fetch_bundle(self) -> Path | None:
+        """An uploaded bundle (`spec.bundle: sha256:...`) from storage, checked and unpacked locally."""
+        digest = self.spec.bundle
+        if digest is None or not digest.startswith("sha256:"):
+            return None
+        from gymkube.storage.bundles import extract_bundle, load_bundle
+
+        target = self.settings.spool_dir / "bundles" / digest.removeprefix("sha256:")
+        return extract_bundle(load_bundle(self.storage, digest), target)
 
     async def start(self) -> None:
         """Begin flushing (chunks a previous run left in the spool go first)."""

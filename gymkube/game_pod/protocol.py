@@ -23,6 +23,7 @@ class Event(StrEnum):
     INPUT = "input"
     PING = "ping"
     TELEMETRY = "telemetry"
+    TURN = "turn"
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,11 @@ PROTOCOL: dict[Event, EventSpec] = {
             "t": "float: client time, ms since the epoch",
         },
         "Something the browser measured.",
+    ),
+    Event.TURN: EventSpec(
+        "browser",
+        {},
+        "Ask for TURN credentials; the ack is {urls, username, credential, ttl} or {urls: []} without TURN.",
     ),
 }
 

@@ -27,6 +27,14 @@ class PodSettings(BaseSettings):
     drain_timeout_s: float = 30.0
     static_dir: Path = Path(__file__).resolve().parents[2] / "static"
     max_message_bytes: int = 64 * 1024
+    turn_urls: list[str] = []
+    turn_secret_file: Path | None = None
+
+    @property
+    def resolved_base_path(self) -> str:
+        """The base path with `{ordinal}` taken from the pod name (StatefulSet pods end in -N)."""
+        ordinal = self.pod_name.rsplit("-", 1)[-1]
+        return "/" + self.base_path.replace("{ordinal}", ordinal if ordinal.isdigit() else "0").strip("/")
 
 
 @lru_cache

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -81,6 +81,17 @@ class DataSpec(SpecModel):
     )
 
 
+class TurnSpec(SpecModel):
+    """A TURN server for peer-to-peer play; pods hand out short-lived credentials, never the secret."""
+
+    secret_name: Name | None = Field(
+        None, description="Secret with key `secret`: the TURN server's static-auth-secret (default: chart's)."
+    )
+    urls: list[Annotated[str, Field(pattern=r"^turns?:[\w.:\[\]-]+(\?transport=(udp|tcp))?$", max_length=200)]] = Field(
+        default_factory=list, max_length=8, description="e.g. turn:turn.example.org:3478"
+    )
+
+
 class ExperimentSpec(SpecModel):
     """What a researcher writes: the flow of scenes and how the study runs."""
 
@@ -96,10 +107,23 @@ class ExperimentSpec(SpecModel):
     entry: EntryChecks = Field(default_factory=lambda: EntryChecks())
     data: DataSpec = Field(default_factory=lambda: DataSpec())
     capacity: int = Field(200, ge=1, le=5000, description="Concurrent participants per game pod.")
-    replicas: int = Field(1, ge=1, le=50, description="Game pods.")
+    replicas: int = Field(1, ge=1, le=50, description="Game pods (the minimum when maxReplicas is set).")
+    max_replicas: int | None = Field(
+        None, ge=1, le=50, description="Add game pods up to this many as load grows; default: replicas."
+    )
+    target_participants: int | None = Field(
+        None, ge=1, le=1_000_000, description="Completed participants after which the study closes."
+    )
+    paused: bool = Field(False, description="No new participants; those already in finish.")
+    image: str | None = Field(
+        None, max_length=300, pattern=r"^[\w.:/@-]+$", description="Game pod image; default: the platform's."
+    )
+    turn: TurnSpec = Field(default_factory=lambda: TurnSpec())
 
     @model_validator(mode="after")
     def _well_formed_flow(self) -> ExperimentSpec:
+        if self.max_replicas is not None and self.max_replicas < self.replicas:
+            raise ValueError("'maxReplicas' must be at least 'replicas'")
         ends = [i for i, s in enumerate(self.scenes) if isinstance(s, EndScene)]
         if ends != [len(self.scenes) - 1]:
             raise ValueError("the flow needs exactly one 'end' scene, and it must come last")

@@ -11,6 +11,7 @@ export const EVENTS = Object.freeze({
   INPUT: "input",
   PING: "ping",
   TELEMETRY: "telemetry",
+  TURN: "turn",
 });
 
 export const PAYLOADS = Object.freeze({
@@ -32,4 +33,6 @@ export const PAYLOADS = Object.freeze({
   "ping": Object.freeze(["t"]),
   // browser -> pod: Something the browser measured.
   "telemetry": Object.freeze(["kind", "message", "offset", "rtt", "state", "t"]),
+  // browser -> pod: Ask for TURN credentials; the ack is {urls, username, credential, ttl} or {urls: []} without TURN.
+  "turn": Object.freeze([]),
 });

@@ -53,7 +53,7 @@ async def test_an_attack_is_refused_with_a_reason_and_leaves_nothing_in_storage(
     app, http = client
     body, words, status = ATTACKS[attack]
     if attack == "zip bomb":  # 40 MiB of zeros in a few KiB: past the ratio and size limits
-        from gymkube.platform.bundles import BundleLimits
+        from gymkube.storage.bundles import BundleLimits
 
         assert len(body) < BundleLimits().max_compressed_bytes
     async with http:

@@ -14,7 +14,6 @@ class ExperimentRecord:
     """An experiment the runtime runs, with the platform's own flags."""
 
     experiment: Experiment
-    paused: bool = False
     generation: int = 1
     created: float = field(default_factory=time.time)
 
@@ -22,6 +21,11 @@ class ExperimentRecord:
     def name(self) -> str:
         """The experiment's name."""
         return self.experiment.name
+
+    @property
+    def paused(self) -> bool:
+        """Whether new participants are turned away (`spec.paused`)."""
+        return self.experiment.spec.paused
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ class Runtime(Protocol):
         """Stop the experiment's pods (after their data is flushed) and forget it."""
 
     async def set_paused(self, name: str, paused: bool) -> ExperimentRecord:
-        """Pause (no new participants) or resume."""
+        """Pause (no new participants) or resume, by setting `spec.paused`."""
 
     def get(self, name: str) -> ExperimentRecord | None:
         """The record, or None."""

@@ -110,7 +110,6 @@ class LocalRuntime:
         manifest_path.write_text(json.dumps(manifest))
         body = {
             "manifest": manifest,
-            "paused": record.paused,
             "generation": record.generation,
             "created": record.created,
             "source": self._sources.get(record.name),
@@ -123,7 +122,7 @@ class LocalRuntime:
         if bundle is None:
             return None
         if bundle.startswith("sha256:"):
-            from gymkube.platform.bundles import extract_bundle, load_bundle
+            from gymkube.storage.bundles import extract_bundle, load_bundle
 
             try:
                 data = load_bundle(self.storage, bundle)
@@ -166,7 +165,7 @@ class LocalRuntime:
         for path in sorted((self.state_dir / "experiments").glob("*.json")):
             body = json.loads(path.read_text())
             experiment = parse_experiment(body["manifest"], str(path))
-            record = ExperimentRecord(experiment, body["paused"], body["generation"], body["created"])
+            record = ExperimentRecord(experiment, body["generation"], body["created"])
             self._records[record.name] = record
             self._sources[record.name] = body.get("source")
             self._pods[record.name] = self._launch(record)
@@ -179,7 +178,7 @@ class LocalRuntime:
             return old  # unchanged: nothing to roll
         record = ExperimentRecord(experiment)
         if old is not None:
-            record.paused, record.created, record.generation = old.paused, old.created, old.generation + 1
+            record.created, record.generation = old.created, old.generation + 1
         self._sources[name] = source if source is not None else self._sources.get(name)
         new_pods = await asyncio.to_thread(self._launch, record)
         old_pods = self._pods.get(name, [])
@@ -196,9 +195,10 @@ class LocalRuntime:
         self._record_path(name).unlink(missing_ok=True)
 
     async def set_paused(self, name: str, paused: bool) -> ExperimentRecord:
-        """Flip the pause flag (the entry stops admitting new participants)."""
+        """Set `spec.paused` (the entry stops admitting new participants; pods keep running)."""
         record = self._records[name]
-        record.paused = paused
+        spec = record.experiment.spec.model_copy(update={"paused": paused})
+        record.experiment = record.experiment.model_copy(update={"spec": spec})
         self._save(record)
         return record
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 
 from gymkube.platform.api.deps import CurrentResearcher, Plane
-from gymkube.platform.bundles import BundleError, BundleLimits, store_bundle
+from gymkube.storage.bundles import BundleError, BundleLimits, store_bundle
 
 router = APIRouter(prefix="/api/v1/bundles", tags=["bundles"])
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gymkube.platform.bundles import (
+from gymkube.storage import LocalStorage
+from gymkube.storage.bundles import (
     MARKER,
     BundleError,
     BundleLimits,
@@ -25,7 +26,6 @@ from gymkube.platform.bundles import (
     load_bundle,
     store_bundle,
 )
-from gymkube.storage import LocalStorage
 
 Entry = tuple[str | zipfile.ZipInfo, bytes]
 

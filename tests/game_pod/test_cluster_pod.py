@@ -1,0 +1,101 @@
+"""A game pod configured as the operator configures it: its own path, its bundle from storage, TURN."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import yaml
+from conftest import EXAMPLES, quick_manifest
+
+from gymkube.bot import ParticipantBot
+from gymkube.platform.runtime.local import free_port
+from gymkube.storage import LocalStorage
+from gymkube.storage.bundles import store_bundle
+from gymkube.tokens import sign_token
+
+SECRET = "participant-token-secret"
+TURN_SECRET = "the-coturn-static-auth-secret"
+
+
+def forage_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted((EXAMPLES / "forage").rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(EXAMPLES / "forage").as_posix())
+    return buffer.getvalue()
+
+
+def test_a_pod_serves_its_ordinal_path_fetches_its_bundle_and_hands_out_turn_credentials(tmp_path: Path):
+    storage = LocalStorage(tmp_path / "storage")
+    digest = store_bundle(storage, forage_zip()).digest
+    document = yaml.safe_load(quick_manifest(tmp_path, "forage_ai.yaml", episodes=1, maxSteps=10).read_text())
+    document["spec"]["bundle"] = digest
+    manifest = tmp_path / "experiment.json"
+    manifest.write_text(json.dumps(document))
+    (tmp_path / "turn").write_text(TURN_SECRET + "\n")
+    port = free_port()
+    env = {
+        **os.environ,
+        "GYMKUBE_EXPERIMENT_FILE": str(manifest),
+        "GYMKUBE_STORAGE": str(tmp_path / "storage"),
+        "GYMKUBE_SPOOL_DIR": str(tmp_path / "spool"),
+        "GYMKUBE_POD_NAME": "gx-forage-ai-2",
+        "GYMKUBE_BASE_PATH": "/play/forage-ai/{ordinal}/",
+        "GYMKUBE_SECRET": SECRET,
+        "GYMKUBE_PORT": str(port),
+        "GYMKUBE_TURN_URLS": '["turn:127.0.0.1:3478"]',
+        "GYMKUBE_TURN_SECRET_FILE": str(tmp_path / "turn"),
+    }
+    pod = subprocess.Popen([sys.executable, "-m", "gymkube", "game-pod"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and pod.poll() is None, "the pod did not start"
+            time.sleep(0.1)
+        assert httpx.get(f"{base}/play/forage-ai/2/readyz").json() == {"ready": True}
+        assert httpx.get(f"{base}/load").json()["pod"] == "gx-forage-ai-2"
+        moved = httpx.get(f"{base}/play/forage-ai/2?t=abc")
+        assert moved.status_code in (302, 307) and moved.headers["location"].endswith("/play/forage-ai/2/?t=abc")
+        assert httpx.get(f"{base}/play/forage-ai/2/").status_code == 200
+        assert httpx.get(f"{base}/play/forage-ai/2/files/policy.onnx").status_code == 404, "code is not served"
+
+        async def play() -> tuple[ParticipantBot, dict]:
+            bot = ParticipantBot("unused")
+            bot.pod_url = f"{base}/play/forage-ai/2/"
+            bot.token = sign_token(SECRET, {"x": "forage-ai", "p": "turn-user", "s": "s1", "n": 0, "q": {}})
+            await bot.connect()
+            credentials = await bot.sio.call("turn", {}, timeout=5)
+            await asyncio.wait_for(bot.done.wait(), 60)
+            await bot.sio.disconnect()
+            return bot, credentials
+
+        bot, credentials = asyncio.run(play())
+        assert bot.completion_code, "the environment and policy came from the uploaded bundle"
+        assert credentials["urls"] == ["turn:127.0.0.1:3478"] and TURN_SECRET not in json.dumps(credentials)
+        expiry, participant = credentials["username"].split(":")
+        assert participant == "turn-user" and 0 < int(expiry) - time.time() <= 3600
+        expected = base64.b64encode(hmac.new(TURN_SECRET.encode(), credentials["username"].encode(),
+                                             hashlib.sha1).digest()).decode()  # fmt: skip
+        assert credentials["credential"] == expected
+    finally:
+        pod.terminate()
+        pod.wait(30)
