@@ -117,6 +117,15 @@ class ControlPlane:
                     log.exception("pod watcher failed; retrying")
                 await asyncio.sleep(self.settings.poll_interval_s)
 
+    def target_reached(self, name: str) -> bool:
+        """Whether the study has all the completed participants its spec asks for."""
+        record = self.runtime.get(name)
+        if record is None or record.experiment.spec.target_participants is None:
+            return False
+        if record.status.get("phase") == "Completed":  # the operator's word, on Kubernetes
+            return True
+        return int(self.stats(name)["completed"]) >= record.experiment.spec.target_participants
+
     def stats(self, name: str) -> dict[str, Any]:
         """Live counts of one experiment, summed over its pods, plus each pod's load."""
         pods = [self.loads.get(e.name, {"pod": e.name, "alive": False}) for e in self.runtime.pods(name)]

@@ -93,3 +93,22 @@ def test_the_router_answers_from_memory_and_skips_dead_and_draining_pods():
     router.report("b", participants=0, draining=True)
     assert router.route("p0").name == "c", "p0's pod is dead: re-routed to the pod with room"
     assert router.route("p3") is None, "b drains and c is now full"
+
+
+def test_once_the_target_is_reached_newcomers_see_that_the_study_is_complete(platform_factory, tmp_path: Path):
+    manifest = quick_manifest(tmp_path, "cartpole.yaml", maxSteps=10, episodes=1)
+    document = yaml.safe_load(manifest.read_text())
+    document["spec"]["targetParticipants"] = 2
+    manifest.write_text(yaml.safe_dump(document))
+    platform = platform_factory(manifest)
+
+    async def finish_two() -> list[ParticipantBot]:
+        bots = [ParticipantBot(platform.entry("cartpole", PROLIFIC_PID=f"t{i}"), seed=i) for i in range(2)]
+        return await asyncio.gather(*(bot.run(60) for bot in bots))
+
+    assert all(bot.completion_code for bot in asyncio.run(finish_two()))
+    time.sleep(2.5)  # the pods report their counts every second
+    reply = httpx.get(platform.entry("cartpole", PROLIFIC_PID="late"))
+    assert reply.status_code == 410
+    assert "Study complete" in reply.text
+    assert httpx.get(platform.entry("cartpole", PROLIFIC_PID="t0")).status_code == 303, "returning is fine"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from gymkube.spec.experiment import Experiment
 
@@ -16,6 +16,7 @@ class ExperimentRecord:
     experiment: Experiment
     generation: int = 1
     created: float = field(default_factory=time.time)
+    status: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

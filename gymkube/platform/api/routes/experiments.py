@@ -49,7 +49,12 @@ def experiment_view(plane: ControlPlane, record: ExperimentRecord) -> dict[str, 
     """An experiment as the API shows it: spec summary plus live status."""
     stats = plane.stats(record.name)
     alive = [p for p in stats["pods"] if p["alive"]]
-    phase = "Paused" if record.paused else ("Running" if alive else "Pending")
+    if record.status.get("phase") in ("Failed", "Completed"):
+        phase = record.status["phase"]
+    elif plane.target_reached(record.name):
+        phase = "Completed"
+    else:
+        phase = "Paused" if record.paused else ("Running" if alive else "Pending")
     return {
         "name": record.name,
         "title": record.experiment.spec.title,
