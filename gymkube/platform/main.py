@@ -37,7 +37,11 @@ def make_runtime(settings: PlatformSettings, secret: str) -> Runtime:
     """The runtime the settings name."""
     storage = open_storage(settings.storage_url)
     if settings.runtime == "kubernetes":
-        raise NotImplementedError("the kubernetes runtime arrives with the operator")
+        from gymkube.kube import connect
+        from gymkube.platform.runtime.kubernetes import KubernetesRuntime
+
+        api, namespace = connect()
+        return KubernetesRuntime(api, namespace, settings.public_url)
     from gymkube.platform.runtime.local import LocalRuntime
 
     return LocalRuntime(

@@ -85,14 +85,12 @@ class ControlPlane:
 
     async def poll_once(self, client: httpx.AsyncClient) -> None:
         """Ask every pod for its load, feed the routers, remember the reports."""
-        restart = getattr(self.runtime, "restart_crashed", None)
-        if restart is not None:
-            restart()
+        await self.runtime.refresh()
         for record in self.runtime.records():
             self.sync_router(record.name)
             router = self.routers[record.name]
             endpoints = self.runtime.pods(record.name)
-            replies = await asyncio.gather(*(client.get(f"{e.url}load") for e in endpoints), return_exceptions=True)
+            replies = await asyncio.gather(*(client.get(e.load_url) for e in endpoints), return_exceptions=True)
             for endpoint, reply in zip(endpoints, replies, strict=True):
                 try:
                     assert isinstance(reply, httpx.Response)

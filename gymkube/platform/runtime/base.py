@@ -31,12 +31,18 @@ class ExperimentRecord:
 
 @dataclass(frozen=True)
 class PodEndpoint:
-    """A game pod participants can be sent to."""
+    """A game pod: where participants are sent (`url`) and where its load is read (`load_url`)."""
 
     name: str
     url: str
     experiment: str
     generation: int
+    internal_url: str = ""
+
+    @property
+    def load_url(self) -> str:
+        """The pod's load report (on Kubernetes, its pod IP; locally, the same address)."""
+        return (self.internal_url or self.url).rstrip("/") + "/load"
 
 
 class RuntimeFailure(Exception):
@@ -51,6 +57,9 @@ class Runtime(Protocol):
 
     async def close(self) -> None:
         """Stop watching; the local runtime also drains its pods."""
+
+    async def refresh(self) -> None:
+        """Bring cached experiments and pods up to date (called by the pod watcher each second)."""
 
     async def apply(self, experiment: Experiment, source: str | None = None) -> ExperimentRecord:
         """Create the experiment, or roll it to a new spec (`source`: the manifest's folder,

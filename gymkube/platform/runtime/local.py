@@ -202,6 +202,10 @@ class LocalRuntime:
         self._save(record)
         return record
 
+    async def refresh(self) -> None:
+        """Relaunch crashed pods (the records themselves live here)."""
+        self.restart_crashed()
+
     def get(self, name: str) -> ExperimentRecord | None:
         """The record, or None."""
         return self._records.get(name)
