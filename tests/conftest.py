@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,16 @@ def quick_manifest(tmp_path: Path, example: str, **gym_overrides: Any) -> Path:
     path = tmp_path / example
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+def zip_folder(folder: Path) -> bytes:
+    """A folder as a zip, as a researcher would upload it (caches left out)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
 
 
 class Platform:

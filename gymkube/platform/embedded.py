@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 from pathlib import Path
 
 import uvicorn
 
-from gymkube.platform.main import build_app
+from gymkube.platform.main import build_app, persistent_secret
 from gymkube.platform.settings import PlatformSettings
 from gymkube.spec import ManifestError, load_experiment_file
 from gymkube.spec.experiment import Experiment
-
-
-def admin_secret(data_dir: Path) -> str:
-    """A random admin secret kept in the state folder (even a laptop gets no default password)."""
-    path = data_dir / "admin-secret"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(18))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def run_embedded(files: list[Path], host: str, port: int, data_dir: Path) -> int:
@@ -44,7 +33,7 @@ def run_embedded(files: list[Path], host: str, port: int, data_dir: Path) -> int
         host=host,
         port=port,
         public_url=f"http://{host}:{port}",
-        admin_secret=os.environ.get("GYMKUBE_ADMIN_SECRET") or admin_secret(data_dir),
+        admin_secret=os.environ.get("GYMKUBE_ADMIN_SECRET") or persistent_secret(data_dir, "admin-secret"),
     )
     app = build_app(settings, initial=experiments)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -23,9 +23,9 @@ from gymkube.storage.backends import open_storage
 log = logging.getLogger(__name__)
 
 
-def persistent_secret(state_dir: Path) -> str:
-    """The participant-token secret, kept in the state folder so links survive restarts."""
-    path = state_dir / "secret"
+def persistent_secret(state_dir: Path, name: str) -> str:
+    """A random secret made once and kept (owner-only) in the state folder, so it survives restarts."""
+    path = state_dir / name
     if not path.exists():
         state_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(32))
@@ -56,7 +56,8 @@ def build_app(
 ) -> FastAPI:
     """The control plane; `initial` experiments (from local files) are applied at startup."""
     settings.check()
-    secret = persistent_secret(settings.state_dir)
+    # Participant tokens are signed with this; game pods verify them with the same secret.
+    secret = settings.participant_secret or persistent_secret(settings.state_dir, "secret")
     runtime = runtime or make_runtime(settings, secret)
     plane = ControlPlane(settings, open_storage(settings.storage_url), runtime, secret)
 

@@ -22,6 +22,7 @@ class PlatformSettings(BaseSettings):
 
     dev: bool = False
     admin_secret: str = DEFAULT_ADMIN_SECRET
+    participant_secret: str = ""
     state_dir: Path = Path(".gymkube")
     storage: str = ""
     public_url: str = "http://127.0.0.1:8000"

@@ -6,18 +6,16 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import io
 import json
 import os
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import httpx
 import yaml
-from conftest import EXAMPLES, quick_manifest
+from conftest import EXAMPLES, quick_manifest, zip_folder
 
 from gymkube.bot import ParticipantBot
 from gymkube.platform.runtime.local import free_port
@@ -29,18 +27,9 @@ SECRET = "participant-token-secret"
 TURN_SECRET = "the-coturn-static-auth-secret"
 
 
-def forage_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted((EXAMPLES / "forage").rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                archive.write(path, path.relative_to(EXAMPLES / "forage").as_posix())
-    return buffer.getvalue()
-
-
 def test_a_pod_serves_its_ordinal_path_fetches_its_bundle_and_hands_out_turn_credentials(tmp_path: Path):
     storage = LocalStorage(tmp_path / "storage")
-    digest = store_bundle(storage, forage_zip()).digest
+    digest = store_bundle(storage, zip_folder(EXAMPLES / "forage")).digest
     document = yaml.safe_load(quick_manifest(tmp_path, "forage_ai.yaml", episodes=1, maxSteps=10).read_text())
     document["spec"]["bundle"] = digest
     manifest = tmp_path / "experiment.json"

@@ -6,24 +6,14 @@ import asyncio
 import csv
 import io
 import time
-import zipfile
 from pathlib import Path
 
 import httpx
 import pyarrow.parquet as pq
 import yaml
-from conftest import EXAMPLES, quick_manifest
+from conftest import EXAMPLES, quick_manifest, zip_folder
 
 from gymkube.bot import ParticipantBot
-
-
-def zip_folder(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                archive.write(path, path.relative_to(folder).as_posix())
-    return buffer.getvalue()
 
 
 def wait_for_phase(api: httpx.Client, name: str, phase: str, timeout_s: float = 30) -> dict:
