@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 EXPERIMENTS ?= examples/cartpole.yaml examples/forage_ai.yaml
 
-.PHONY: bench-routing run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
+.PHONY: bench-routing tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,8 @@ typecheck: $(STAMP)
 check-generated: $(STAMP)
 	@$(BIN)/gymkube crd | diff -q - charts/gymkube/crds/experiments.gymkube.io.yaml >/dev/null || \
 		{ echo "the CRD is stale: run 'make crd'"; exit 1; }
-	@$(BIN)/gymkube protocol-js | diff -q - static/js/protocol.js >/dev/null || \
-		{ echo "static/js/protocol.js is stale: run 'make protocol-js'"; exit 1; }
+	@$(BIN)/gymkube protocol-js | diff -q - gymkube/static/js/protocol.js >/dev/null || \
+		{ echo "gymkube/static/js/protocol.js is stale: run 'make protocol-js'"; exit 1; }
 
 jstest:
 	node --test tests/js/
@@ -50,11 +50,24 @@ pytest: $(STAMP)
 bench-routing: $(STAMP)
 	$(BIN)/python benchmarks/routing.py
 
+tools: $(STAMP)
+	$(BIN)/python tests/chart/helm.py helm >/dev/null
+
+chart-lint: tools
+	.tools/helm lint --strict charts/gymkube
+	.tools/helm lint --strict charts/gymkube -f charts/gymkube/ci/full-values.yaml
+
+image:
+	docker build -t gymkube:dev .
+
+e2e-kind: $(STAMP)
+	bash scripts/e2e-kind.sh
+
 crd: $(STAMP)
 	$(BIN)/gymkube crd > charts/gymkube/crds/experiments.gymkube.io.yaml
 
 protocol-js: $(STAMP)
-	$(BIN)/gymkube protocol-js > static/js/protocol.js
+	$(BIN)/gymkube protocol-js > gymkube/static/js/protocol.js
 
 clean:
 	rm -rf $(VENV) .gymkube .pytest_cache .mypy_cache .ruff_cache

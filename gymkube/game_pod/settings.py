@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,7 +26,7 @@ class PodSettings(BaseSettings):
     port: int = 8100
     flush_interval_s: float = 1.0
     drain_timeout_s: float = 30.0
-    static_dir: Path = Path(__file__).resolve().parents[2] / "static"
+    static_dir: Path = Path(str(importlib.resources.files("gymkube") / "static"))
     max_message_bytes: int = 64 * 1024
     turn_urls: list[str] = []
     turn_secret_file: Path | None = None

@@ -57,7 +57,7 @@ def build_app(
     """The control plane; `initial` experiments (from local files) are applied at startup."""
     settings.check()
     # Participant tokens are signed with this; game pods verify them with the same secret.
-    secret = settings.participant_secret or persistent_secret(settings.state_dir, "secret")
+    secret = settings.secret or persistent_secret(settings.state_dir, "secret")
     runtime = runtime or make_runtime(settings, secret)
     plane = ControlPlane(settings, open_storage(settings.storage_url), runtime, secret)
 

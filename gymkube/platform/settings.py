@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ADMIN_SECRET = "change-me"
@@ -22,7 +23,7 @@ class PlatformSettings(BaseSettings):
 
     dev: bool = False
     admin_secret: str = DEFAULT_ADMIN_SECRET
-    participant_secret: str = ""
+    secret: str = Field("", description="Signs participant tokens; game pods verify with the same value.")
     state_dir: Path = Path(".gymkube")
     storage: str = ""
     public_url: str = "http://127.0.0.1:8000"

@@ -1,4 +1,4 @@
-"""static/js/protocol.js mirrors the Python protocol table, which covers every event."""
+"""gymkube/static/js/protocol.js mirrors the Python protocol table, which covers every event."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 from gymkube.game_pod.protocol import PROTOCOL, Event, render_protocol_js
 
 REPO = Path(__file__).resolve().parents[2]
-PROTOCOL_JS = REPO / "static" / "js" / "protocol.js"
+PROTOCOL_JS = REPO / "gymkube" / "static" / "js" / "protocol.js"
 
 
 def test_protocol_js_is_what_gymkube_protocol_js_prints() -> None:
     assert PROTOCOL_JS.read_text(encoding="utf-8") == render_protocol_js(), (
-        "static/js/protocol.js is stale: run `gymkube protocol-js > static/js/protocol.js`"
+        "gymkube/static/js/protocol.js is stale: run `gymkube protocol-js > gymkube/static/js/protocol.js`"
     )
 
 

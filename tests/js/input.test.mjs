@@ -1,10 +1,10 @@
-// Tests for static/js/input.js with a stand-in window/document: filtering, repeats, releases, symmetric stop.
+// Tests for gymkube/static/js/input.js with a stand-in window/document: filtering, repeats, releases, symmetric stop.
 import { test, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 
 globalThis.window = new EventTarget();
 globalThis.document = Object.assign(new EventTarget(), { visibilityState: "visible" });
-const { startInput, stopInput, isCapturing } = await import("../../static/js/input.js");
+const { startInput, stopInput, isCapturing } = await import("../../gymkube/static/js/input.js");
 
 function key(type, k, extra = {}) {
   const event = new Event(type, { cancelable: true });

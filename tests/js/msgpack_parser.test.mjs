@@ -1,10 +1,10 @@
-// Tests for static/js/msgpack_parser.js: round trips, bad input, and interop with python-socketio.
+// Tests for gymkube/static/js/msgpack_parser.js: round trips, bad input, and interop with python-socketio.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { Encoder, Decoder, PacketType, protocol } from "../../static/js/msgpack_parser.js";
+import { Encoder, Decoder, PacketType, protocol } from "../../gymkube/static/js/msgpack_parser.js";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 

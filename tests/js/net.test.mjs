@@ -1,7 +1,7 @@
-// Tests for static/js/net.js helpers that need no server.
+// Tests for gymkube/static/js/net.js helpers that need no server.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { socketPath } from "../../static/js/net.js";
+import { socketPath } from "../../gymkube/static/js/net.js";
 
 test("the socket.io path sits next to the page", () => {
   assert.equal(socketPath("/"), "/socket.io");

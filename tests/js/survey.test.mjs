@@ -1,7 +1,7 @@
 // Tests for the DOM-free survey validation in static/js/survey.js.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { validateAnswers, labelPositions } from "../../static/js/survey.js";
+import { validateAnswers, labelPositions } from "../../gymkube/static/js/survey.js";
 
 const q = (id, type, extra = {}) => ({ id, type, prompt: id, required: true, options: null, points: 7, labels: null,
   min: null, max: null, integer: false, maxLength: 1000, multiline: false, ...extra });
