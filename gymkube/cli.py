@@ -1,4 +1,4 @@
-"""The `gymkube` command line: validate, crd, up, platform, game-pod, token, bot, export, protocol-js."""
+"""The `gymkube` command line: validate, crd, up, platform, operator, game-pod, token, bot, export, protocol-js."""
 
 from __future__ import annotations
 
@@ -76,6 +76,19 @@ def cmd_platform(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operator(args: argparse.Namespace) -> int:
+    """Run the kopf operator (settings from GYMKUBE_* variables; the flags override them)."""
+    import os
+
+    if args.liveness:
+        os.environ["GYMKUBE_LIVENESS_ENDPOINT"] = args.liveness
+    if args.namespace:
+        os.environ["GYMKUBE_WATCH_NAMESPACE"] = args.namespace
+    from gymkube.operator.run import run_operator
+
+    return run_operator()
+
+
 def cmd_token_create(args: argparse.Namespace) -> int:
     """Create a researcher token; it is printed once and stored hashed."""
     from gymkube.platform.auth import TokenStore
@@ -143,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("platform", help="run the control plane (configured by GYMKUBE_* variables)")
     p.set_defaults(func=cmd_platform)
+
+    p = sub.add_parser("operator", help="run the Kubernetes operator (configured by GYMKUBE_* variables)")
+    p.add_argument("--liveness", help="kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz")
+    p.add_argument("--namespace", help="watch this namespace only (default: all)")
+    p.set_defaults(func=cmd_operator)
 
     p = sub.add_parser("token", help="researcher tokens for the REST API")
     token_sub = p.add_subparsers(dest="token_command", required=True)

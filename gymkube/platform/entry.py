@@ -62,6 +62,8 @@ def make_entry_router(plane: ControlPlane) -> APIRouter:
         returning = router_.knows(participant)
         if record.paused and not returning:
             return page("Study paused", "The study is paused right now. Please come back later.", 503)
+        if record.status.get("phase") == "Deleting" and not returning:
+            return page("Study closed", "This study has closed. Thank you for your interest.", 410)
         if not returning and plane.target_reached(name):
             return page("Study complete", "This study has all the participants it needs. Thank you!", 410)
         if spec.entry.needs_screen and not measured and not returning:

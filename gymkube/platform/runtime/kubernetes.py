@@ -51,7 +51,10 @@ class KubernetesRuntime:
             log.warning("experiment %s does not validate: %s", body["metadata"]["name"], exc)
             return None
         meta = body["metadata"]
-        return ExperimentRecord(experiment, int(meta.get("generation", 1)), status=dict(body.get("status") or {}))
+        status = dict(body.get("status") or {})
+        if meta.get("deletionTimestamp"):  # the operator is draining its pods: admit nobody new
+            status["phase"] = "Deleting"
+        return ExperimentRecord(experiment, int(meta.get("generation", 1)), status=status)
 
     async def start(self) -> None:
         """Read what exists."""
