@@ -29,7 +29,8 @@ LABEL org.opencontainers.image.title="gymkube" \
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    GYMKUBE_HOST=0.0.0.0
+    GYMKUBE_HOST=0.0.0.0 \
+    HOME=/tmp
 
 # Bytecode is compiled at install time, so a read-only root filesystem costs nothing at start.
 # The check fails the build when the browser client is not inside the installed package.

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 EXPERIMENTS ?= examples/cartpole.yaml examples/forage_ai.yaml
 
-.PHONY: bench-routing tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
+.PHONY: bench-routing bench-operator tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ pytest: $(STAMP)
 
 bench-routing: $(STAMP)
 	$(BIN)/python benchmarks/routing.py
+
+bench-operator: $(STAMP)
+	$(BIN)/python benchmarks/operator_reconcile.py
 
 tools: $(STAMP)
 	$(BIN)/python tests/chart/helm.py helm >/dev/null
