@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -10,9 +11,11 @@ import sys
 import time
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyarrow as pa
 import pytest
 import yaml
@@ -50,6 +53,40 @@ def zip_folder(folder: Path) -> bytes:
             if path.is_file() and "__pycache__" not in path.parts:
                 archive.write(path, path.relative_to(folder).as_posix())
     return buffer.getvalue()
+
+
+@contextmanager
+def game_pod_process(tmp_path: Path, document: dict[str, Any], **settings: str) -> Iterator[int]:
+    """A real `gymkube game-pod` process for the experiment on a free port, until the block ends.
+
+    `settings` become GYMKUBE_<NAME> variables (e.g. secret="...", pod_name="gx-x-0").
+    """
+    manifest = tmp_path / "experiment.json"
+    manifest.write_text(json.dumps(document))
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GYMKUBE_")},
+        "GYMKUBE_EXPERIMENT_FILE": str(manifest),
+        "GYMKUBE_STORAGE": str(tmp_path / "storage"),
+        "GYMKUBE_SPOOL_DIR": str(tmp_path / "spool"),
+        "GYMKUBE_PORT": str(port),
+        **{f"GYMKUBE_{name.upper()}": value for name, value in settings.items()},
+    }
+    process = subprocess.Popen([sys.executable, "-m", "gymkube", "game-pod"], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None, "the game pod did not start"
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 class Platform:

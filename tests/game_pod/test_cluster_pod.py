@@ -7,18 +7,14 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import yaml
-from conftest import EXAMPLES, quick_manifest, zip_folder
+from conftest import EXAMPLES, game_pod_process, quick_manifest, zip_folder
 
 from gymkube.bot import ParticipantBot
-from gymkube.platform.runtime.local import free_port
 from gymkube.storage import LocalStorage
 from gymkube.storage.bundles import store_bundle
 from gymkube.tokens import sign_token
@@ -32,34 +28,16 @@ def test_a_pod_serves_its_ordinal_path_fetches_its_bundle_and_hands_out_turn_cre
     digest = store_bundle(storage, zip_folder(EXAMPLES / "forage")).digest
     document = yaml.safe_load(quick_manifest(tmp_path, "forage_ai.yaml", episodes=1, maxSteps=10).read_text())
     document["spec"]["bundle"] = digest
-    manifest = tmp_path / "experiment.json"
-    manifest.write_text(json.dumps(document))
     (tmp_path / "turn").write_text(TURN_SECRET + "\n")
-    port = free_port()
-    env = {
-        **os.environ,
-        "GYMKUBE_EXPERIMENT_FILE": str(manifest),
-        "GYMKUBE_STORAGE": str(tmp_path / "storage"),
-        "GYMKUBE_SPOOL_DIR": str(tmp_path / "spool"),
-        "GYMKUBE_POD_NAME": "gx-forage-ai-2",
-        "GYMKUBE_BASE_PATH": "/play/forage-ai/{ordinal}/",
-        "GYMKUBE_SECRET": SECRET,
-        "GYMKUBE_PORT": str(port),
-        "GYMKUBE_TURN_URLS": '["turn:127.0.0.1:3478"]',
-        "GYMKUBE_TURN_SECRET_FILE": str(tmp_path / "turn"),
+    settings = {
+        "pod_name": "gx-forage-ai-2",
+        "base_path": "/play/forage-ai/{ordinal}/",
+        "secret": SECRET,
+        "turn_urls": '["turn:127.0.0.1:3478"]',
+        "turn_secret_file": str(tmp_path / "turn"),
     }
-    pod = subprocess.Popen([sys.executable, "-m", "gymkube", "game-pod"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and pod.poll() is None, "the pod did not start"
-            time.sleep(0.1)
+    with game_pod_process(tmp_path, document, **settings) as port:
+        base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/play/forage-ai/2/readyz").json() == {"ready": True}
         assert httpx.get(f"{base}/load").json()["pod"] == "gx-forage-ai-2"
         moved = httpx.get(f"{base}/play/forage-ai/2?t=abc")
@@ -85,6 +63,3 @@ def test_a_pod_serves_its_ordinal_path_fetches_its_bundle_and_hands_out_turn_cre
         expected = base64.b64encode(hmac.new(TURN_SECRET.encode(), credentials["username"].encode(),
                                              hashlib.sha1).digest()).decode()  # fmt: skip
         assert credentials["credential"] == expected
-    finally:
-        pod.terminate()
-        pod.wait(30)

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
-from conftest import quick_manifest
+from conftest import game_pod_process, quick_manifest
 from k8s_emulator import EmulatedCluster
 from operator_harness import (
     CONFIGMAPS,
@@ -34,7 +28,6 @@ from operator_harness import (
 )
 
 from gymkube.bot import ParticipantBot
-from gymkube.platform.runtime.local import free_port
 from gymkube.tokens import sign_token
 
 SECRET = "participant-token-secret"
@@ -95,36 +88,9 @@ def set_ready_replicas(cluster: EmulatedCluster, ready: int) -> None:
     cluster.patch(f"{STATEFULSET}/status", {"status": {"replicas": replicas(cluster), "readyReplicas": ready}})
 
 
-@contextmanager
-def game_pod(tmp_path: Path, document: dict[str, Any]) -> Iterator[int]:
+def game_pod(tmp_path: Path, document: dict[str, Any]) -> Any:
     """A real `gymkube game-pod` process for the experiment, serving at its root on a free port."""
-    manifest = tmp_path / "experiment.json"
-    manifest.write_text(json.dumps(document))
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("GYMKUBE_")},
-        "GYMKUBE_EXPERIMENT_FILE": str(manifest),
-        "GYMKUBE_STORAGE": str(tmp_path / "storage"),
-        "GYMKUBE_SPOOL_DIR": str(tmp_path / "spool"),
-        "GYMKUBE_POD_NAME": "gx-cartpole-0",
-        "GYMKUBE_SECRET": SECRET,
-        "GYMKUBE_PORT": str(port),
-    }
-    process = subprocess.Popen([sys.executable, "-m", "gymkube", "game-pod"], env=env)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and process.poll() is None, "the game pod did not start"
-            time.sleep(0.1)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(30)
+    return game_pod_process(tmp_path, document, pod_name="gx-cartpole-0", secret=SECRET)
 
 
 def bot(port: int, number: int, stop_at: str | None = None) -> ParticipantBot:
