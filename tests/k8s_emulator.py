@@ -47,6 +47,10 @@ VERBS = ["get", "list", "watch", "create", "update", "patch", "delete", "deletec
 T = TypeVar("T")
 
 
+HISTORY = 64
+"""Requests kmock keeps for its own matching (see GymkubeEmulator._handle)."""
+
+
 @attrs.define(kw_only=True)
 class GymkubeEmulator(kmock.KubernetesEmulator):
     """kmock's emulator with the fix-ups kopf and kubectl need (see the module docstring)."""
@@ -90,6 +94,11 @@ class GymkubeEmulator(kmock.KubernetesEmulator):
     async def _handle(self, request: rendering.Request) -> Any:
         resource, data = request.resource, request.data
         self.calls.append((request.method.value, request.url.path_qs))
+        # kmock keeps every request and, to match the next one, scans the whole history once per
+        # reaction: a burst of thousands of requests turns quadratic. No test asserts on kmock's
+        # history, so keep only recent requests (enough for every request still in flight).
+        if len(self._requests) > HISTORY:
+            del self._requests[:-HISTORY]
         if resource is not None and resource.plural and request.action == enums.action.CREATE:
             if isinstance(data, dict):
                 self._fill_in_created(request, data)

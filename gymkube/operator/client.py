@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
@@ -96,28 +98,43 @@ class ChildClient:
         return await self.api.list(object_path(api_version, kind, namespace), label_selector)
 
 
-@dataclass(frozen=True)
+CREDENTIALS_TTL_S = 60.0
+"""How long read credentials are reused; service account tokens rotate over an hour or more."""
+
+
+@dataclass
 class Connector:
     """Opens a ChildClient with the credentials kopf's default login finds: the service account, else $KUBECONFIG."""
 
     settings: kopf.OperatorSettings
+    _cached: tuple[float, str, dict[str, str], ssl.SSLContext] | None = field(default=None, init=False, repr=False)
+
+    def _credentials(self) -> tuple[str, dict[str, str], ssl.SSLContext]:
+        # Reading the kubeconfig and building an SSL context (the system CA bundle) costs tens of
+        # milliseconds: done for every handler run, it dominated a burst of reconciles.
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] > CREDENTIALS_TTL_S:
+            login = kopf.login_with_service_account(settings=self.settings) or kopf.login_with_kubeconfig(
+                settings=self.settings
+            )
+            if login is None:
+                raise kopf.PermanentError("no Kubernetes credentials: no service account token and no kubeconfig")
+            self._cached = (now, login.server, dict(login.as_http_headers()), login.as_ssl_context())
+        _, server, headers, context = self._cached
+        return server, headers, context
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[ChildClient]:
         """A client for one handler run, closed after it.
 
-        The credentials are read every time because a service account token on disk is rotated;
-        a client per run also leaves nothing open when the operator stops in the middle of a run.
+        The credentials are re-read at least every minute because a service account token on disk
+        is rotated; a client per run leaves nothing open when the operator stops in the middle of a run.
 
         Raises:
             kopf.PermanentError: when there are no credentials at all.
         """
-        login = kopf.login_with_service_account(settings=self.settings) or kopf.login_with_kubeconfig(
-            settings=self.settings
-        )
-        if login is None:
-            raise kopf.PermanentError("no Kubernetes credentials: no service account token and no kubeconfig")
-        api = KubeApi(login.server, login.as_http_headers(), login.as_ssl_context())
+        server, headers, context = self._credentials()
+        api = KubeApi(server, headers, context)
         try:
             yield ChildClient(api)
         finally:
