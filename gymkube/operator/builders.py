@@ -258,9 +258,12 @@ def make_ingress(body: Body, settings: OperatorSettings, replicas: int | None = 
     rule: Manifest = {"http": {"paths": paths}}
     if settings.ingress_host:
         rule = {"host": settings.ingress_host, **rule}
+    metadata = _metadata(body, child_name(body))
+    if settings.ingress_annotations:
+        metadata["annotations"] = {**metadata.get("annotations", {}), **settings.ingress_annotations}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": _metadata(body, child_name(body)),
+        "metadata": metadata,
         "spec": {"ingressClassName": settings.ingress_class, "rules": [rule]},
     }

@@ -29,6 +29,9 @@ class OperatorSettings(BaseSettings):
     public_url: str = Field(description="Where participants reach the platform, e.g. https://study.example.org.")
     ingress_class: str | None = Field(None, description="When set, an Ingress per experiment routes /play/NAME/.")
     ingress_host: str | None = None
+    ingress_annotations: dict[str, str] = Field(
+        default_factory=dict, description="Annotations of the per-experiment Ingress (e.g. websocket timeouts)."
+    )
     drain_timeout_s: int = Field(30, ge=0)
     load_interval_s: float = Field(5.0, gt=0)
     game_pod_resources: dict[str, Any] = Field(default_factory=_default_resources)

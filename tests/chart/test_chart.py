@@ -391,6 +391,7 @@ def test_operator_settings_accept_the_charts_environment(render: Any, monkeypatc
     for name, value in env_of(container(render(*FULL), "gymkube-operator")).items():
         monkeypatch.setenv(name, value)
     settings = OperatorSettings()
+    assert settings.ingress_annotations == values["gamePods"]["ingressAnnotations"]
     assert settings.image == "registry.example.org/lab/gymkube:0.1.0-rc.1" and settings.image_pull_policy == "Always"
     assert settings.storage == "s3://lab-studies/gymkube/prod" and settings.storage_secret == "lab-s3-credentials"
     assert settings.s3_endpoint == "https://s3.example.org" and settings.token_secret == "lab-gymkube-secrets"

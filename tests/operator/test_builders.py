@@ -237,3 +237,14 @@ def test_the_ingress_routes_each_ordinal_path_to_its_pod():
         "ingressClassName": "traefik",
         "rules": [{"http": {"paths": [path(0), path(1), path(2)]}}],
     }
+
+
+def test_the_ingress_carries_the_annotations_a_controller_needs_for_long_websockets():
+    timeouts = {"nginx.ingress.kubernetes.io/proxy-read-timeout": "3600"}
+    ingress = make_ingress(BODY, plain_settings(ingress_class="nginx", ingress_annotations=timeouts))
+    assert ingress["metadata"] == {
+        "name": "gx-pilot",
+        "namespace": "studies",
+        "labels": LABELS,
+        "annotations": timeouts,
+    }
