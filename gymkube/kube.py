@@ -49,7 +49,7 @@ def connect() -> tuple[KubeApi, str]:
         namespace = (SERVICE_ACCOUNT / "namespace").read_text().strip()
     else:
         server, headers, verify = _from_kubeconfig(Path(os.environ.get("KUBECONFIG", "~/.kube/config")).expanduser())
-        namespace = os.environ.get("GYMKUBE_NAMESPACE", "default")
+        namespace = "default"
     return KubeApi(server, headers, verify), os.environ.get("GYMKUBE_NAMESPACE", namespace)
 
 

@@ -16,6 +16,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gymkube.game_pod.environments import bundle_file
 from gymkube.game_pod.limits import RateLimiter
 from gymkube.game_pod.pod import Pod
 from gymkube.game_pod.protocol import Event
@@ -160,12 +161,11 @@ def build_app(settings: PodSettings) -> socketio.ASGIApp:
         return JSONResponse(pod.load())
 
     async def files(request: Request) -> Response:
-        relative = request.path_params["path"]
-        root = pod.bundle_dir
-        if root is None:
+        try:
+            path = bundle_file(pod.bundle_dir, request.path_params["path"])
+        except FileNotFoundError:
             return Response("not found", status_code=404)
-        path = (root / relative).resolve()
-        if not path.is_relative_to(root) or not path.is_file() or path.suffix.lower() not in MEDIA_TYPES:
+        if path.suffix.lower() not in MEDIA_TYPES:
             return Response("not found", status_code=404)
         return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0])
 

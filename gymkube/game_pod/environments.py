@@ -15,6 +15,17 @@ import gymnasium as gym
 from gymkube.spec.gym import GymScene
 
 
+def bundle_file(bundle_dir: Path | None, relative: str) -> Path:
+    """A file from the experiment's own files; FileNotFoundError if absent or outside them."""
+    if bundle_dir is None:
+        raise FileNotFoundError(f"{relative}: the experiment has no files (spec.bundle)")
+    root = bundle_dir.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise FileNotFoundError(f"{relative!r} is not in the experiment's files")
+    return path
+
+
 def import_entry_point(entry_point: str, bundle_dir: Path | None) -> Callable[..., Any]:
     """`module:callable`, importing from the experiment's own files first."""
     if bundle_dir is not None and str(bundle_dir) not in sys.path:

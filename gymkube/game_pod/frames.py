@@ -41,12 +41,8 @@ class FrameEncoder:
             self.render_objects = environments.find_object_renderer(scene, env, bundle_dir)
         self.mime = "image/png" if scene.rendering.rgb_format == "png" else "image/jpeg"
 
-    def reset(self) -> None:
-        """A new episode: scenery may change, so send it again."""
-        self.sent_permanent.clear()
-
     def resend_permanent(self) -> None:
-        """The participant reconnected: their browser needs the scenery again."""
+        """Send the scenery again (a new episode may change it; a reconnected browser lost it)."""
         self.sent_permanent.clear()
 
     def hud(self, game: Game) -> str:

@@ -149,7 +149,7 @@ class Game:
         self.seed = self.base_seed + self.episode - 1
         self.observation, _ = self.env.reset(seed=self.seed)
         self.human.release_all()
-        self.frames.reset()
+        self.frames.resend_permanent()
         self.status = Status.PLAYING
         self._notify(Status.PLAYING)
         self.outbox.append((Event.STATE, self.frames.state(self, None)))

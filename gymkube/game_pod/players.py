@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
+from gymkube.game_pod.environments import bundle_file
 from gymkube.spec.gym import NoopPlayer, PolicyPlayer, RandomPlayer
 
 
@@ -50,10 +51,7 @@ class PolicyActor:
     source = "policy"
 
     def __init__(self, spec: PolicyPlayer, agent: str, bundle_dir: Path, seed: int) -> None:
-        path = (bundle_dir / spec.file).resolve()
-        if not path.is_relative_to(bundle_dir.resolve()) or not path.is_file():
-            raise FileNotFoundError(f"policy file {spec.file!r} is not in the experiment's files")
-        self.session = load_policy(str(path))
+        self.session = load_policy(str(bundle_file(bundle_dir, spec.file)))
         self.input_name = self.session.get_inputs()[0].name
         self.spec = spec
         self.agent = agent

@@ -222,7 +222,7 @@ class Pod:
         self.draining = True
         for session in list(self.sessions.values()):
             session.shutdown("interrupted")
-            self.record("sessions", session.progress.session_row(self.name))
+            session.record_snapshot()
         for ticker in self.tickers.values():
             await ticker.close()
         if self._tasks:

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from gymkube.game_pod.environments import bundle_file
 from gymkube.game_pod.progress import Progress
 from gymkube.spec.gym import GymScene
 from gymkube.spec.scenes import EndScene, Scene, StaticScene, SurveyScene
-
-log = logging.getLogger(__name__)
-
-
-def read_bundle_text(bundle_dir: Path | None, relative: str) -> str:
-    """A text file from the experiment's files (the spec already refused '..' and absolutes)."""
-    if bundle_dir is None:
-        raise FileNotFoundError(f"{relative}: the experiment has no files (spec.bundle)")
-    path = (bundle_dir / relative).resolve()
-    if not path.is_relative_to(bundle_dir.resolve()):
-        raise FileNotFoundError(relative)
-    return path.read_text(encoding="utf-8")
 
 
 def redirect_url(scene: EndScene, progress: Progress) -> str | None:
@@ -39,7 +27,11 @@ def client_scene(scene: Scene, progress: Progress, bundle_dir: Path | None) -> d
     """The `scene` map of the SCENE event for the participant's current scene."""
     base: dict[str, Any] = {"type": scene.type, "id": progress.current}
     if isinstance(scene, StaticScene):
-        html = scene.html if scene.html is not None else read_bundle_text(bundle_dir, scene.file or "")
+        html = (
+            scene.html
+            if scene.html is not None
+            else bundle_file(bundle_dir, scene.file or "").read_text(encoding="utf-8")
+        )
         waited = (time.time_ns() - progress.scene_entered_ns) / 1e9
         return base | {
             "title": scene.title,

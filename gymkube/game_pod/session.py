@@ -45,6 +45,10 @@ class ParticipantSession:
         p = self.progress
         return {"experiment": p.experiment, "participant": p.participant, "session": p.session}
 
+    def record_snapshot(self) -> None:
+        """Queue a sessions-table row with the progress as it is now (the newest one wins)."""
+        self.pod.record("sessions", self.progress.session_row(self.pod.name))
+
     async def emit(self, event: str, payload: dict[str, Any]) -> None:
         """Send to this participant's socket, if connected."""
         if self.sid is not None:
@@ -63,14 +67,14 @@ class ParticipantSession:
             self.progress.client = client
         resumed = self.progress.connects > 1
         self.pod.event(self, "reconnect" if resumed else "connect", {"sid": sid})
-        self.pod.record("sessions", self.progress.session_row(self.pod.name))
+        self.record_snapshot()
         await self.show_scene(resumed=resumed)
 
     def detach(self) -> None:
         """The socket went away: pause the game and hold it for the grace period."""
         self.sid = None
         self.pod.event(self, "disconnect", {"scene": self.progress.current})
-        self.pod.record("sessions", self.progress.session_row(self.pod.name))
+        self.record_snapshot()
         if self.game is not None and self.game.status not in (Status.DONE, Status.ABANDONED):
             self.game.pause()
             grace = self.game.scene.reconnect_grace_s
@@ -108,7 +112,7 @@ class ParticipantSession:
         p.status = "completed"
         p.t_end_ns = time.time_ns()
         await self.pod.save(p)
-        self.pod.record("sessions", p.session_row(self.pod.name))
+        self.record_snapshot()
         self.pod.event(self, "completed", {"code": p.completion_code})
 
     async def finish_scene(self, data: Any) -> dict[str, Any]:
@@ -153,7 +157,7 @@ class ParticipantSession:
         p.index = min(p.index + 1, len(p.flow) - 1)
         p.scene_entered_ns = now
         await self.pod.save(p)
-        self.pod.record("sessions", p.session_row(self.pod.name))
+        self.record_snapshot()
         await self.show_scene(resumed=False)
 
     # games -----------------------------------------------------------------------------

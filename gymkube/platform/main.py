@@ -113,7 +113,7 @@ async def _wait_for_pods(plane: ControlPlane, timeout_s: float = 60.0) -> None:
         while loop.time() < deadline:
             await plane.poll_once(client)
             pods = [p for r in plane.runtime.records() for p in plane.runtime.pods(r.name)]
-            if all(plane.loads.get(p.name, {}).get("alive", True) and p.name in plane.loads for p in pods):
+            if all(plane.loads.get(p.name, {}).get("alive") for p in pods):
                 return
             await asyncio.sleep(0.1)
     log.warning("some game pods did not answer within %.0f s", timeout_s)

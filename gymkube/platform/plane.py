@@ -138,7 +138,6 @@ class ControlPlane:
                     k: p.get(k)
                     for k in (
                         "pod",
-                        "alive",
                         "participants",
                         "games",
                         "capacity",

@@ -16,6 +16,7 @@ import os
 import time
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,12 @@ def decode_chunk(data: bytes) -> dict[str, pa.Table]:
             for name in archive.namelist()
             if name.endswith(".parquet")
         }
+
+
+def read_chunks(storage: Storage, experiment: str) -> Iterator[dict[str, pa.Table]]:
+    """The tables of each of an experiment's chunks, oldest chunk first, one chunk in memory at a time."""
+    for key in storage.list(chunk_prefix(experiment)):
+        yield decode_chunk(storage.get(key))
 
 
 class DataWriter:

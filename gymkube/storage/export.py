@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,9 +9,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from gymkube.storage.backends import Storage, open_storage
-from gymkube.storage.chunks import TABLES, chunk_prefix, concat_lenient, decode_chunk
-
-log = logging.getLogger(__name__)
+from gymkube.storage.chunks import TABLES, concat_lenient, read_chunks
 
 _SORT_KEYS = {
     "steps": ["session", "t_tick_ns", "step"],
@@ -35,11 +32,9 @@ def _latest_session_rows(table: pa.Table) -> pa.Table:
 def read_tables(storage: Storage, experiment: str) -> dict[str, pa.Table]:
     """Every table of an experiment, merged from all chunks, sorted, snapshots resolved."""
     parts: dict[str, list[pa.Table]] = {t: [] for t in TABLES}
-    keys = storage.list(chunk_prefix(experiment))
-    for key in keys:
-        for name, table in decode_chunk(storage.get(key)).items():
+    for chunk in read_chunks(storage, experiment):
+        for name, table in chunk.items():
             parts.setdefault(name, []).append(table)
-    log.debug("read %d chunks of %s", len(keys), experiment)
     merged: dict[str, pa.Table] = {}
     for name, tables in parts.items():
         if not tables:

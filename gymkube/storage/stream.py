@@ -14,7 +14,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from gymkube.storage.backends import Storage
-from gymkube.storage.chunks import chunk_prefix, conform, decode_chunk, lenient_schema
+from gymkube.storage.chunks import conform, lenient_schema, read_chunks
 from gymkube.storage.export import read_tables
 
 
@@ -38,8 +38,8 @@ class _Sink:
 
 
 def _tables(storage: Storage, experiment: str, table: str) -> Iterator[pa.Table]:
-    for key in storage.list(chunk_prefix(experiment)):
-        part = decode_chunk(storage.get(key)).get(table)
+    for chunk in read_chunks(storage, experiment):
+        part = chunk.get(table)
         if part is not None and part.num_rows:
             yield part
 
