@@ -56,6 +56,8 @@ class ParticipantBot:
     hold_frames: tuple[int, int] = (3, 10)
     press_probability: float = 0.5
     stop_at: str | None = None
+    extra_rtt_ms: float = 0.0
+    """Added to every measured round trip, to play a participant on a slow connection."""
     rng: random.Random = field(init=False)
     pod_url: str = ""
     token: str = ""
@@ -67,6 +69,11 @@ class ParticipantBot:
     last_state: dict[str, Any] | None = None
     resumed: list[bool] = field(default_factory=list)
     completion_code: str | None = None
+    end_reason: str | None = None
+    agent: str | None = None
+    players: list[dict[str, Any]] = field(default_factory=list)
+    waiting: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
     refused: dict[str, Any] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -77,6 +84,7 @@ class ParticipantBot:
         self._held: str | None = None
         self._hold_left = 0
         self._keys: list[str] = []
+        self._pinger: asyncio.Task[None] | None = None
         self._register()
 
     async def enter(self) -> None:
@@ -99,6 +107,26 @@ class ParticipantBot:
             transports=["websocket"],
             auth={"token": self.token, "client": {"ua": "gymkube-bot", "screen": [1920, 1080]}},
         )
+        self._pinger = asyncio.get_running_loop().create_task(self._measure_latency())
+
+    async def _measure_latency(self) -> None:
+        """Ping the pod every second and report the round trip, as the browser does."""
+        while self.sio.connected:
+            sent = time.time() * 1000
+            try:
+                ack = await self.sio.call(Event.PING, {"t": sent}, timeout=5)
+            except Exception:
+                return
+            rtt = time.time() * 1000 - sent + self.extra_rtt_ms
+            offset = float(ack.get("s") or 0) - (sent + rtt / 2)
+            await self.sio.emit(Event.TELEMETRY, {"kind": "latency", "rtt": rtt, "offset": offset, "t": sent})
+            await asyncio.sleep(1.0)
+
+    async def disconnect(self) -> None:
+        """Close the socket (as closing the tab would)."""
+        if self._pinger is not None:
+            self._pinger.cancel()
+        await self.sio.disconnect()
 
     def twin(self) -> ParticipantBot:
         """A new bot for the same participant, as a reloaded page or a second tab would be."""
@@ -122,7 +150,7 @@ class ParticipantBot:
         try:
             await asyncio.wait_for(self.done.wait(), timeout_s)
         finally:
-            await self.sio.disconnect()
+            await self.disconnect()
         return self
 
     async def send_key(self, key: str, down: bool, frame: int, episode: int) -> None:
@@ -160,6 +188,7 @@ class ParticipantBot:
         kind = scene["type"]
         if kind == "end":
             self.completion_code = scene.get("code")
+            self.end_reason = scene.get("reason")
             self.done.set()
         elif kind == "static":
             await asyncio.sleep(float(scene.get("minTimeS") or 0))
@@ -181,6 +210,7 @@ class ParticipantBot:
 
         @self.sio.on(Event.GAME)
         async def on_game(message: dict[str, Any]) -> None:
+            self.agent, self.players = message.get("agent"), list(message.get("players") or [])
             self._keys = list(message.get("keys") or []) if message["status"] == "playing" else []
             if message["status"] != "playing" and self._held is not None:
                 self._held = None
@@ -188,6 +218,14 @@ class ParticipantBot:
         @self.sio.on(Event.STATE)
         async def on_state(state: dict[str, Any]) -> None:
             await self._on_state(state)
+
+        @self.sio.on(Event.WAITING)
+        async def on_waiting(message: dict[str, Any]) -> None:
+            self.waiting.append(message)
+
+        @self.sio.on(Event.NOTICE)
+        async def on_notice(message: dict[str, Any]) -> None:
+            self.notices.append(str(message.get("text")))
 
         @self.sio.on(Event.REFUSED)
         async def on_refused(message: dict[str, Any]) -> None:

@@ -6,11 +6,11 @@ from collections import defaultdict
 from typing import Any
 
 
-def steps_by_episode(steps: list[dict[str, Any]]) -> dict[tuple[str, str, int], list[dict[str, Any]]]:
-    """Step rows grouped per (session, scene, episode), in step order."""
-    grouped: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
+def steps_by_episode(steps: list[dict[str, Any]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """Step rows grouped per (game, episode), in step order (a group's game has one row per tick)."""
+    grouped: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for row in steps:
-        grouped[(row["session"], row["scene"], row["episode"])].append(row)
+        grouped[(row["game"], row["episode"])].append(row)
     for rows in grouped.values():
         rows.sort(key=lambda r: r["step"])
     return grouped
@@ -18,7 +18,7 @@ def steps_by_episode(steps: list[dict[str, Any]]) -> dict[tuple[str, str, int], 
 
 def assert_one_row_per_tick(steps: list[dict[str, Any]], episodes: list[dict[str, Any]], fps: int) -> None:
     """Steps are 1..n with no gap or repeat, n is the episode's length, ticks are 1/fps apart."""
-    lengths = {(e["session"], e["scene"], e["episode"]): e["steps"] for e in episodes}
+    lengths = {(e["game"], e["episode"]): e["steps"] for e in episodes}
     period = 1_000_000_000 // fps
     for key, rows in steps_by_episode(steps).items():
         assert [r["step"] for r in rows] == list(range(1, len(rows) + 1)), f"gap or repeat in {key}"

@@ -95,9 +95,10 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
     @sio.on(Event.INPUT)
     async def on_input(sid: str, data: Any = None) -> None:
         session = await session_for(sid)
-        if session is None or session.game is None or not isinstance(data, dict):
+        if session is None or session.game is None or session.agent is None or not isinstance(data, dict):
             return
-        session.game.on_input(data.get("k"), data.get("d"), data.get("s"), data.get("t"), data.get("f"), data.get("e"))
+        get = data.get
+        session.game.on_input(session.agent, get("k"), get("d"), get("s"), get("t"), get("f"), get("e"))
 
     @sio.on(Event.PING)
     async def ping(sid: str, data: Any = None) -> dict[str, Any]:
@@ -125,9 +126,11 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         elif kind == "visibility" and data.get("state") == "hidden":
             progress.visibility_losses += 1
             pod.event(session, "hidden", {"t_client": data.get("t")})
+            session.check_attention()
         elif kind == "focus" and data.get("state") == "blur":
             progress.focus_losses += 1
             pod.event(session, "blur", {"t_client": data.get("t")})
+            session.check_attention()
         elif kind == "error":
             pod.event(session, "client_error", {"message": str(data.get("message"))[:500]})
 

@@ -72,7 +72,7 @@ def flatten_info(info: dict[str, Any], prefix: str = "info_") -> dict[str, Any]:
 
 
 class Game:
-    """A gym scene being played by one participant (beside any AI players)."""
+    """A gym scene being played: one participant, or a group, beside any AI players."""
 
     def __init__(
         self,
@@ -83,21 +83,32 @@ class Game:
         first_episode: int = 1,
         rounds_done: int = 0,
         record_observations: bool = False,
+        group: str | None = None,
+        empty_seats: tuple[str, ...] = (),
     ) -> None:
         self.id = base_row["game"]
         self.scene = scene
         self.base_row = base_row
         self.record = record
         self.record_observations = record_observations
+        self.bundle_dir = bundle_dir or Path(".")
+        self.group = group
         self.env = environments.make_env(scene, bundle_dir)
         self.frames = FrameEncoder(scene, self.env, bundle_dir)
         self.base_seed = scene.seed if scene.seed is not None else random.SystemRandom().randrange(2**31)
-        self.human = HumanSlot(scene.human_agent, dict(scene.controls.keys), scene.controls.default_action)
+        keys, default = dict(scene.controls.keys), scene.controls.default_action
+        self.slots = {agent: HumanSlot(agent, keys, default) for agent in scene.human_agents}
+        self.solo = len(self.slots) == 1
         self.actors: dict[str, Actor] = {
-            agent: make_actor(spec, agent, self.env, bundle_dir or Path("."), self.base_seed + i + 1)
-            for i, (agent, spec) in enumerate(scene.players.items())
+            agent: make_actor(spec, agent, self.env, self.bundle_dir, self._seed_for(agent))
+            for agent, spec in scene.players.items()
             if not isinstance(spec, HumanPlayer)
         }
+        # Seats whose fallback player took over: agent -> {episode, step, seed} when it did.
+        self.takeovers: dict[str, dict[str, int]] = {}
+        # The participants' sessions by the agent they play (set by the pod; a seat left for
+        # good is removed).
+        self.members: dict[str, Any] = {}
         self.multi_agent = len(scene.players) > 1
         # `episode` numbers every episode of this scene uniquely in the data; `round` is what the
         # participant sees (an episode our crash interrupted is replayed and not counted).
@@ -108,12 +119,69 @@ class Game:
         self.countdown_until = 0.0
         self.step = 0
         self.score = 0.0
+        self.seed = self.base_seed
         self.observation: Any = None
         self.t_start_ns = 0
         self.outbox: list[tuple[str, dict[str, Any]]] = []
         self.listener: Callable[[str, Game], None] | None = None
-        self.owner: Any = None
+        for agent in empty_seats:
+            self.take_over(agent)
         self._begin_countdown()
+
+    @property
+    def is_active(self) -> bool:
+        """Not yet over (done or stopped)."""
+        return self.status not in (Status.DONE, Status.ABANDONED)
+
+    def _seed_for(self, agent: str) -> int:
+        return self.base_seed + list(self.scene.players).index(agent) + 1
+
+    @property
+    def human(self) -> HumanSlot:
+        """The (first) human seat: the only one in a solo game."""
+        return next(iter(self.slots.values()))
+
+    def take_over(self, agent: str) -> None:
+        """A human seat's fallback player plays it from the next step on (recorded as `fallback`)."""
+        spec = self.scene.players[agent]
+        assert isinstance(spec, HumanPlayer) and spec.fallback is not None, f"{agent} has no fallback"
+        seed = self._seed_for(agent) + 1_000_003
+        self.actors[agent] = make_actor(spec.fallback, agent, self.env, self.bundle_dir, seed)
+        self.takeovers[agent] = {"episode": max(self.episode, 1), "step": self.step, "seed": seed}
+        self.slots[agent].present = False
+        self.members.pop(agent, None)
+
+    def set_present(self, agent: str, present: bool) -> None:
+        """A group member left (their seat gets the default action, recorded `absent`) or came back."""
+        slot = self.slots[agent]
+        slot.present = present
+        slot.release_all()
+        if present:
+            slot.last_seq = -1
+            self.frames.resend_permanent()
+            self._notify(self.status if self.status != Status.PAUSED else Status.COUNTDOWN)
+
+    def players_view(self) -> list[dict[str, Any]]:
+        """Every agent as the browser shows it (who is human, who is AI right now)."""
+        return [
+            {
+                "agent": agent,
+                "label": spec.label,
+                "color": spec.color,
+                "kind": "human" if agent in self.slots and agent not in self.actors else "ai",
+            }
+            for agent, spec in self.scene.players.items()
+        ]
+
+    def personal(self, event: str, payload: dict[str, Any], agent: str) -> dict[str, Any]:
+        """A message as one member receives it: their own agent, their own input acknowledged."""
+        if event == Event.STATE:
+            seq = self.slots[agent].last_seq
+            return payload | {"a": seq if seq >= 0 else None}
+        if event == Event.GAME:
+            players = [p | {"you": p["agent"] == agent} for p in payload["players"]]
+            return payload | {"agent": agent, "players": players}
+        return payload
 
     # lifecycle -------------------------------------------------------------------------
 
@@ -129,6 +197,8 @@ class Game:
                     "countdown": round(max(countdown, 0.0), 2),
                     "agent": self.human.agent,
                     "keys": list(self.scene.controls.keys),
+                    "players": self.players_view(),
+                    "group": self.group,
                 },
             )
         )
@@ -148,7 +218,8 @@ class Game:
         self.t_start_ns = time.time_ns()
         self.seed = self.base_seed + self.episode - 1
         self.observation, _ = self.env.reset(seed=self.seed)
-        self.human.release_all()
+        for slot in self.slots.values():
+            slot.release_all()
         self.frames.resend_permanent()
         self.status = Status.PLAYING
         self._notify(Status.PLAYING)
@@ -183,6 +254,8 @@ class Game:
         players = {
             agent: {**spec.model_dump(by_alias=True, exclude_none=True)}
             | ({"seed": self.actors[agent].seed} if agent in self.actors else {})
+            | ({"takeover": self.takeovers[agent]} if agent in self.takeovers else {})
+            | ({"participant": self.members[agent].progress.participant} if agent in self.members else {})
             for agent, spec in self.scene.players.items()
         }
         return {
@@ -203,7 +276,7 @@ class Game:
         }
 
     def pause(self) -> None:
-        """The participant is gone for now: stop stepping, keep the episode."""
+        """The (solo) participant is gone for now: stop stepping, keep the episode."""
         if self.status in (Status.PLAYING, Status.COUNTDOWN):
             self.status = Status.PAUSED
             self.human.release_all()
@@ -236,12 +309,15 @@ class Game:
         self._notify(Status.ABANDONED)
         self.env.close()
 
-    def on_input(self, key: Any, down: Any, seq: Any, client_ms: Any, frame: Any, episode: Any) -> None:
-        """A key event from the participant; one pressed during another episode is ignored."""
-        if self.status != Status.PLAYING or (isinstance(episode, int) and episode != self.episode):
-            self.human.ignored += 1
+    def on_input(self, agent: str, key: Any, down: Any, seq: Any, client_ms: Any, frame: Any, episode: Any) -> None:
+        """A key event from the participant playing `agent`; one pressed during another episode is ignored."""
+        slot = self.slots.get(agent)
+        if slot is None or agent in self.actors:
             return
-        self.human.on_input(key, down, seq, client_ms, frame)
+        if self.status != Status.PLAYING or (isinstance(episode, int) and episode != self.episode):
+            slot.ignored += 1
+            return
+        slot.on_input(key, down, seq, client_ms, frame)
 
     # the tick --------------------------------------------------------------------------
 
@@ -267,15 +343,16 @@ class Game:
         }
         actions: dict[str, int] = {}
         for agent in self.scene.players:
-            if agent == self.human.agent:
-                action, source, event = self.human.take_action()
+            actor = self.actors.get(agent)
+            if actor is None:
+                action, source, event = self.slots[agent].take_action()
                 row[f"input_seq_{agent}"] = event.seq if event else None
                 row[f"input_recv_ns_{agent}"] = event.recv_ns if event else None
                 row[f"input_client_ms_{agent}"] = event.client_ms if event else None
                 row[f"input_frame_{agent}"] = event.frame if event else None
             else:
-                actor = self.actors[agent]
-                action, source = actor.act(self.observation), actor.source
+                action = actor.act(self.observation)
+                source = "fallback" if agent in self.takeovers else actor.source
             actions[agent] = action
             row[f"action_{agent}"] = action
             row[f"source_{agent}"] = source
@@ -285,7 +362,8 @@ class Game:
         if isinstance(reward, dict):
             for agent, value in reward.items():
                 row[f"reward_{agent}"] = float(value)
-            reward = reward.get(self.human.agent, sum(reward.values()))
+            mine = [float(reward[a]) for a in self.slots if a in reward]
+            reward = sum(mine) if mine else sum(reward.values())
         self.score += float(reward)
         truncated = bool(truncated) or self.step >= self.scene.max_steps
         row["reward"] = float(reward)
@@ -296,6 +374,6 @@ class Game:
             row["obs"] = _plain(self.observation)
         row.update(flatten_info(info))
         self.record("steps", row)
-        self.outbox.append((Event.STATE, self.frames.state(self, self.human.last_seq)))
+        self.outbox.append((Event.STATE, self.frames.state(self, None)))
         if terminated or truncated:
             self._end_episode("terminated" if terminated else "truncated")

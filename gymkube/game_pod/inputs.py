@@ -24,7 +24,9 @@ class HumanSlot:
     A held key repeats its action every tick; the newest key pressed since the last tick
     counts for that tick even if it was already released (so short taps are never lost, even
     while another key is held); with no key, the default action applies (`previous` repeats
-    the last action) and the step records the source as `default`.
+    the last action) and the step records the source as `default`. While the participant is
+    away (a group game plays on through their grace period) the default applies and the step
+    records `absent`.
     """
 
     agent: str
@@ -36,6 +38,7 @@ class HumanSlot:
     last_seq: int = -1
     newest: InputEvent | None = None
     ignored: int = 0
+    present: bool = True
 
     def on_input(self, key: Any, down: Any, seq: Any, client_ms: Any, frame: Any) -> bool:
         """Apply one input event; False when it is not a valid one (it is then ignored)."""
@@ -70,6 +73,10 @@ class HumanSlot:
     def take_action(self) -> tuple[int, str, InputEvent | None]:
         """This tick's action, its source (`human` or `default`) and the input behind it."""
         consumed, self.newest = self.newest, None
+        if not self.present:
+            action = self.previous if self.default == "previous" else int(self.default)
+            self.tapped, self.previous = None, action
+            return action, "absent", None
         if self.tapped is not None:
             action, source = self.tapped, "human"
         elif self.held:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import logging
+import random
 import time
 import uuid
 from collections.abc import Coroutine
@@ -15,6 +17,7 @@ import socketio
 
 from gymkube.game_pod.environments import bundle_hash
 from gymkube.game_pod.game import Game
+from gymkube.game_pod.groups import Lobby
 from gymkube.game_pod.progress import Progress, load_progress, save_progress
 from gymkube.game_pod.session import ParticipantSession
 from gymkube.game_pod.settings import PodSettings
@@ -52,6 +55,7 @@ class Pod:
         self.sessions: dict[str, ParticipantSession] = {}
         self.by_sid: dict[str, ParticipantSession] = {}
         self.tickers: dict[int, Ticker] = {}
+        self.lobbies: dict[str, Lobby] = {}
         self.draining = False
         self.dropped = 0
         self.errors: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
@@ -103,8 +107,6 @@ class Pod:
 
     def event(self, session: ParticipantSession, kind: str, detail: dict[str, Any]) -> None:
         """Queue an events-table row."""
-        import json
-
         self.writer.add(
             "events",
             {
@@ -152,53 +154,123 @@ class Pod:
         return self.tickers[fps]
 
     async def _send(self, game: Game, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        owner: ParticipantSession | None = game.owner
-        if owner is not None and owner.sid is not None:
-            for event, payload in messages:
-                await self.sio.emit(event, payload, to=owner.sid)
+        """Each connected member gets the game's messages, made personal (their agent, their acks)."""
+        for agent, member in list(game.members.items()):
+            if member.sid is not None:
+                for event, payload in messages:
+                    await self.sio.emit(event, game.personal(event, payload, agent), to=member.sid)
+
+    @staticmethod
+    def _game_event(what: str, game: Game) -> None:
+        for member in list(game.members.values()):
+            member.on_game_event(what, game)
+
+    def _create_game(self, scene: GymScene, base_row: dict[str, Any], **options: Any) -> Game | None:
+        if self.draining:
+            return None
+        try:
+            return Game(
+                scene,
+                base_row,
+                self.bundle_dir,
+                self.record,
+                record_observations=self.spec.data.record_observations,
+                **options,
+            )
+        except Exception as exc:
+            self.error(f"cannot start scene {scene.id!r}", repr(exc))
+            return None
+
+    def _play(self, game: Game, members: dict[str, ParticipantSession]) -> None:
+        game.members = dict(members)
+        game.listener = self._game_event
+        for agent, member in members.items():
+            member.game, member.agent = game, agent
+        self.ticker(game.scene.fps).add(game)
 
     def new_game(
         self, session: ParticipantSession, scene: GymScene, first_episode: int, rounds_done: int
     ) -> Game | None:
-        """Start a game for a participant's gym scene; None (logged) when it cannot start."""
-        if self.draining:
-            return None
+        """Start a game for a participant's (solo) gym scene; None (logged) when it cannot start."""
         base_row = {
             **session.row_ids(),
             "scene": session.progress.current,
             "game": uuid.uuid4().hex[:12],
             "bundle_hash": self.bundle_hash,
         }
-        try:
-            game = Game(
-                scene,
-                base_row,
-                self.bundle_dir,
-                self.record,
-                first_episode=first_episode,
-                rounds_done=rounds_done,
-                record_observations=self.spec.data.record_observations,
-            )
-        except Exception as exc:
-            self.error(f"cannot start scene {scene.id!r}", repr(exc))
-            return None
-        game.owner = session
-        game.listener = session.on_game_event
-        self.ticker(scene.fps).add(game)
+        game = self._create_game(scene, base_row, first_episode=first_episode, rounds_done=rounds_done)
+        if game is not None:
+            self._play(game, {scene.human_agent: session})
         return game
+
+    def lobby(self, key: str, scene: GymScene) -> Lobby:
+        """The waiting room of a scene instance."""
+        if key not in self.lobbies:
+            self.lobbies[key] = Lobby(self, key, scene)
+        return self.lobbies[key]
+
+    def start_group(self, key: str, scene: GymScene, arrivals: list[tuple[ParticipantSession, int]]) -> None:
+        """A group leaves the waiting room: seats by lot (or arrival), empty seats to their fallbacks."""
+        seats = list(scene.human_agents)
+        if scene.grouping.roles == "random":
+            random.shuffle(seats)
+        members = {agent: session for agent, (session, _) in zip(seats, arrivals, strict=False)}
+        empty = tuple(a for a in scene.human_agents if a not in members)
+        group, now = uuid.uuid4().hex[:12], time.time_ns()
+        base_row: dict[str, Any] = {
+            "experiment": self.experiment.name,
+            "participant": None,
+            "session": None,
+            "scene": key,
+            "game": uuid.uuid4().hex[:12],
+            "group": group,
+            "bundle_hash": self.bundle_hash,
+        }
+        base_row |= {f"participant_{a}": s.progress.participant if (s := members.get(a)) else None for a in seats}
+        progresses = [s.progress for s in members.values()]
+        game = self._create_game(
+            scene,
+            base_row,
+            first_episode=max(p.last_episode.get(key, 0) for p in progresses) + 1,
+            rounds_done=min(p.episodes_played.get(key, 0) for p in progresses),
+            group=group,
+            empty_seats=empty,
+        )
+        roster = {a: s.progress.participant for a, s in members.items()}
+        for agent, (session, since_ns) in zip(seats, arrivals, strict=False):
+            p = session.progress
+            p.waiting.pop(key, None)
+            waited = round((now - since_ns) / 1e9, 3)
+            formed = {"group": group, "agent": agent, "members": roster, "empty": list(empty), "waited_s": waited}
+            p.groups[key] = formed | {"t_formed_ns": now}
+            self.event(session, "group_formed", formed | {"scene": key})
+            session.record_snapshot()
+            self.spawn(self.save(p))
+        if game is None:
+            for session in members.values():
+                self.spawn(session.skip_game("This game could not start; moving on."))
+            return
+        self._play(game, members)
+
+    def ungrouped(self) -> int:
+        """Connected participants still to be grouped on this pod (routing fills these groups first)."""
+        return sum(1 for s in self.sessions.values() if s.sid is not None and s.heading_to_group())
 
     def load(self) -> dict[str, Any]:
         """What this pod reports for routing and the admin view."""
         connected = sum(1 for s in self.sessions.values() if s.sid is not None)
         playing = sum(len(t.games) for t in self.tickers.values())
         completed = sum(1 for s in self.sessions.values() if s.progress.status == "completed")
+        waiting = sum(len(lobby) for lobby in self.lobbies.values())
         return {
             "pod": self.name,
             "experiment": self.experiment.name,
             "alive": True,
             "participants": connected,
             "games": playing,
-            "waiting": 0,
+            "waiting": waiting,
+            "ungrouped": self.ungrouped(),
+            "group_size": self.spec.group_size,
             "completed": completed,
             "dropped": self.dropped,
             "capacity": self.spec.capacity,
@@ -220,6 +292,8 @@ class Pod:
     async def close(self) -> None:
         """Interrupt what still runs, record it, flush everything."""
         self.draining = True
+        for lobby in self.lobbies.values():
+            await lobby.close()
         for session in list(self.sessions.values()):
             session.shutdown("interrupted")
             session.record_snapshot()

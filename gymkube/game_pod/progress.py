@@ -44,6 +44,10 @@ class Progress:
     visibility_losses: int = 0
     focus_losses: int = 0
     connects: int = 0
+    end_reason: str | None = None
+    drops: int = 0
+    waiting: dict[str, int] = field(default_factory=dict)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def current(self) -> str:
@@ -90,6 +94,10 @@ class Progress:
             "visibility_losses": self.visibility_losses,
             "focus_losses": self.focus_losses,
             "connects": self.connects,
+            "drops": self.drops,
+            "end_reason": self.end_reason,
+            "groups": json.dumps(self.groups, sort_keys=True) if self.groups else None,
+            "wait_s": round(sum(g["waited_s"] for g in self.groups.values()), 3) if self.groups else None,
             "t_start_ns": self.t_start_ns,
             "t_end_ns": self.t_end_ns,
             "updated_ns": time.time_ns(),

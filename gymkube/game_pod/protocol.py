@@ -16,6 +16,7 @@ class Event(StrEnum):
 
     SCENE = "scene"
     GAME = "game"
+    WAITING = "waiting"
     STATE = "state"
     NOTICE = "notice"
     REFUSED = "refused"
@@ -56,8 +57,21 @@ PROTOCOL: dict[Event, EventSpec] = {
             "countdown": "float: seconds until play starts (status countdown)",
             "agent": "str: the agent this participant plays",
             "keys": "list[str]: keys that control the game",
+            "players": "list[map]: every agent {agent, label, color, kind: human | ai, you: bool}",
+            "group": "str | nil: the group id when several humans play together",
         },
         "A change in the game's lifecycle.",
+    ),
+    Event.WAITING: EventSpec(
+        "pod",
+        {
+            "scene": "str: the gym scene the participant waits for",
+            "have": "int: participants in the group so far, this one included",
+            "size": "int: participants the group needs",
+            "remaining": "float: seconds left of the longest wait",
+            "gate": "str | nil: 'latency' while held back by the round-trip limit",
+        },
+        "In the waiting room: sent on every change and every few seconds until the group starts.",
     ),
     Event.STATE: EventSpec(
         "pod",

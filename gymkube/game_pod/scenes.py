@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from gymkube.game_pod.environments import bundle_file
 from gymkube.game_pod.progress import Progress
+from gymkube.spec.experiment import ExperimentSpec
 from gymkube.spec.gym import GymScene
 from gymkube.spec.scenes import EndScene, Scene, StaticScene, SurveyScene
 
@@ -62,4 +63,21 @@ def client_scene(scene: Scene, progress: Progress, bundle_dir: Path | None) -> d
         "code": progress.completion_code,
         "redirect": redirect_url(scene, progress),
         "redirectDelayS": scene.redirect_delay_s,
+    }
+
+
+def ending_scene(spec: ExperimentSpec, progress: Progress) -> dict[str, Any]:
+    """The end screen of a session that ended early: the ending's message and code, then the redirect."""
+    reason = progress.end_reason or "dropped"
+    ending = getattr(spec.endings, reason)
+    end = spec.scenes[-1]
+    assert isinstance(end, EndScene)
+    return {
+        "type": "end",
+        "id": f"ended-{reason}",
+        "reason": reason,
+        "html": ending.html,
+        "code": progress.completion_code,
+        "redirect": redirect_url(end, progress),
+        "redirectDelayS": end.redirect_delay_s,
     }

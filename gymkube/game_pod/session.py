@@ -9,10 +9,10 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from gymkube.game_pod.game import Game, Status
+from gymkube.game_pod.game import Game
 from gymkube.game_pod.progress import Progress
 from gymkube.game_pod.protocol import Event
-from gymkube.game_pod.scenes import client_scene
+from gymkube.game_pod.scenes import client_scene, ending_scene
 from gymkube.game_pod.stager import scene_id_of
 from gymkube.game_pod.survey import check_answers
 from gymkube.spec.gym import GymScene
@@ -23,6 +23,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CODE_PREFIX = {"wait_timeout": "WAIT", "partner_left": "LEFT", "dropped": "DROP", "excluded": "EXCL"}
+"""Generated codes of the early endings start with these, so a glance tells them apart."""
+
+
+def format_seconds(seconds: float) -> str:
+    """'20 seconds', '1 minute 30 seconds'."""
+    minutes, secs = divmod(round(seconds), 60)
+    parts = [f"{minutes} minute{'s' if minutes != 1 else ''}"] if minutes else []
+    if secs or not parts:
+        parts.append(f"{secs} second{'s' if secs != 1 else ''}")
+    return " ".join(parts)
+
 
 class ParticipantSession:
     """One participant: their progress, their socket (if connected) and their game."""
@@ -32,7 +44,9 @@ class ParticipantSession:
         self.progress = progress
         self.sid: str | None = None
         self.game: Game | None = None
+        self.agent: str | None = None  # the agent played in `game`
         self._grace: asyncio.TimerHandle | None = None
+        self._left_ns = 0
         self._lock = asyncio.Lock()
 
     @property
@@ -66,31 +80,119 @@ class ParticipantSession:
         if client:
             self.progress.client = client
         resumed = self.progress.connects > 1
-        self.pod.event(self, "reconnect" if resumed else "connect", {"sid": sid})
+        detail: dict[str, Any] = {"sid": sid}
+        game = self.game
+        if game is not None and not game.solo and self.agent is not None and game.is_active:
+            away = (time.time_ns() - self._left_ns) / 1e9 if self._left_ns else None
+            detail |= {"game": game.id, "group": game.group, "agent": self.agent, "away_s": away}
+            game.set_present(self.agent, True)
+            self.tell_partners(f"{self.label} is back.")
+        self.pod.event(self, "reconnect" if resumed else "connect", detail)
         self.record_snapshot()
         await self.show_scene(resumed=resumed)
 
     def detach(self) -> None:
-        """The socket went away: pause the game and hold it for the grace period."""
+        """The socket went away: leave a waiting room; hold a game's seat for the grace period.
+
+        A solo game pauses; a group game plays on, the seat taking the default action.
+        """
         self.sid = None
+        self._left_ns = time.time_ns()
         self.pod.event(self, "disconnect", {"scene": self.progress.current})
         self.record_snapshot()
-        if self.game is not None and self.game.status not in (Status.DONE, Status.ABANDONED):
-            self.game.pause()
-            grace = self.game.scene.reconnect_grace_s
-            self._grace = asyncio.get_running_loop().call_later(grace, self._grace_expired)
+        self.leave_lobby("disconnected")
+        game = self.game
+        if game is None or not game.is_active:
+            return
+        grace = game.scene.reconnect_grace_s
+        if game.solo:
+            game.pause()
+        else:
+            assert self.agent is not None
+            game.set_present(self.agent, False)
+            self.progress.drops += 1
+            self.pod.event(self, "drop", {"game": game.id, "group": game.group, "agent": self.agent, "grace_s": grace})
+            self.tell_partners(
+                f"{self.label} lost their connection. The game goes on; they have {format_seconds(grace)} to come back."
+            )
+        self._grace = asyncio.get_running_loop().call_later(grace, self._grace_expired)
 
     def _grace_expired(self) -> None:
         self._grace = None
-        if self.sid is None and self.game is not None:
-            self.pod.event(self, "abandoned", {"game": self.game.id, "episode": self.game.episode})
-            self.pod.dropped += 1
+        game = self.game
+        if self.sid is not None or game is None:
+            return
+        self.pod.dropped += 1
+        if game.solo:
+            self.pod.event(self, "abandoned", {"game": game.id, "episode": game.episode})
             self._end_game("abandoned")
+        else:
+            self.leave_group("dropped")
+
+    @property
+    def label(self) -> str:
+        """How partners see this participant: the seat's label, else its agent id, capitalised."""
+        if self.game is None or self.agent is None:
+            return "Your partner"
+        spec = self.game.scene.players[self.agent]
+        return spec.label or self.agent.capitalize()
+
+    def tell_partners(self, text: str) -> None:
+        """A notice to everyone else in this participant's group game."""
+        game = self.game
+        if game is None:
+            return
+        for member in game.members.values():
+            if member is not self:
+                self.pod.spawn(member.emit(Event.NOTICE, {"text": text}))
+
+    def leave_lobby(self, why: str) -> None:
+        """Leave the current scene's waiting room, if waiting."""
+        lobby = self.pod.lobbies.get(self.progress.current)
+        if lobby is not None:
+            lobby.leave(self, why)
+
+    def leave_group(self, reason: str) -> None:
+        """Leave a group game for good (`dropped`, `excluded`): the spec's onDropout decides what follows.
+
+        `fallback`: the seat's fallback player plays on for this participant and the others play on.
+        `end`: the game ends for everyone; the others end with the `partnerLeft` ending.
+        """
+        game, agent = self.game, self.agent
+        if game is None or agent is None or not game.is_active:
+            return
+        rules = game.scene.grouping
+        others = [m for m in game.members.values() if m is not self]
+        seat = game.scene.players[agent]
+        takeover = rules.on_dropout == "fallback" and getattr(seat, "fallback", None) is not None and bool(others)
+        decision = "fallback" if takeover else "end"
+        detail = {"game": game.id, "group": game.group, "agent": agent, "reason": reason, "decision": decision}
+        self.pod.event(self, "left_group", detail)
+        for member in others:
+            self.pod.event(member, "partner_left", detail | {"partner": self.progress.participant})
+        if takeover:
+            self.tell_partners(f"{self.label} did not come back. The computer plays {self.label} from now on.")
+            game.take_over(agent)
+        else:
+            self.tell_partners(f"{self.label} did not come back, so the game has to end. Everything is saved.")
+            game.stop("dropout")
+            self.pod.ticker(game.scene.fps).remove(game)
+            for member in others:
+                member.game = None
+                self.pod.spawn(member.end_session("partner_left"))
+        self.game = None
+        self.progress.game = None
+        self.pod.spawn(self.end_session(reason))
 
     # scenes ----------------------------------------------------------------------------
 
     async def show_scene(self, resumed: bool) -> None:
         """Send the current scene; start or resume its game; complete the session at the end."""
+        if self.progress.end_reason is not None:
+            payload = {"index": len(self.progress.flow) - 1, "total": len(self.progress.flow),
+                       "scene": ending_scene(self.pod.spec, self.progress), "resumed": resumed}  # fmt: skip
+            await self.emit(Event.SCENE, payload)
+            return
         scene = self.scene
         if isinstance(scene, EndScene) and self.progress.status != "completed":
             await self._complete(scene)
@@ -114,6 +216,58 @@ class ParticipantSession:
         await self.pod.save(p)
         self.record_snapshot()
         self.pod.event(self, "completed", {"code": p.completion_code})
+
+    async def end_session(self, reason: str) -> None:
+        """End the session early with one of the spec's endings (its own message and code)."""
+        p = self.progress
+        if p.end_reason is not None or p.status == "completed":
+            return
+        ending = getattr(self.pod.spec.endings, reason)
+        p.end_reason = reason
+        p.status = "ended"
+        auto = f"{CODE_PREFIX[reason]}{uuid.uuid4().hex[:8].upper()}"
+        p.completion_code = auto if ending.code == "auto" else ending.code
+        p.t_end_ns = time.time_ns()
+        self._record_scene_left(p.t_end_ns, None, ended=reason)
+        await self.pod.save(p)
+        self.record_snapshot()
+        self.pod.event(self, "ended", {"reason": reason, "code": p.completion_code, "scene": p.current})
+        await self.show_scene(resumed=False)
+
+    async def skip_game(self, notice: str) -> None:
+        """A game that could not start: say so and move on."""
+        await self.emit(Event.NOTICE, {"text": notice})
+        async with self._lock:
+            await self.advance(None)
+
+    def heading_to_group(self) -> bool:
+        """Whether a scene played in groups lies ahead (or now) without a group yet."""
+        p = self.progress
+        if p.status != "active":
+            return False
+        for key in p.flow[p.index :]:
+            scene = self.pod.spec.scene(scene_id_of(key))
+            if isinstance(scene, GymScene) and scene.group_size > 1 and key not in p.groups:
+                return True
+        return False
+
+    def check_attention(self) -> None:
+        """Exclude the participant when the spec's limit on leaving the page is passed."""
+        limits, p = self.pod.spec.attention, self.progress
+        if p.status != "active":
+            return
+        over = (limits.max_hidden is not None and p.visibility_losses > limits.max_hidden) or (
+            limits.max_blur is not None and p.focus_losses > limits.max_blur
+        )
+        if not over:
+            return
+        self.pod.event(self, "excluded", {"hidden": p.visibility_losses, "blur": p.focus_losses})
+        self.leave_lobby("excluded")
+        if self.game is not None and not self.game.solo:
+            self.leave_group("excluded")
+            return
+        self._end_game("excluded")
+        self.pod.spawn(self.end_session("excluded"))
 
     async def finish_scene(self, data: Any) -> dict[str, Any]:
         """The browser says the current scene is done; check it, record it, move on."""
@@ -139,6 +293,17 @@ class ParticipantSession:
         """Record the scene being left, save progress, show the next scene."""
         p = self.progress
         now = time.time_ns()
+        self._record_scene_left(now, answers)
+        if answers is not None:
+            p.answers[p.current] = answers
+        p.index = min(p.index + 1, len(p.flow) - 1)
+        p.scene_entered_ns = now
+        await self.pod.save(p)
+        self.record_snapshot()
+        await self.show_scene(resumed=False)
+
+    def _record_scene_left(self, now: int, answers: dict[str, Any] | None, ended: str | None = None) -> None:
+        p = self.progress
         self.pod.record(
             "scenes",
             {
@@ -150,36 +315,36 @@ class ParticipantSession:
                 "t_enter_ns": p.scene_entered_ns,
                 "t_leave_ns": now,
                 "answers": None if answers is None else json.dumps(answers),
+                "ended": ended,
             },
         )
-        if answers is not None:
-            p.answers[p.current] = answers
-        p.index = min(p.index + 1, len(p.flow) - 1)
-        p.scene_entered_ns = now
-        await self.pod.save(p)
-        self.record_snapshot()
-        await self.show_scene(resumed=False)
 
     # games -----------------------------------------------------------------------------
 
     async def _ensure_game(self, scene: GymScene) -> None:
         p = self.progress
-        if self.game is not None and self.game.status not in (Status.DONE, Status.ABANDONED):
-            self.game.resume()
+        if self.game is not None and self.game.is_active:
+            if self.game.solo:
+                self.game.resume()
             await self.pod.ticker(scene.fps).flush_outbox(self.game)
             return
         if p.game is not None and p.game.get("scene") == p.current:
-            # The game this participant was in died with its pod: say so in the data.
+            # The game this participant was in died with its pod: say so in the data. A group's
+            # members each record it (with their own participant id) and are grouped again.
             self.pod.record(
                 "episodes",
-                {**self.row_ids(), "scene": p.current, "game": p.game["id"],
+                {**self.row_ids(), "scene": p.current, "game": p.game["id"], "group": p.game.get("group"),
                  "episode": p.game["episode"], "status": "interrupted", "t_end_ns": time.time_ns()},
             )  # fmt: skip
             p.last_episode[p.current] = p.game["episode"]
             p.game = None
+            p.groups.pop(p.current, None)
         played = p.episodes_played.get(p.current, 0)
         if played >= scene.episodes:
             await self.advance(None)
+            return
+        if scene.group_size > 1:
+            self.pod.lobby(p.current, scene).join(self)
             return
         first = p.last_episode.get(p.current, 0) + 1
         game = self.pod.new_game(self, scene, first_episode=first, rounds_done=played)
@@ -193,7 +358,7 @@ class ParticipantSession:
         """Episode starts and ends are saved to progress; a finished game moves the flow on."""
         p = self.progress
         if what == "episode_start":
-            p.game = {"id": game.id, "scene": p.current, "episode": game.episode}
+            p.game = {"id": game.id, "scene": p.current, "episode": game.episode, "group": game.group}
             p.last_episode[p.current] = game.episode
         elif what == "episode_end":
             p.episodes_played[p.current] = game.rounds_done
@@ -206,8 +371,9 @@ class ParticipantSession:
 
     async def _after_game(self, game: Game) -> None:
         self.pod.ticker(game.scene.fps).remove(game)
-        if self.game is game:
-            self.game = None
+        if self.game is not game:
+            return
+        self.game = None
         async with self._lock:
             await self.advance(None)
 
@@ -215,7 +381,8 @@ class ParticipantSession:
         game, self.game = self.game, None
         if game is not None:
             game.stop(status)
-            self.pod.ticker(game.scene.fps).remove(game)
+            if not game.members or game.solo:
+                self.pod.ticker(game.scene.fps).remove(game)
             self.progress.game = None
             self.pod.spawn(self.pod.save(self.progress))
 

@@ -50,7 +50,8 @@ class ControlPlane:
         """Give an experiment's router the runtime's current pods and capacity."""
         record = self.runtime.get(name)
         router = self.routers.setdefault(name, Router(0))
-        router.sync(self.runtime.pods(name), record.experiment.spec.capacity if record else 0)
+        spec = record.experiment.spec if record else None
+        router.sync(self.runtime.pods(name), spec.capacity if spec else 0, spec.group_size if spec else 1)
 
     def ordinal(self, name: str, participant: str) -> int:
         """A participant's arrival number in an experiment (counterbalancing uses it)."""
@@ -95,7 +96,8 @@ class ControlPlane:
                 try:
                     assert isinstance(reply, httpx.Response)
                     load = reply.json()
-                    router.report(endpoint.name, int(load["participants"]), bool(load["draining"]))
+                    ungrouped = int(load.get("ungrouped", 0))
+                    router.report(endpoint.name, int(load["participants"]), bool(load["draining"]), ungrouped)
                     self.loads[endpoint.name] = {**load, "seen": time.time()}
                 except (AssertionError, ValueError, KeyError):
                     router.mark_dead(endpoint.name)

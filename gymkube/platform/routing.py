@@ -1,4 +1,10 @@
-"""Participant routing: sticky per participant, else the least-loaded live pod; all in memory."""
+"""Participant routing: sticky per participant, else the least-loaded live pod; all in memory.
+
+Experiments played in groups route arrivals in blocks of the group size: the next arrival
+goes to the pod whose block is still open (so a group's members reach one pod's waiting room),
+then to a pod that reports fewer ungrouped participants than whole groups need, and only then
+to the least-loaded pod. Groups form on the pod, so a group is never split across pods.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,8 @@ class PodInfo:
     alive: bool = True
     draining: bool = False
     pending: deque[float] = field(default_factory=deque)
+    ungrouped: int = 0  # reported: participants on the pod still to be grouped
+    block: int = 0  # arrivals routed here into the open block (0: no open block)
 
     @property
     def free(self) -> int:
@@ -38,13 +46,14 @@ class Router:
     """Routes the participants of one experiment to its pods without calling any pod."""
 
     capacity: int
+    group_size: int = 1
     pods: dict[str, PodInfo] = field(default_factory=dict)
     assigned: dict[str, str] = field(default_factory=dict)
 
-    def sync(self, endpoints: list[PodEndpoint], capacity: int) -> None:
+    def sync(self, endpoints: list[PodEndpoint], capacity: int, group_size: int = 1) -> None:
         """Take the runtime's current pods: new ones join, gone ones leave (and their
         participants are re-routed on their next visit)."""
-        self.capacity = capacity
+        self.capacity, self.group_size = capacity, group_size
         current = {e.name for e in endpoints}
         for name in list(self.pods):
             if name not in current:
@@ -63,26 +72,39 @@ class Router:
         current = self.pods.get(self.assigned.get(participant, ""))
         if current is not None and current.alive:
             return current
-        best: PodInfo | None = None
-        best_free = 0
-        for pod in self.pods.values():
-            if pod.alive and not pod.draining and (free := pod.free) > best_free:
-                best, best_free = pod, free
+        open_pods = [p for p in self.pods.values() if p.alive and not p.draining and p.free > 0]
+        best = self._group_pod(open_pods) if self.group_size > 1 else None
         if best is None:
-            return None
+            best = max(open_pods, key=lambda p: p.free, default=None)
+            if best is None:
+                return None
+            best.block = 0
         best.pending.append(time.monotonic())
+        best.block = (best.block + 1) % self.group_size
         self.assigned[participant] = best.name
         return best
+
+    def _group_pod(self, pods: list[PodInfo]) -> PodInfo | None:
+        """A pod with an open block; else one whose waiting rooms are short (its report is up to date)."""
+        open_blocks = [p for p in pods if p.block > 0]
+        if open_blocks:
+            return max(open_blocks, key=lambda p: p.block)
+        settled = [p for p in pods if not p.pending and p.ungrouped % self.group_size]
+        if settled:
+            best = max(settled, key=lambda p: p.ungrouped % self.group_size)
+            best.block = best.ungrouped % self.group_size
+            return best
+        return None
 
     def knows(self, participant: str) -> bool:
         """Whether this participant was routed before (returning participants skip pauses)."""
         return participant in self.assigned
 
-    def report(self, name: str, participants: int, draining: bool) -> None:
+    def report(self, name: str, participants: int, draining: bool, ungrouped: int = 0) -> None:
         """A pod's load report."""
         pod = self.pods.get(name)
         if pod is not None:
-            pod.participants, pod.draining, pod.alive = participants, draining, True
+            pod.participants, pod.draining, pod.alive, pod.ungrouped = participants, draining, True, ungrouped
 
     def mark_dead(self, name: str) -> None:
         """A pod stopped answering; its participants go elsewhere on their next visit."""

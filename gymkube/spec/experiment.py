@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from gymkube.spec.base import Name, ShortText, SpecModel, Text
+from gymkube.spec.base import Html, Name, ShortText, SpecModel, Text
 from gymkube.spec.gym import GymScene
 from gymkube.spec.scenes import Block, EndScene, FlowItem, Scene
 
@@ -92,6 +92,48 @@ class TurnSpec(SpecModel):
     )
 
 
+Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class Ending(SpecModel):
+    """How a session that cannot finish normally ends: a message and its own completion code."""
+
+    code: Code = Field("auto", description="A fixed code (e.g. the one Prolific pays for this case), or 'auto'.")
+    html: Html
+
+
+def _ending(html: str) -> Any:
+    return Field(default_factory=lambda: Ending(code="auto", html=html))
+
+
+class Endings(SpecModel):
+    """Endings other than the end scene; each shows its message and code, then the end scene's redirect."""
+
+    wait_timeout: Ending = _ending(
+        "<h2>Thank you for waiting</h2><p>We could not find other participants to play with you in time, "
+        "so the study ends here. Please submit the code below so that your time is counted.</p>"
+    )
+    partner_left: Ending = _ending(
+        "<h2>Your partner left</h2><p>Another player in your group lost their connection and did not come "
+        "back, so the game had to end. Everything you did is saved. Please use the code below.</p>"
+    )
+    dropped: Ending = _ending(
+        "<h2>You were away too long</h2><p>The game could not wait for you any longer, so it went on (or "
+        "ended) without you. What you did before is saved. Please use the code below.</p>"
+    )
+    excluded: Ending = _ending(
+        "<h2>The study has ended</h2><p>This study needs your full attention on this page, and the window "
+        "was left too often. What you did is saved. Please use the code below.</p>"
+    )
+
+
+class Attention(SpecModel):
+    """Limits on leaving the study's page; past a limit the participant is excluded (`excluded` ending)."""
+
+    max_hidden: int | None = Field(None, ge=1, le=10_000, description="Times the page may be hidden (other tab).")
+    max_blur: int | None = Field(None, ge=1, le=10_000, description="Times the window may lose focus.")
+
+
 class ExperimentSpec(SpecModel):
     """What a researcher writes: the flow of scenes and how the study runs."""
 
@@ -119,6 +161,8 @@ class ExperimentSpec(SpecModel):
         None, max_length=300, pattern=r"^[\w.:/@-]+$", description="Game pod image; default: the platform's."
     )
     turn: TurnSpec = Field(default_factory=lambda: TurnSpec())
+    endings: Endings = Field(default_factory=lambda: Endings())
+    attention: Attention = Field(default_factory=lambda: Attention())
 
     @model_validator(mode="after")
     def _well_formed_flow(self) -> ExperimentSpec:
@@ -148,6 +192,11 @@ class ExperimentSpec(SpecModel):
     def gym_scenes(self) -> list[GymScene]:
         """The gym scenes, in flow order."""
         return [s for s in self.all_scenes() if isinstance(s, GymScene)]
+
+    @property
+    def group_size(self) -> int:
+        """Participants per group in the first scene played in groups (1: no groups); routing keeps them on one pod."""
+        return next((s.group_size for s in self.gym_scenes() if s.group_size > 1), 1)
 
     def scene(self, scene_id: str) -> Scene:
         """The scene with this id (KeyError when there is none)."""

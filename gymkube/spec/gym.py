@@ -41,14 +41,6 @@ class EnvironmentSpec(SpecModel):
         return self.id or self.entry_point or ""
 
 
-class HumanPlayer(SpecModel):
-    """A participant plays this agent with the keyboard."""
-
-    type: Literal["human"]
-    label: ShortText | None = None
-    color: Color | None = None
-
-
 class ObservationFeed(SpecModel):
     """How the environment's observation becomes the policy's input tensor."""
 
@@ -89,7 +81,45 @@ class NoopPlayer(SpecModel):
     color: Color | None = None
 
 
+AiPlayer = Annotated[PolicyPlayer | RandomPlayer | NoopPlayer, Field(discriminator="type")]
+
+
+class HumanPlayer(SpecModel):
+    """A participant plays this agent with the keyboard."""
+
+    type: Literal["human"]
+    label: ShortText | None = None
+    color: Color | None = None
+    fallback: AiPlayer | None = Field(
+        None,
+        description="Plays this agent when no participant does: an empty seat after the longest wait "
+        "(group.onWaitTimeout: fallback) or a seat left for longer than reconnectGraceS (group.onDropout: fallback).",
+    )
+
+
 Player = Annotated[HumanPlayer | PolicyPlayer | RandomPlayer | NoopPlayer, Field(discriminator="type")]
+
+
+class GroupSpec(SpecModel):
+    """How participants are grouped for a scene with several human players (a waiting room per scene)."""
+
+    max_wait_s: float = Field(120, ge=1, le=3600, description="Longest time a participant waits for a group.")
+    on_wait_timeout: Literal["fallback", "end"] = Field(
+        "end",
+        description="At the longest wait: 'fallback' starts with the humans present and each empty seat's "
+        "fallback player; 'end' ends the participant's session with the waitTimeout ending (its own code).",
+    )
+    on_dropout: Literal["fallback", "end"] = Field(
+        "end",
+        description="A player away longer than reconnectGraceS: 'fallback' hands their seat to its fallback "
+        "player and the others play on; 'end' ends the game for everyone (partnerLeft / dropped endings).",
+    )
+    max_latency_ms: int | None = Field(
+        None, ge=1, le=5000, description="Only group participants whose median round trip to the pod is below this."
+    )
+    roles: Literal["random", "arrival"] = Field(
+        "random", description="Seats (human agents) by lot, or in order of arrival (first arrival: first human agent)."
+    )
 
 
 class Controls(SpecModel):
@@ -141,20 +171,46 @@ class GymScene(SpecModel):
     hud: Annotated[str, Field(max_length=200)] = "Episode {episode}/{episodes}   Score {score}"
     countdown_s: int = Field(3, ge=0, le=10)
     reconnect_grace_s: float = Field(20, ge=0, le=600)
+    group: GroupSpec | None = Field(
+        None, description="Waiting room and dropout rules; only for scenes with two or more human players."
+    )
 
     @model_validator(mode="after")
     def _playable(self) -> GymScene:
-        humans = [a for a, p in self.players.items() if isinstance(p, HumanPlayer)]
-        if len(humans) != 1:
-            raise ValueError(
-                f"needs exactly one 'human' player (found {len(humans)}); "
-                "groups of several humans are not supported yet"
-            )
+        humans = self.human_agents
+        if not humans:
+            raise ValueError("needs at least one 'human' player")
+        if self.group is not None and len(humans) < 2:
+            raise ValueError("'group' is for scenes with two or more 'human' players")
+        rules = self.grouping
+        if len(humans) > 1 and "fallback" in (rules.on_wait_timeout, rules.on_dropout):
+            missing = [a for a in humans if self.players[a].fallback is None]  # type: ignore[union-attr]
+            if missing:
+                which = "onWaitTimeout" if rules.on_wait_timeout == "fallback" else "onDropout"
+                raise ValueError(
+                    f"'group.{which}: fallback' needs a 'fallback' player for every human seat; "
+                    f"missing for {', '.join(missing)}"
+                )
         if not self.controls.keys:
             raise ValueError("'controls.keys' must map at least one key to an action")
         return self
 
     @property
+    def human_agents(self) -> list[str]:
+        """The agents participants play, in spec order (seats are filled in arrival order)."""
+        return [a for a, p in self.players.items() if isinstance(p, HumanPlayer)]
+
+    @property
     def human_agent(self) -> str:
-        """The agent id the participant plays."""
-        return next(a for a, p in self.players.items() if isinstance(p, HumanPlayer))
+        """The (first) agent a participant plays."""
+        return self.human_agents[0]
+
+    @property
+    def group_size(self) -> int:
+        """How many participants play this scene together."""
+        return len(self.human_agents)
+
+    @property
+    def grouping(self) -> GroupSpec:
+        """The group rules (defaults when the spec gives none)."""
+        return self.group or GroupSpec()

@@ -55,7 +55,7 @@ def test_bots_play_cartpole_and_every_tick_is_one_row_with_their_actions(platfor
 
     by_participant = {bot.entry_url.split("PROLIFIC_PID=")[1].split("&")[0]: bot for bot in bots}
     checked = 0
-    for (_, _, _), rows in steps_by_episode(data["steps"]).items():
+    for rows in steps_by_episode(data["steps"]).values():
         bot = by_participant[rows[0]["participant"]]
         expected = expected_human_actions(rows, "agent", bot.inputs, {"ArrowLeft": 0, "ArrowRight": 1}, 0)
         assert [(r["action_agent"], r["source_agent"]) for r in rows] == expected

@@ -109,8 +109,8 @@ class Ticker:
 
 
 def states(game: Game) -> list[dict[str, Any]]:
-    """The state payloads sent so far (and clear the outbox, as the pod does)."""
-    sent = [payload for event, payload in game.outbox if event == Event.STATE]
+    """The state payloads the participant got so far (and clear the outbox, as the pod does)."""
+    sent = [game.personal(event, payload, game.human.agent) for event, payload in game.outbox if event == Event.STATE]
     game.outbox.clear()
     return sent
 
@@ -179,9 +179,9 @@ def test_a_key_press_is_the_next_steps_action_and_its_score_adds_up():
     game, recorder = new_game(tiny_scene(maxSteps=5))
     ticker = Ticker(game)
     ticker.until_playing()
-    game.on_input("ArrowRight", True, 1, 1234.5, 0, episode=game.episode)
+    game.on_input(game.human.agent, "ArrowRight", True, 1, 1234.5, 0, episode=game.episode)
     ticker.tick(2)
-    game.on_input("ArrowRight", False, 2, 1300.0, 2, episode=game.episode)
+    game.on_input(game.human.agent, "ArrowRight", False, 2, 1300.0, 2, episode=game.episode)
     ticker.until_over()
 
     steps = recorder.table("steps")
@@ -199,7 +199,7 @@ def test_state_frames_acknowledge_the_newest_input_and_show_the_score():
     ticker = Ticker(game)
     ticker.until_playing()
     states(game)
-    game.on_input("ArrowRight", True, 7, None, None, episode=game.episode)
+    game.on_input(game.human.agent, "ArrowRight", True, 7, None, None, episode=game.episode)
     ticker.tick()
     (state,) = states(game)
     assert (state["g"], state["e"], state["f"], state["a"]) == ("game-1", 1, 1, 7)
@@ -210,8 +210,8 @@ def test_inputs_tagged_with_another_episode_are_ignored():
     game, recorder = new_game(tiny_scene(maxSteps=3))
     ticker = Ticker(game)
     ticker.until_playing()
-    game.on_input("ArrowLeft", True, 1, None, None, episode=game.episode + 1)
-    game.on_input("ArrowLeft", True, 2, None, None, episode=game.episode - 1)
+    game.on_input(game.human.agent, "ArrowLeft", True, 1, None, None, episode=game.episode + 1)
+    game.on_input(game.human.agent, "ArrowLeft", True, 2, None, None, episode=game.episode - 1)
     ticker.until_over()
     steps = recorder.table("steps")
     assert [(r["action_agent"], r["source_agent"]) for r in steps] == [(1, "default")] * 3
@@ -221,7 +221,7 @@ def test_inputs_tagged_with_another_episode_are_ignored():
 def test_inputs_during_the_countdown_are_ignored():
     game, recorder = new_game(tiny_scene(maxSteps=2))
     assert game.status == Status.COUNTDOWN
-    game.on_input("ArrowLeft", True, 1, None, None, episode=None)
+    game.on_input(game.human.agent, "ArrowLeft", True, 1, None, None, episode=None)
     Ticker(game).until_over()
     assert [r["source_agent"] for r in recorder.table("steps")] == ["default", "default"]
     assert game.human.ignored == 1
@@ -285,7 +285,7 @@ def test_a_paused_game_stops_stepping_and_resumes_the_same_episode_after_a_count
     game, recorder = new_game(tiny_scene())
     ticker = Ticker(game)
     ticker.until_playing()
-    game.on_input("ArrowRight", True, 1, None, None, episode=1)
+    game.on_input(game.human.agent, "ArrowRight", True, 1, None, None, episode=1)
     ticker.tick(3)
     game.pause()
     assert game.status == Status.PAUSED
@@ -311,11 +311,11 @@ def test_a_new_page_after_resume_may_number_its_inputs_from_one_again():
     game, recorder = new_game(tiny_scene(maxSteps=3))
     ticker = Ticker(game)
     ticker.until_playing()
-    game.on_input("ArrowLeft", True, 50, None, None, episode=1)
-    game.on_input("ArrowLeft", False, 51, None, None, episode=1)
+    game.on_input(game.human.agent, "ArrowLeft", True, 50, None, None, episode=1)
+    game.on_input(game.human.agent, "ArrowLeft", False, 51, None, None, episode=1)
     ticker.tick()
     game.resume()
-    game.on_input("ArrowRight", True, 1, None, None, episode=1)
+    game.on_input(game.human.agent, "ArrowRight", True, 1, None, None, episode=1)
     ticker.until_over()
     assert [r["action_agent"] for r in recorder.table("steps")] == [0, 2, 2]
 

@@ -15,6 +15,7 @@ from conftest import quick_manifest
 
 from gymkube.bot import ParticipantBot
 from gymkube.platform.routing import PodInfo, Router
+from gymkube.platform.runtime.base import PodEndpoint
 
 
 def pod_of(platform, participant: str) -> str:
@@ -112,3 +113,16 @@ def test_once_the_target_is_reached_newcomers_see_that_the_study_is_complete(pla
     assert reply.status_code == 410
     assert "Study complete" in reply.text
     assert httpx.get(platform.entry("cartpole", PROLIFIC_PID="t0")).status_code == 303, "returning is fine"
+
+
+def test_groups_route_in_blocks_and_a_short_waiting_room_is_filled_before_a_new_block_opens():
+    router = Router(capacity=10, group_size=3)
+    router.sync([PodEndpoint(name, f"http://{name}/", "x", 1) for name in "abc"], 10, 3)
+    first = [router.route(f"p{i}").name for i in range(6)]
+    assert first[:3] == [first[0]] * 3 and first[3:] == [first[3]] * 3 and first[0] != first[3]
+    # Later, every pod has reported; one of p0's group never reached the waiting room on pod a.
+    for pod in router.pods.values():
+        pod.pending.clear()
+    router.report(first[0], participants=2, draining=False, ungrouped=2)
+    router.report(first[3], participants=3, draining=False, ungrouped=3)
+    assert router.route("late").name == first[0], "the short waiting room is filled first"

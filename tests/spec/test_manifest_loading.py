@@ -266,12 +266,40 @@ def test_an_unknown_scene_type_is_refused_listing_the_known_ones() -> None:
 
 def test_a_gym_scene_without_a_human_player_is_refused() -> None:
     document = manifest(lambda d: scene(d)["players"].pop("p0"))
-    assert_problem(document, "spec.scenes[1]", "exactly one 'human' player")
+    assert_problem(document, "spec.scenes[1]", "at least one 'human' player")
 
 
-def test_a_gym_scene_with_two_humans_is_refused() -> None:
-    document = manifest(lambda d: scene(d)["players"].update(p1={"type": "human"}))
-    assert_problem(document, "spec.scenes[1]", "exactly one 'human' player", "found 2")
+def test_a_gym_scene_with_two_humans_loads_with_default_group_rules() -> None:
+    (experiment,) = load_experiments(
+        yaml.safe_dump(manifest(lambda d: scene(d)["players"].update(p1={"type": "human"})))
+    )
+    (play,) = experiment.spec.gym_scenes()
+    assert play.human_agents == ["p0", "p1"] and play.group_size == 2 and experiment.spec.group_size == 2
+    rules = play.grouping
+    assert (rules.on_wait_timeout, rules.on_dropout, rules.roles, rules.max_wait_s) == ("end", "end", "random", 120)
+
+
+def test_group_rules_on_a_scene_with_one_human_are_refused() -> None:
+    document = manifest(lambda d: scene(d).update(group={"maxWaitS": 30}))
+    assert_problem(document, "spec.scenes[1]", "'group' is for scenes with two or more")
+
+
+def test_a_fallback_rule_names_the_human_seats_without_a_fallback_player() -> None:
+    def two_humans(d: dict[str, Any]) -> None:
+        scene(d)["players"].update(p1={"type": "human"}, p2={"type": "human", "fallback": {"type": "random"}})
+        scene(d)["group"] = {"onDropout": "fallback"}
+
+    assert_problem(manifest(two_humans), "spec.scenes[1]", "onDropout: fallback", "missing for p0, p1")
+
+
+def test_a_fallback_player_must_be_an_ai_player() -> None:
+    document = manifest(lambda d: scene(d)["players"]["p0"].update(fallback={"type": "human"}))
+    assert_problem(document, "spec.scenes[1].players.p0.fallback", "policy", "random", "noop")
+
+
+def test_an_ending_code_with_spaces_is_refused() -> None:
+    document = manifest(lambda d: d["spec"].update(endings={"waitTimeout": {"code": "NO WAY", "html": "<p>x</p>"}}))
+    assert_problem(document, "spec.endings.waitTimeout.code", "pattern")
 
 
 def test_a_gym_scene_without_keys_is_refused() -> None:

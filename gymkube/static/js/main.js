@@ -1,8 +1,8 @@
 // Entry point: wires the connection to the screens, the renderer, key capture and telemetry.
 import { connectPod, finishScene, sendInput, sendTelemetry } from "./net.js";
 import { showScene, showPage } from "./scenes.js";
-import { showGameStatus, showConnection, showNotice, setHud, showBroken } from "./overlays.js";
-import { startRenderer, stopRenderer, pushState, shownFrame, latestEpisode } from "./renderer.js";
+import { showGameStatus, showWaiting, showRole, showConnection, showNotice, setHud, showBroken } from "./overlays.js";
+import { startRenderer, stopRenderer, pushState, shownFrame, latestEpisode, setOwnAgent } from "./renderer.js";
 import { startInput, stopInput, isCapturing } from "./input.js";
 import { watchAttention, makeErrorReporter, catchErrors } from "./telemetry.js";
 
@@ -25,9 +25,18 @@ function onScene(msg) {
   if (gym) startRenderer(gym.canvas, scene, setHud);
 }
 
+// The waiting room of the gym scene on screen: the group is not complete yet (or the connection is being checked).
+function onWaiting(msg) {
+  if (scene?.type !== "gym" || (msg?.scene != null && msg.scene !== scene.id)) return;
+  showWaiting(msg);
+}
+
 function onGame(game) {
   if (scene?.type !== "gym") return;
   showGameStatus(game);
+  showRole(game);
+  // Ringing one's own object only helps when there are others on screen; single-player games look as before.
+  setOwnAgent(game.players?.length > 1 ? game.agent : null);
   if (game.status === "playing") {
     if (isCapturing()) return; // a repeated "playing" (e.g. after a resume) must not release held keys
     const keys = game.keys?.length ? game.keys : scene.keys;
@@ -64,6 +73,7 @@ function start() {
   connectPod(token, {
     onScene,
     onGame,
+    onWaiting,
     onState: (s) => { if (scene?.type === "gym") pushState(s); },
     onNotice: (n) => showNotice(n?.text),
     onRefused,

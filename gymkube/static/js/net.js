@@ -23,8 +23,9 @@ function clientInfo() {
 }
 
 /**
- * Connects with the participant's token. `on` holds callbacks: onScene, onGame, onState, onNotice (payloads as sent),
- * onRefused(message, reason), onConnection("connecting" | "connected" | "reconnecting" | "closed"), onError(err).
+ * Connects with the participant's token. `on` holds callbacks: onScene, onGame, onWaiting (the gym scene's waiting
+ * room, before its game starts), onState, onNotice (payloads as sent), onRefused(message, reason),
+ * onConnection("connecting" | "connected" | "reconnecting" | "closed"), onError(err).
  */
 export function connectPod(token, on) {
   const call = (name, ...args) => {
@@ -59,6 +60,7 @@ export function connectPod(token, on) {
   });
   socket.on(EVENTS.SCENE, (msg) => { duplicates = 0; call("onScene", msg); });
   socket.on(EVENTS.GAME, (msg) => call("onGame", msg));
+  socket.on(EVENTS.WAITING, (msg) => call("onWaiting", msg));
   socket.on(EVENTS.STATE, (msg) => call("onState", msg));
   socket.on(EVENTS.NOTICE, (msg) => call("onNotice", msg));
   socket.on(EVENTS.REFUSED, (msg) => {

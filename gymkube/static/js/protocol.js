@@ -4,6 +4,7 @@
 export const EVENTS = Object.freeze({
   SCENE: "scene",
   GAME: "game",
+  WAITING: "waiting",
   STATE: "state",
   NOTICE: "notice",
   REFUSED: "refused",
@@ -18,7 +19,9 @@ export const PAYLOADS = Object.freeze({
   // pod -> browser: Show this scene now.
   "scene": Object.freeze(["index", "resumed", "scene", "total"]),
   // pod -> browser: A change in the game's lifecycle.
-  "game": Object.freeze(["agent", "countdown", "episode", "episodes", "game", "keys", "status"]),
+  "game": Object.freeze(["agent", "countdown", "episode", "episodes", "game", "group", "keys", "players", "status"]),
+  // pod -> browser: In the waiting room: sent on every change and every few seconds until the group starts.
+  "waiting": Object.freeze(["gate", "have", "remaining", "scene", "size"]),
   // pod -> browser: One tick of a running game.
   "state": Object.freeze(["a", "e", "f", "fmt", "g", "hud", "img", "o", "p", "t"]),
   // pod -> browser: A message for the participant.

@@ -2,6 +2,7 @@
 
 const images = new Map(); // src -> HTMLImageElement, shared across games
 let view = null; // the running renderer, see startRenderer
+let ownAgent = null; // id of the object this participant plays, ringed when several play on one screen
 
 /** Starts drawing into `canvas`, a game area of width x height CSS pixels with a background colour. */
 export function startRenderer(canvas, { width, height, background }, onHud) {
@@ -21,6 +22,15 @@ export function stopRenderer() {
   window.removeEventListener("resize", view.onResize);
   view.bitmap?.close?.();
   view = null;
+  ownAgent = null; // belongs to one game; the next one names its own
+}
+
+/** Rings the object whose `id` is `agent` as the participant's own (with several players); null rings nothing. */
+export function setOwnAgent(agent) {
+  const next = agent == null ? null : String(agent);
+  if (next === ownAgent) return;
+  ownAgent = next;
+  if (view) { view.drawn = null; requestDraw(); }
 }
 
 /** Takes a `state` message; only the newest one is ever drawn. */
@@ -103,6 +113,13 @@ function draw() {
     try { fn(ctx, obj, canvas.width, canvas.height, k); } catch { /* a bad object must not stop the frame */ }
     ctx.restore();
   }
+  // The ring goes over everything, so a partner's square passing on top cannot hide whose is whose.
+  const own = ownAgent === null ? null : objects.findLast(([o]) => o?.id === ownAgent)?.[0];
+  if (own) {
+    ctx.save();
+    try { markOwn(ctx, own, canvas.width, canvas.height, k); } catch { /* as above */ }
+    ctx.restore();
+  }
   v.drawn = state;
   if (state) { v.shown = { f: state.f, e: state.e }; v.onHud?.(state.hud ?? ""); }
 }
@@ -153,6 +170,62 @@ const KINDS = {
     if (img?.complete && img.naturalWidth) ctx.drawImage(img, ...box(ctx, o, W, H));
   },
 };
+
+const RING_GAP = 4; // px between an object and its ring
+const LABEL_SIZE = 12; // px
+
+// Traces a ring just outside the object; returns its centre and how far it reaches up and down, or null.
+function ring(ctx, o, W, H, gap) {
+  ctx.beginPath();
+  if (o.kind === "circle") {
+    const r = Math.max(0, o.r * W) + gap;
+    ctx.arc(o.x * W, o.y * H, r, 0, 2 * Math.PI);
+    return { cx: o.x * W, cy: o.y * H, reach: r };
+  }
+  if (o.kind === "rect" || o.kind === "image") {
+    const [x, y, w, h] = box(ctx, o, W, H); // rotated like the object
+    ctx.rect(x - gap, y - gap, w + 2 * gap, h + 2 * gap);
+    const a = o.angle || 0;
+    return { cx: x + w / 2, cy: y + h / 2, reach: (Math.abs(w * Math.sin(a)) + Math.abs(h * Math.cos(a))) / 2 + gap };
+  }
+  if ((o.kind === "polygon" || o.kind === "line") && o.points?.length) {
+    const xs = o.points.map(([x]) => x * W);
+    const ys = o.points.map(([, y]) => y * H);
+    const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+    ctx.rect(x0 - gap, y0 - gap, x1 - x0 + 2 * gap, y1 - y0 + 2 * gap);
+    return { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, reach: (y1 - y0) / 2 + gap };
+  }
+  return null; // text: no extent to ring
+}
+
+// The participant's own object: a dark ring on a white halo (visible on light and dark games) and "YOU" above it,
+// or below it when there is no room at the top.
+function markOwn(ctx, o, W, H, k) {
+  const at = ring(ctx, o, W, H, RING_GAP * k);
+  if (!at) return;
+  ctx.lineJoin = "round";
+  ctx.strokeStyle = "#fff";
+  ctx.lineWidth = 6 * k;
+  ctx.stroke();
+  ctx.strokeStyle = "#111";
+  ctx.lineWidth = 3 * k;
+  ctx.stroke();
+  ctx.setTransform(1, 0, 0, 1, 0, 0); // the label stays upright on a rotated object
+  const size = LABEL_SIZE * k;
+  ctx.font = `bold ${size}px sans-serif`;
+  ctx.textAlign = "center";
+  const above = at.cy - at.reach - 2 * k;
+  const below = above < size;
+  ctx.textBaseline = below ? "top" : "bottom";
+  const half = ctx.measureText("YOU").width / 2 + 2 * k;
+  const x = Math.min(Math.max(at.cx, half), W - half);
+  const y = below ? at.cy + at.reach + 2 * k : above;
+  ctx.lineWidth = 4 * k;
+  ctx.strokeStyle = "#fff";
+  ctx.strokeText("YOU", x, y);
+  ctx.fillStyle = "#111";
+  ctx.fillText("YOU", x, y);
+}
 
 function loadImage(src) {
   if (typeof src !== "string" || !src) return null;

@@ -81,6 +81,8 @@ export function showScene({ scene: s, index, total }, finish) {
 }
 
 function showEnd(root, s) {
+  // An early ending (wait_timeout, partner_left, dropped, excluded) looks like any end page; the reason is a hook for tests.
+  if (s.reason) root.dataset.endReason = String(s.reason);
   add(root, html("content", s.html));
   if (s.code) {
     const copy = el("button", { type: "button", className: "secondary" }, "Copy");
