@@ -113,6 +113,36 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Re-run recorded episodes and compare them step by step; non-zero when any differs."""
+    from gymkube.integrity.replay import replay_experiment, report
+    from gymkube.storage.backends import open_storage
+
+    try:
+        results = replay_experiment(
+            open_storage(args.data), args.name, Path(args.bundle) if args.bundle else None, set(args.episode or [])
+        )
+    except LookupError as exc:
+        sys.stderr.write(f"gymkube replay: {exc}\n")
+        return 2
+    _write(report(results))
+    return 0 if results and all(r.identical for r in results) else 1
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check an experiment's data; non-zero with a list of problems when it is not consistent."""
+    from gymkube.integrity.check import check_experiment
+    from gymkube.storage.backends import open_storage
+
+    try:
+        report = check_experiment(open_storage(args.data), args.name)
+    except LookupError as exc:
+        sys.stderr.write(f"gymkube check: {exc}\n")
+        return 2
+    _write(report.render())
+    return 0 if report.ok else 1
+
+
 def cmd_bot(args: argparse.Namespace) -> int:
     """Pilot an experiment with bot participants and report how they fared."""
     import asyncio
@@ -182,6 +212,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     p.add_argument("--out", default=".", help="folder to write the tables to")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("check", help="check that an experiment's data is complete and consistent")
+    p.add_argument("name", help="experiment name")
+    p.add_argument("--data", default=".gymkube/storage", help="storage: a folder or s3://bucket/prefix")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("replay", help="re-run recorded episodes and compare them step by step")
+    p.add_argument("name", help="experiment name")
+    p.add_argument("--data", default=".gymkube/storage", help="storage: a folder or s3://bucket/prefix")
+    p.add_argument("--episode", action="append", metavar="GAME[:EPISODE]", help="only these (repeatable)")
+    p.add_argument("--bundle", help="the experiment's files, when no archived copy is beside the data")
+    p.set_defaults(func=cmd_replay)
     return parser
 
 

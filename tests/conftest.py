@@ -141,6 +141,23 @@ class Platform:
                 self.process.wait()
         self.log.close()
 
+    def gymkube(self, command: str, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """`gymkube replay|check NAME` over this platform's storage."""
+        argv = [sys.executable, "-m", "gymkube", command, name, "--data", str(self.data_dir / "storage"), *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+    def replay(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """`gymkube replay NAME` over this platform's storage."""
+        return self.gymkube("replay", name, *args)
+
+    def assert_data_sound(self, name: str) -> None:
+        """`gymkube check` finds no problem and every recorded episode replays identically."""
+        checked = self.gymkube("check", name)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        result = self.replay(name)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.strip().endswith("episodes replay identically (100.0%)"), result.stdout
+
     def tables(self, name: str) -> dict[str, list[dict[str, Any]]]:
         """Every table of an experiment as lists of rows, read from storage."""
         merged: dict[str, pa.Table] = read_tables(LocalStorage(self.data_dir / "storage"), name)

@@ -268,6 +268,7 @@ class Game:
             "t_start_ns": self.t_start_ns,
             "t_end_ns": time.time_ns(),
             "env": self.scene.environment.name,
+            "env_source": "id" if self.scene.environment.id is not None else "entryPoint",
             "env_kwargs": json.dumps(self.scene.environment.kwargs, sort_keys=True),
             "fps": self.scene.fps,
             "max_steps": self.scene.max_steps,

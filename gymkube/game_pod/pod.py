@@ -73,7 +73,16 @@ class Pod:
         return extract_bundle(load_bundle(self.storage, digest), target)
 
     async def start(self) -> None:
-        """Begin flushing (chunks a previous run left in the spool go first)."""
+        """Archive the bundle beside the data (for replays); begin flushing (old spooled chunks first)."""
+        if self.bundle_dir is not None and self.bundle_hash is not None:
+            from gymkube.integrity.replay import archive_bundle
+
+            try:
+                await asyncio.to_thread(
+                    archive_bundle, self.storage, self.experiment.name, self.bundle_dir, self.bundle_hash
+                )
+            except Exception as exc:  # storage down: the pod still serves; replays then need --bundle
+                self.error("could not archive the bundle for replays", repr(exc))
         await self.writer.flush()
         self._writer_task = asyncio.get_running_loop().create_task(self.writer.run())
         log.info(

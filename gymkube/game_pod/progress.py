@@ -95,6 +95,7 @@ class Progress:
             "focus_losses": self.focus_losses,
             "connects": self.connects,
             "drops": self.drops,
+            "episodes_played": json.dumps(self.episodes_played, sort_keys=True),
             "end_reason": self.end_reason,
             "groups": json.dumps(self.groups, sort_keys=True) if self.groups else None,
             "wait_s": round(sum(g["waited_s"] for g in self.groups.values()), 3) if self.groups else None,

@@ -70,6 +70,7 @@ def test_two_participants_play_one_game_together_each_recorded_under_their_own_a
         partner = "Red" if agent == "blue" else "Blue"
         assert " ".join(roles[who].split()) == f"You are {agent.capitalize()} — with {partner}", roles[who]
     platform.stop()
+    platform.assert_data_sound("forage-pairs")
     data = platform.tables("forage-pairs")
     (episode,) = data["episodes"]
     assert {episode[f"participant_{agent}"]: who for who, agent in agents.items()} == {"alice": "alice", "bob": "bob"}

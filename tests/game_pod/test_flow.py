@@ -32,6 +32,7 @@ def test_bots_play_cartpole_and_every_tick_is_one_row_with_their_actions(platfor
     platform.stop()
     data = platform.tables("cartpole")
 
+    platform.assert_data_sound("cartpole")
     assert all(bot.completion_code for bot in bots)
     sessions = {row["participant"]: row for row in data["sessions"]}
     for i, bot in enumerate(bots):
@@ -69,6 +70,7 @@ def test_bots_play_beside_the_onnx_policy_in_forage(platform_factory, tmp_path: 
     platform = platform_factory(quick_manifest(tmp_path, "forage_ai.yaml", episodes=1, maxSteps=40, fps=20))
     bots = play(platform, "forage-ai", 2)
     platform.stop()
+    platform.assert_data_sound("forage-ai")
     data = platform.tables("forage-ai")
 
     assert all(bot.completion_code for bot in bots)

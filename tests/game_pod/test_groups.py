@@ -93,6 +93,7 @@ def test_a_pair_waits_for_each_other_then_plays_one_game_each_as_their_own_agent
         assert [p["you"] for p in bot.players if p["agent"] == bot.agent] == [True]
         assert bot.completion_code and bot.end_reason is None
     platform.stop()
+    platform.assert_data_sound(NAME)
     data = platform.tables(NAME)
     (episode,) = data["episodes"]
     assert episode["status"] == "truncated" and episode["steps"] == 45 and episode["participant"] is None
@@ -126,6 +127,7 @@ def test_groups_of_three_fill_in_arrival_order_and_play(platform_factory, tmp_pa
     assert all(b.completion_code and b.end_reason is None for b in bots)
     assert [w["have"] for w in bots[0].waiting[:3]] == [1, 2, 2][: len(bots[0].waiting[:3])]
     platform.stop()
+    platform.assert_data_sound(NAME)
     data = platform.tables(NAME)
     assert len(data["episodes"]) == 2 and len({e["group"] for e in data["episodes"]}) == 2
     check_group_steps(data, bots)
@@ -139,6 +141,7 @@ def test_past_the_longest_wait_the_fallback_players_fill_the_empty_seats(platfor
     assert bot.completion_code and bot.end_reason is None
     assert [p["kind"] for p in bot.players if p["agent"] != bot.agent] == ["ai"]
     platform.stop()
+    platform.assert_data_sound(NAME)
     data = platform.tables(NAME)
     other = "red" if bot.agent == "blue" else "blue"
     assert {r[f"source_{other}"] for r in data["steps"]} == {"fallback"}
@@ -178,6 +181,7 @@ def test_a_participant_leaving_the_waiting_room_frees_their_seat(platform_factor
     leaver, first, second = asyncio.run(main())
     assert leaver.agent is None and {first.agent, second.agent} == {"blue", "red"}
     platform.stop()
+    platform.assert_data_sound(NAME)
     data = platform.tables(NAME)
     (left,) = events(data, "waiting_leave")
     assert left["participant"] == "p0" and left["detail"]["why"] == "disconnected"
@@ -213,6 +217,7 @@ def test_a_player_who_drops_and_comes_back_within_the_grace_period_plays_on_in_t
     assert any("Blue" in n or "Red" in n for n in stayer.notices)
     assert any(n.endswith("is back.") for n in stayer.notices)
     platform.stop()
+    platform.assert_data_sound(NAME)
     data = platform.tables(NAME)
     (episode,) = data["episodes"]
     assert episode["status"] == "truncated" and episode["steps"] == 90
@@ -236,6 +241,7 @@ def test_past_the_grace_period_the_fallback_takes_the_seat_and_the_partner_plays
     assert any("did not come back" in n and "computer plays" in n for n in stayer.notices)
     assert (back.end_reason, back.completion_code) == ("dropped", "AWAY0001")
     platform.stop()
+    platform.assert_data_sound(NAME)
     data = platform.tables(NAME)
     (episode,) = data["episodes"]
     assert episode["status"] == "truncated" and episode["steps"] == 90
@@ -260,6 +266,7 @@ def test_past_the_grace_period_the_game_can_end_for_everyone_with_codes_that_say
     assert any("has to end" in n for n in stayer.notices)
     assert (back.end_reason, back.completion_code) == ("dropped", "AWAY0001")
     platform.stop()
+    platform.assert_data_sound(NAME)
     data = platform.tables(NAME)
     (episode,) = data["episodes"]
     assert episode["status"] == "dropout" and 0 < episode["steps"] < 300
@@ -288,6 +295,7 @@ def test_a_second_tab_of_a_group_player_is_refused_and_the_game_plays_on(platfor
     assert second_tab.refused["reason"] == "duplicate"
     assert all(b.completion_code and b.end_reason is None for b in bots)
     platform.stop()
+    platform.assert_data_sound(NAME)
     data = platform.tables(NAME)
     assert events(data, "duplicate_refused") and not events(data, "drop")
     check_group_steps(data, bots)
@@ -331,6 +339,7 @@ def test_leaving_the_page_too_often_excludes_the_participant_and_the_fallback_pl
     assert wanderer.end_reason == "excluded" and wanderer.completion_code.startswith("EXCL")
     assert stayer.end_reason is None and stayer.completion_code
     platform.stop()
+    platform.assert_data_sound(NAME)
     data = platform.tables(NAME)
     assert sessions(data)["p0"]["end_reason"] == "excluded"
     assert {r[f"source_{wanderer.agent}"] for r in data["steps"]} >= {"fallback"}
@@ -353,6 +362,7 @@ def test_twelve_participants_for_three_player_groups_over_three_pods_form_four_g
     bots = asyncio.run(main())
     assert all(b.completion_code and b.end_reason is None for b in bots)
     platform.stop()
+    platform.assert_data_sound(NAME)
     data = platform.tables(NAME)
     pod_of = {s["participant"]: s["pod"] for s in data["sessions"]}
     assert len(set(pod_of.values())) == 3, "the burst spreads over the three pods"

@@ -1,0 +1,1 @@
+"""Scientific integrity: replaying recorded episodes and checking an experiment's data."""

@@ -1,0 +1,128 @@
+"""`gymkube replay`: recorded episodes re-run identically; hidden nondeterminism is caught where it shows."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import zipfile
+from pathlib import Path
+
+import yaml
+from conftest import ROOT
+
+from gymkube.bot import ParticipantBot
+
+FLAKY_ENV = '''
+"""TinyEnv, except that from step 7 on its observation includes an unseeded `random` draw."""
+import random
+
+import numpy as np
+from tiny_env import TinyEnv
+
+
+class FlakyEnv(TinyEnv):
+    def step(self, action):
+        observation, reward, terminated, truncated, info = super().step(action)
+        if self.steps >= 7:
+            observation = np.array([observation[0], random.random()], dtype=np.float32)
+        return observation, reward, terminated, truncated, info
+
+
+def make(**kwargs):
+    return FlakyEnv(**kwargs)
+'''
+
+
+def experiment(tmp_path: Path, entry_point: str, episodes: int = 2) -> Path:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "bundle", bundle)
+    (bundle / "flaky_env.py").write_text(FLAKY_ENV)
+    document = {
+        "apiVersion": "gymkube.io/v1alpha1",
+        "kind": "Experiment",
+        "metadata": {"name": "replays"},
+        "spec": {
+            "bundle": str(bundle),
+            "recruitment": {"participantParam": "PROLIFIC_PID"},
+            "scenes": [
+                {"type": "gym", "id": "play", "environment": {"entryPoint": entry_point, "kwargs": {"length": 12}},
+                 "players": {"agent": {"type": "human"}}, "controls": {"keys": {"ArrowLeft": 0, "ArrowRight": 2}},
+                 "episodes": episodes, "fps": 30, "countdownS": 0, "seed": 3},
+                {"type": "end"},
+            ],
+        },
+    }  # fmt: skip
+    path = tmp_path / "replays.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def play(platform, count: int = 2) -> None:
+    async def main() -> None:
+        bots = [ParticipantBot(platform.entry("replays", PROLIFIC_PID=f"b{i}"), seed=i) for i in range(count)]
+        await asyncio.gather(*(b.run(60) for b in bots))
+
+    asyncio.run(main())
+
+
+def test_a_deterministic_environment_replays_identically_from_the_bundle_archived_beside_the_data(
+    platform_factory, tmp_path
+):
+    manifest = experiment(tmp_path, "tiny_env:make")
+    platform = platform_factory(manifest)
+    play(platform)
+    platform.stop()
+    shutil.rmtree(tmp_path / "bundle")  # the archived copy is enough
+    result = platform.replay("replays")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "4 of 4 episodes replay identically (100.0%)"
+    game = platform.tables("replays")["episodes"][0]["game"]
+    only = platform.replay("replays", "--episode", f"{game}:1")
+    assert only.stdout.strip() == "1 of 1 episodes replay identically (100.0%)"
+
+
+def test_hidden_nondeterminism_is_caught_at_the_step_where_it_shows(platform_factory, tmp_path):
+    platform = platform_factory(experiment(tmp_path, "flaky_env:make", episodes=1))
+    play(platform, count=1)
+    platform.stop()
+    result = platform.replay("replays")
+    assert result.returncode == 1
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[-1] == "0 of 1 episodes replay identically (0.0%)"
+    assert "(b0): DIVERGES at step 7: obs_hash recorded '" in lines[0], lines[0]
+
+
+def test_without_the_bundle_the_replay_says_what_is_missing(platform_factory, tmp_path):
+    platform = platform_factory(experiment(tmp_path, "tiny_env:make", episodes=1))
+    play(platform, count=1)
+    platform.stop()
+    storage = platform.data_dir / "storage"
+    for archived in storage.glob("experiments/replays/bundles/*.zip"):
+        archived.unlink()
+    result = platform.replay("replays")
+    assert result.returncode == 1
+    assert (
+        "NOT REPLAYED: cannot build 'tiny_env:make': the bundle" in result.stdout
+        and "pass its folder with --bundle" in result.stdout
+    )
+    again = platform.replay("replays", "--bundle", str(tmp_path / "bundle"))
+    assert again.returncode == 0, again.stdout
+    missing = platform.replay("no-such-experiment")
+    assert missing.returncode == 2 and "no episodes of 'no-such-experiment'" in missing.stderr
+
+
+def test_check_passes_on_played_data_and_names_the_steps_a_lost_chunk_took(platform_factory, tmp_path):
+    platform = platform_factory(experiment(tmp_path, "tiny_env:make", episodes=3))
+    play(platform, count=1)
+    platform.stop()
+    clean = platform.gymkube("check", "replays")
+    assert clean.returncode == 0, clean.stdout
+    assert clean.stdout.strip().endswith("1 sessions, 3 episodes, 36 steps: ok")
+    storage = platform.data_dir / "storage"
+    chunks = sorted(storage.glob("experiments/replays/chunks/**/*.zip"))
+    with_steps = [c for c in chunks if "steps.parquet" in zipfile.ZipFile(c).namelist()]
+    assert len(with_steps) >= 2, "steps were flushed in several chunks"
+    with_steps[len(with_steps) // 2].unlink()  # a chunk lost on its way to storage
+    damaged = platform.gymkube("check", "replays")
+    assert damaged.returncode == 1 and "NOT OK" in damaged.stdout
+    assert " missing" in damaged.stdout or "but no episode row" in damaged.stdout or "no scene row" in damaged.stdout
