@@ -105,7 +105,7 @@ class Game:
             if not isinstance(spec, HumanPlayer)
         }
         # Seats whose fallback player took over: agent -> {episode, step, seed} when it did.
-        self.takeovers: dict[str, dict[str, int]] = {}
+        self.takeovers: dict[str, dict[str, Any]] = {}
         # The participants' sessions by the agent they play (set by the pod; a seat left for
         # good is removed).
         self.members: dict[str, Any] = {}
@@ -149,7 +149,11 @@ class Game:
         self.actors[agent] = make_actor(spec.fallback, agent, self.env, self.bundle_dir, seed)
         self.takeovers[agent] = {"episode": max(self.episode, 1), "step": self.step, "seed": seed}
         self.slots[agent].present = False
-        self.members.pop(agent, None)
+        member = self.members.pop(agent, None)
+        if member is not None:  # later rows do not name them; the episode row says who left
+            self.takeovers[agent]["left"] = member.progress.participant
+            if f"participant_{agent}" in self.base_row:
+                self.base_row = {**self.base_row, f"participant_{agent}": None}
 
     def set_present(self, agent: str, present: bool) -> None:
         """A group member left (their seat gets the default action, recorded `absent`) or came back."""
@@ -276,20 +280,21 @@ class Game:
             "versions": json.dumps(environments.runtime_versions(self.env), sort_keys=True),
         }
 
-    def pause(self) -> None:
-        """The (solo) participant is gone for now: stop stepping, keep the episode."""
+    def pause(self, agent: str | None = None) -> None:
+        """The only participant is gone for now: stop stepping, keep the episode."""
         if self.status in (Status.PLAYING, Status.COUNTDOWN):
             self.status = Status.PAUSED
-            self.human.release_all()
+            self.slots[agent or self.human.agent].release_all()
 
-    def resume(self) -> None:
+    def resume(self, agent: str | None = None) -> None:
         """The participant is back: re-send scenery, count down, play on.
 
         A new page numbers its inputs from 1 again, so the sequence check starts over.
         """
+        slot = self.slots[agent or self.human.agent]
         self.frames.resend_permanent()
-        self.human.release_all()
-        self.human.last_seq = -1
+        slot.release_all()
+        slot.last_seq = -1
         if self.status == Status.PAUSED:
             self._begin_countdown(min(3, self.scene.countdown_s or 3))
         elif self.status == Status.COUNTDOWN:
@@ -309,6 +314,10 @@ class Game:
         self.status = Status.ABANDONED
         self._notify(Status.ABANDONED)
         self.env.close()
+
+    def fail(self) -> None:
+        """The game broke (an exception in its tick): its players move on."""
+        self._tell("failed")
 
     def on_input(self, agent: str, key: Any, down: Any, seq: Any, client_ms: Any, frame: Any, episode: Any) -> None:
         """A key event from the participant playing `agent`; one pressed during another episode is ignored."""

@@ -81,6 +81,8 @@ class Lobby:
     def join(self, session: ParticipantSession) -> None:
         """A participant reached the scene: wait (the group may start at once)."""
         p = session.progress
+        if session.sid is None:
+            return  # moved here while away: they join when they are back
         if p.participant in self.waiting:
             self.announce()
             return
@@ -105,7 +107,12 @@ class Lobby:
         self.announce()
 
     def check(self) -> None:
-        """Start every group that is complete; deal with waits that are over."""
+        """Start every group that is complete; deal with waits that are over.
+
+        A draining pod starts no group: its waiters keep their wait clock and carry on elsewhere.
+        """
+        if self.pod.draining:
+            return
         ready = [w for w in self.waiting.values() if self.eligible(w.session)]
         while len(ready) >= self.size:
             chosen, ready = ready[: self.size], ready[self.size :]

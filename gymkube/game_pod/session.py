@@ -9,7 +9,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from gymkube.game_pod.game import Game
+from gymkube.game_pod.game import Game, Status
 from gymkube.game_pod.progress import Progress
 from gymkube.game_pod.protocol import Event
 from gymkube.game_pod.scenes import client_scene, ending_scene
@@ -105,8 +105,8 @@ class ParticipantSession:
         if game is None or not game.is_active:
             return
         grace = game.scene.reconnect_grace_s
-        if game.solo:
-            game.pause()
+        if self.alone_in(game):
+            game.pause(self.agent)
         else:
             assert self.agent is not None
             game.set_present(self.agent, False)
@@ -123,11 +123,15 @@ class ParticipantSession:
         if self.sid is not None or game is None:
             return
         self.pod.dropped += 1
-        if game.solo:
+        if self.alone_in(game):
             self.pod.event(self, "abandoned", {"game": game.id, "episode": game.episode})
             self._end_game("abandoned")
         else:
             self.leave_group("dropped")
+
+    def alone_in(self, game: Game) -> bool:
+        """The only participant in the game (solo, or the rest of a group's seats are AI): it pauses for them."""
+        return game.solo or list(game.members.values()) == [self]
 
     @property
     def label(self) -> str:
@@ -170,11 +174,12 @@ class ParticipantSession:
         self.pod.event(self, "left_group", detail)
         for member in others:
             self.pod.event(member, "partner_left", detail | {"partner": self.progress.participant})
+        gone = "did not come back" if reason == "dropped" else "had to leave the study"
         if takeover:
-            self.tell_partners(f"{self.label} did not come back. The computer plays {self.label} from now on.")
+            self.tell_partners(f"{self.label} {gone}. The computer plays {self.label} from now on.")
             game.take_over(agent)
         else:
-            self.tell_partners(f"{self.label} did not come back, so the game has to end. Everything is saved.")
+            self.tell_partners(f"{self.label} {gone}, so the game has to end. Everything is saved.")
             game.stop("dropout")
             self.pod.ticker(game.scene.fps).remove(game)
             for member in others:
@@ -263,7 +268,7 @@ class ParticipantSession:
             return
         self.pod.event(self, "excluded", {"hidden": p.visibility_losses, "blur": p.focus_losses})
         self.leave_lobby("excluded")
-        if self.game is not None and not self.game.solo:
+        if self.game is not None and not self.alone_in(self.game) and self.game.is_active:
             self.leave_group("excluded")
             return
         self._end_game("excluded")
@@ -323,9 +328,11 @@ class ParticipantSession:
 
     async def _ensure_game(self, scene: GymScene) -> None:
         p = self.progress
+        if self.sid is None:
+            return  # moved on while away (a group game ended): the next scene starts when they are back
         if self.game is not None and self.game.is_active:
-            if self.game.solo:
-                self.game.resume()
+            if self.game.solo or self.game.status == Status.PAUSED:
+                self.game.resume(self.agent)
             await self.pod.ticker(scene.fps).flush_outbox(self.game)
             return
         if p.game is not None and p.game.get("scene") == p.current:
@@ -366,7 +373,9 @@ class ParticipantSession:
             p.game = None
             self.pod.writer.request_flush()
         self.pod.spawn(self.pod.save(p))
-        if what == "done":
+        if what == "failed":
+            self.pod.spawn(self.emit(Event.NOTICE, {"text": "Something went wrong in this game; moving on."}))
+        if what in ("done", "failed"):
             self.pod.spawn(self._after_game(game))
 
     async def _after_game(self, game: Game) -> None:

@@ -71,6 +71,8 @@ class Ticker:
                 except Exception:
                     log.exception("game %s failed in its tick; stopping it", game.id)
                     game.stop("error")
+                    self.games.pop(game.id, None)
+                    game.fail()
                 if game.outbox:
                     messages, game.outbox = game.outbox, []
                     sends.append(self.send(game, messages))

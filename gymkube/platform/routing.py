@@ -72,10 +72,12 @@ class Router:
         current = self.pods.get(self.assigned.get(participant, ""))
         if current is not None and current.alive:
             return current
-        open_pods = [p for p in self.pods.values() if p.alive and not p.draining and p.free > 0]
-        best = self._group_pod(open_pods) if self.group_size > 1 else None
+        live = [p for p in self.pods.values() if p.alive and not p.draining]
+        best = self._group_pod(live) if self.group_size > 1 else None
         if best is None:
-            best = max(open_pods, key=lambda p: p.free, default=None)
+            # A new block (a new group) only where the whole group fits: an arrival that could only
+            # wait alone is better told the study is full.
+            best = max((p for p in live if p.free >= self.group_size), key=lambda p: p.free, default=None)
             if best is None:
                 return None
             best.block = 0
@@ -86,10 +88,11 @@ class Router:
 
     def _group_pod(self, pods: list[PodInfo]) -> PodInfo | None:
         """A pod with an open block; else one whose waiting rooms are short (its report is up to date)."""
-        open_blocks = [p for p in pods if p.block > 0]
+        open_blocks = [p for p in pods if p.block > 0]  # its seats were counted when the block opened
         if open_blocks:
             return max(open_blocks, key=lambda p: p.block)
-        settled = [p for p in pods if not p.pending and p.ungrouped % self.group_size]
+        short = self.group_size
+        settled = [p for p in pods if not p.pending and p.ungrouped % short and p.free >= short - p.ungrouped % short]
         if settled:
             best = max(settled, key=lambda p: p.ungrouped % self.group_size)
             best.block = best.ungrouped % self.group_size
@@ -105,8 +108,10 @@ class Router:
         pod = self.pods.get(name)
         if pod is not None:
             pod.participants, pod.draining, pod.alive, pod.ungrouped = participants, draining, True, ungrouped
+            if draining:
+                pod.block = 0
 
     def mark_dead(self, name: str) -> None:
         """A pod stopped answering; its participants go elsewhere on their next visit."""
         if name in self.pods:
-            self.pods[name].alive = False
+            self.pods[name].alive, self.pods[name].block = False, 0

@@ -248,7 +248,9 @@ def test_past_the_grace_period_the_fallback_takes_the_seat_and_the_partner_plays
     sources = [r[f"source_{leaver.agent}"] for r in sorted(data["steps"], key=lambda r: r["step"])]
     assert sources[-1] == "fallback" and "absent" in sources
     takeover = json.loads(episode["players"])[leaver.agent]["takeover"]
-    assert sources.index("fallback") == takeover["step"]
+    assert sources.index("fallback") == takeover["step"] and takeover["left"] == "p0"
+    named = [r[f"participant_{leaver.agent}"] for r in sorted(data["steps"], key=lambda r: r["step"])]
+    assert set(named[: takeover["step"]]) == {"p0"} and set(named[takeover["step"] :]) == {None}
     (left,) = events(data, "left_group")
     assert left["detail"] | {"game": None} == {
         "game": None, "group": episode["group"], "agent": leaver.agent, "reason": "dropped", "decision": "fallback"

@@ -126,3 +126,16 @@ def test_groups_route_in_blocks_and_a_short_waiting_room_is_filled_before_a_new_
     router.report(first[0], participants=2, draining=False, ungrouped=2)
     router.report(first[3], participants=3, draining=False, ungrouped=3)
     assert router.route("late").name == first[0], "the short waiting room is filled first"
+
+
+def test_a_group_is_never_split_when_pods_fill_up_and_a_dead_pod_closes_its_block():
+    router = Router(capacity=3, group_size=2)
+    router.sync([PodEndpoint(name, f"http://{name}/", "x", 1) for name in "ab"], 3, 2)
+    homes = [router.route(f"p{i}").name for i in range(4)]
+    assert homes[0] == homes[1] != homes[2] == homes[3]
+    assert router.route("p4") is None, "no pod has room for a whole pair: full, rather than waiting alone"
+    router.sync([PodEndpoint(name, f"http://{name}/", "x", 1) for name in "abc"], 3, 2)
+    opened = router.route("p5").name
+    assert opened == "c" and router.pods["c"].block == 1
+    router.mark_dead("c")
+    assert router.pods["c"].block == 0 and router.route("p6") is None
