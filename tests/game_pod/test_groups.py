@@ -125,7 +125,8 @@ def test_groups_of_three_fill_in_arrival_order_and_play(platform_factory, tmp_pa
     bots = asyncio.run(main())
     assert [b.agent for b in bots] == ["blue", "red", "green"] * 2
     assert all(b.completion_code and b.end_reason is None for b in bots)
-    assert [w["have"] for w in bots[0].waiting[:3]] == [1, 2, 2][: len(bots[0].waiting[:3])]
+    seen = [w["have"] for w in bots[0].waiting]  # the first waiter watched the room fill (and repeats)
+    assert seen[0] == 1 and seen == sorted(seen) and set(seen) <= {1, 2}
     platform.stop()
     platform.assert_data_sound(NAME)
     data = platform.tables(NAME)
