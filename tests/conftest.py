@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -13,6 +14,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -26,6 +28,7 @@ from gymkube.storage.export import read_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+FORAGE_DIR = EXAMPLES / "forage"
 
 
 def quick_manifest(tmp_path: Path, example: str, **gym_overrides: Any) -> Path:
@@ -177,3 +180,15 @@ def platform_factory(tmp_path: Path) -> Iterator[Any]:
     yield start
     for platform in started:
         platform.stop()
+
+
+@pytest.fixture(scope="module")
+def forage() -> Iterator[ModuleType]:
+    """examples/forage/forage_env.py, imported the way the game pod does (folder on sys.path)."""
+    assert "forage_env" not in sys.modules
+    sys.path.insert(0, str(FORAGE_DIR))
+    try:
+        yield importlib.import_module("forage_env")
+    finally:
+        sys.path.remove(str(FORAGE_DIR))
+        sys.modules.pop("forage_env", None)

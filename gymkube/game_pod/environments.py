@@ -71,14 +71,17 @@ def find_object_renderer(
     )
 
 
+def bundle_files(bundle_dir: Path) -> list[Path]:
+    """The bundle's files, sorted, caches left out: what its hash covers and its archive holds."""
+    return sorted(p for p in bundle_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
 def bundle_hash(bundle_dir: Path | None) -> str | None:
     """sha256 over the bundle's files (paths and contents, sorted), or None without one."""
     if bundle_dir is None or not bundle_dir.is_dir():
         return None
     digest = hashlib.sha256()
-    for path in sorted(p for p in bundle_dir.rglob("*") if p.is_file()):
-        if "__pycache__" in path.parts:
-            continue
+    for path in bundle_files(bundle_dir):
         digest.update(str(path.relative_to(bundle_dir)).encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()

@@ -279,7 +279,6 @@ class Pod:
             "games": playing,
             "waiting": waiting,
             "ungrouped": self.ungrouped(),
-            "group_size": self.spec.group_size,
             "completed": completed,
             "dropped": self.dropped,
             "capacity": self.spec.capacity,

@@ -82,7 +82,7 @@ class ParticipantSession:
         resumed = self.progress.connects > 1
         detail: dict[str, Any] = {"sid": sid}
         game = self.game
-        if game is not None and not game.solo and self.agent is not None and game.is_active:
+        if game is not None and self.agent is not None and game.is_active and not game.slots[self.agent].present:
             away = (time.time_ns() - self._left_ns) / 1e9 if self._left_ns else None
             detail |= {"game": game.id, "group": game.group, "agent": self.agent, "away_s": away}
             game.set_present(self.agent, True)
@@ -390,8 +390,7 @@ class ParticipantSession:
         game, self.game = self.game, None
         if game is not None:
             game.stop(status)
-            if not game.members or game.solo:
-                self.pod.ticker(game.scene.fps).remove(game)
+            self.pod.ticker(game.scene.fps).remove(game)
             self.progress.game = None
             self.pod.spawn(self.pod.save(self.progress))
 

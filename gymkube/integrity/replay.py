@@ -26,7 +26,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from gymkube.game_pod.environments import bundle_hash, import_entry_point, runtime_versions
+from gymkube.game_pod.environments import bundle_files, bundle_hash, import_entry_point, runtime_versions
 from gymkube.game_pod.game import observation_hash
 from gymkube.storage.backends import Storage
 
@@ -43,7 +43,7 @@ def archive_bundle(storage: Storage, experiment: str, bundle_dir: Path, digest: 
         return False
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(p for p in bundle_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        for path in bundle_files(bundle_dir):
             archive.write(path, path.relative_to(bundle_dir).as_posix())
     storage.put(key, buffer.getvalue())
     return True

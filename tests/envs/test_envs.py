@@ -17,28 +17,15 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
+from conftest import EXAMPLES, FORAGE_DIR
 from gymnasium.utils.env_checker import check_env, data_equivalence
 
 from gymkube.game_pod.renderers import BUILTIN_RENDERERS, validate_objects
 from gymkube.spec import PolicyPlayer, load_experiment_file
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-FORAGE_DIR = EXAMPLES / "forage"
 CASES = ["forage", *BUILTIN_RENDERERS]
 STEPS = 300
 pytestmark = pytest.mark.filterwarnings("ignore:.*is out of date:DeprecationWarning")
-
-
-@pytest.fixture(scope="module")
-def forage() -> Iterator[ModuleType]:
-    """examples/forage/forage_env.py, imported the way the game pod does (folder on sys.path)."""
-    assert "forage_env" not in sys.modules
-    sys.path.insert(0, str(FORAGE_DIR))
-    try:
-        yield importlib.import_module("forage_env")
-    finally:
-        sys.path.remove(str(FORAGE_DIR))
-        sys.modules.pop("forage_env", None)
 
 
 def _make(case: str, forage: ModuleType) -> tuple[gymnasium.Env, Callable[[], Any]]:

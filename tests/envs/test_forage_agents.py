@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import itertools
 import json
 import random
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -17,26 +13,14 @@ import gymnasium
 import numpy as np
 import onnxruntime
 import pytest
+from conftest import FORAGE_DIR
 from gymnasium.utils.env_checker import check_env
 
 from gymkube.game_pod.renderers import validate_objects
 
-FORAGE_DIR = Path(__file__).resolve().parents[2] / "examples" / "forage"
 THREE = ("blue", "red", "green")
 STAY, UP, DOWN, LEFT, RIGHT = range(5)
 pytestmark = pytest.mark.filterwarnings("ignore:.*is out of date:DeprecationWarning")
-
-
-@pytest.fixture(scope="module")
-def forage() -> Iterator[ModuleType]:
-    """examples/forage/forage_env.py, imported the way the game pod does (folder on sys.path)."""
-    assert "forage_env" not in sys.modules
-    sys.path.insert(0, str(FORAGE_DIR))
-    try:
-        yield importlib.import_module("forage_env")
-    finally:
-        sys.path.remove(str(FORAGE_DIR))
-        sys.modules.pop("forage_env", None)
 
 
 def _actions(n: int, salt: int) -> list[dict[str, int]]:
