@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gymkube.platform.runtime.base import ExperimentRecord, PodEndpoint, RuntimeFailure
 from gymkube.spec.experiment import Experiment
-from gymkube.spec.load import parse_experiment
+from gymkube.spec.load import ManifestError, parse_experiment
 from gymkube.storage.backends import Storage
 
 log = logging.getLogger(__name__)
@@ -163,9 +163,15 @@ class LocalRuntime:
     async def start(self) -> None:
         """Start the pods of every experiment recorded in the state folder."""
         for path in sorted((self.state_dir / "experiments").glob("*.json")):
-            body = json.loads(path.read_text())
-            experiment = parse_experiment(body["manifest"], str(path))
-            record = ExperimentRecord(experiment, body["generation"], body["created"])
+            try:
+                body = json.loads(path.read_text())
+                experiment = parse_experiment(body["manifest"], str(path))
+                record = ExperimentRecord(experiment, body["generation"], body["created"])
+            except (ManifestError, ValueError, KeyError, TypeError) as exc:
+                # Written by an older gymkube, or edited by hand: the experiment is not lost
+                # (its data stays in storage); applying its manifest again brings it back.
+                log.warning("ignoring %s: not a record this version can read (%s)", path, exc)
+                continue
             self._records[record.name] = record
             self._sources[record.name] = body.get("source")
             self._pods[record.name] = self._launch(record)
