@@ -85,6 +85,8 @@ class ParticipantBot:
         self._hold_left = 0
         self._keys: list[str] = []
         self._pinger: asyncio.Task[None] | None = None
+        self._shown_ms: float | None = None  # when the newest state was "drawn" (received)
+        self._draws: list[tuple[str, int, int, float]] = []  # (game, episode, step, ms) not yet reported
         self._register()
 
     async def enter(self) -> None:
@@ -109,9 +111,24 @@ class ParticipantBot:
         )
         self._pinger = asyncio.get_running_loop().create_task(self._measure_latency())
 
+    async def _report_draws(self) -> None:
+        """Report when states were shown (received, for a bot), one message per game episode, as the browser does."""
+        draws, self._draws = self._draws, []
+        batches: dict[tuple[str, int], tuple[list[int], list[float]]] = {}
+        for game, episode, step, ms in draws:
+            steps, times = batches.setdefault((game, episode), ([], []))
+            steps.append(step)
+            times.append(ms)
+        for (game, episode), (steps, times) in batches.items():
+            await self.sio.emit(Event.TELEMETRY, {"kind": "frames", "g": game, "e": episode, "f": steps, "ms": times})
+
     async def _measure_latency(self) -> None:
-        """Ping the pod every second and report the round trip, as the browser does."""
+        """Ping the pod every second and report the round trip (and the frames shown), as the browser does."""
         while self.sio.connected:
+            try:
+                await self._report_draws()
+            except Exception:
+                return
             sent = time.time() * 1000
             try:
                 ack = await self.sio.call(Event.PING, {"t": sent}, timeout=5)
@@ -123,9 +140,14 @@ class ParticipantBot:
             await asyncio.sleep(1.0)
 
     async def disconnect(self) -> None:
-        """Close the socket (as closing the tab would)."""
+        """Close the socket (as closing the tab would: the page reports its last frames on the way out)."""
         if self._pinger is not None:
             self._pinger.cancel()
+        if self.sio.connected:
+            try:
+                await self._report_draws()
+            except Exception:  # the connection went first
+                pass
         await self.sio.disconnect()
 
     def twin(self) -> ParticipantBot:
@@ -157,13 +179,18 @@ class ParticipantBot:
         """Send one input event and log it."""
         self._seq += 1
         self.inputs.append(SentInput(self._seq, key, down, frame, episode))
-        payload = {"s": self._seq, "k": key, "d": down, "t": time.time() * 1000, "f": frame, "e": episode}
+        now = time.time() * 1000
+        payload = {"s": self._seq, "k": key, "d": down, "t": now, "f": frame, "ft": self._shown_ms, "e": episode}
         await self.sio.emit(Event.INPUT, payload)
 
     async def _on_state(self, state: dict[str, Any]) -> None:
         self.states += 1
         self.first_state = self.first_state or state
         self.last_state = state
+        game, episode, step = state.get("g"), state.get("e"), state.get("f")
+        if isinstance(game, str) and isinstance(episode, int) and isinstance(step, int):
+            self._shown_ms = time.time() * 1000
+            self._draws.append((game, episode, step, self._shown_ms))
         if not self._keys:
             return
         frame, episode = int(state.get("f") or 0), int(state.get("e") or 0)
@@ -179,6 +206,7 @@ class ParticipantBot:
             await self.send_key(self._held, True, frame, episode)
 
     async def _on_scene(self, message: dict[str, Any]) -> None:
+        await self._report_draws()  # the browser reports a game's last frames when its scene changes
         scene = message["scene"]
         self.scenes.append(scene)
         self.resumed.append(bool(message.get("resumed")))

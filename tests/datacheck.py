@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -59,3 +60,50 @@ def expected_human_actions(
         else:
             expected.append((default, "default"))
     return expected
+
+
+def assert_draw_times(
+    steps: list[dict[str, Any]],
+    frames: list[dict[str, Any]],
+    sessions: list[dict[str, Any]],
+    agent: str = "agent",
+    coverage: float = 0.9,
+) -> int:
+    """The frames table agrees with the steps of single-player games; returns the number of inputs checked.
+
+    - each participant's episode has a draw time for at least `coverage` of its steps;
+    - no frame was drawn before its tick, on the server's clock (client time plus the estimated
+      offset; a ping-based offset is off by at most half a round trip, so that much is allowed);
+    - an input's `input_frame_ms` is the draw time of the frame it names, and the key went down
+      after that frame was drawn (one clock, the browser's: no offset needed).
+    """
+    drawn: dict[tuple[str, str, int, int], float] = {}
+    for row in frames:
+        drawn.setdefault((row["participant"], row["game"], row["episode"], row["step"]), row["t_drawn_client_ms"])
+    for key, rows in steps_by_episode(steps).items():
+        who = rows[0]["participant"]
+        shown = [r for r in rows if (who, *key, r["step"]) in drawn]
+        assert len(shown) >= coverage * len(rows), f"{who}: {len(shown)} of {len(rows)} frames of {key} have draw times"
+    ticks = {(r["game"], r["episode"], r["step"]): r["t_tick_ns"] / 1e6 for r in steps}
+    slack = {s["session"]: max(json.loads(s["latency_ms"]) or [0]) / 2 + 2 for s in sessions}
+    for row in frames:
+        tick = ticks.get((row["game"], row["episode"], row["step"]))
+        if tick is not None and row["t_drawn_server_ms"] is not None:
+            early = tick - row["t_drawn_server_ms"]
+            assert early <= slack[row["session"]], f"frame drawn {early:.1f} ms before its tick"
+    checked = 0
+    for row in steps:
+        frame_ms = row.get(f"input_frame_ms_{agent}")
+        if frame_ms is None:
+            continue
+        # The frame on screen may still be the previous episode's last one when a key goes down.
+        here, before = (
+            (row["participant"], row["game"], e, row[f"input_frame_{agent}"])
+            for e in (row["episode"], row["episode"] - 1)
+        )
+        assert frame_ms in (drawn.get(here), drawn.get(before)), (
+            f"input of step {row['step']} names a frame not drawn then"
+        )
+        assert row[f"input_client_ms_{agent}"] >= frame_ms, "the key went down before its frame was drawn"
+        checked += 1
+    return checked

@@ -98,7 +98,7 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         if session is None or session.game is None or session.agent is None or not isinstance(data, dict):
             return
         get = data.get
-        session.game.on_input(session.agent, get("k"), get("d"), get("s"), get("t"), get("f"), get("e"))
+        session.game.on_input(session.agent, get("k"), get("d"), get("s"), get("t"), get("f"), get("e"), get("ft"))
 
     @sio.on(Event.PING)
     async def ping(sid: str, data: Any = None) -> dict[str, Any]:
@@ -131,6 +131,8 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
             progress.focus_losses += 1
             pod.event(session, "blur", {"t_client": data.get("t")})
             session.check_attention()
+        elif kind == "frames":
+            session.record_frames(data)
         elif kind == "error":
             pod.event(session, "client_error", {"message": str(data.get("message"))[:500]})
 

@@ -319,7 +319,9 @@ class Game:
         """The game broke (an exception in its tick): its players move on."""
         self._tell("failed")
 
-    def on_input(self, agent: str, key: Any, down: Any, seq: Any, client_ms: Any, frame: Any, episode: Any) -> None:
+    def on_input(
+        self, agent: str, key: Any, down: Any, seq: Any, client_ms: Any, frame: Any, episode: Any, frame_ms: Any = None
+    ) -> None:
         """A key event from the participant playing `agent`; one pressed during another episode is ignored."""
         slot = self.slots.get(agent)
         if slot is None or agent in self.actors:
@@ -327,7 +329,7 @@ class Game:
         if self.status != Status.PLAYING or (isinstance(episode, int) and episode != self.episode):
             slot.ignored += 1
             return
-        slot.on_input(key, down, seq, client_ms, frame)
+        slot.on_input(key, down, seq, client_ms, frame, frame_ms)
 
     # the tick --------------------------------------------------------------------------
 
@@ -360,6 +362,7 @@ class Game:
                 row[f"input_recv_ns_{agent}"] = event.recv_ns if event else None
                 row[f"input_client_ms_{agent}"] = event.client_ms if event else None
                 row[f"input_frame_{agent}"] = event.frame if event else None
+                row[f"input_frame_ms_{agent}"] = event.frame_ms if event else None
             else:
                 action = actor.act(self.observation)
                 source = "fallback" if agent in self.takeovers else actor.source

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def client_time(value: Any) -> float | None:
+    """A client timestamp (ms since the epoch) as a float, or None when it is not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def is_count(value: Any) -> bool:
+    """A non-negative int (not a bool): a step, episode or sequence number from the client."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @dataclass
@@ -15,6 +28,7 @@ class InputEvent:
     recv_ns: int
     client_ms: float | None
     frame: int | None
+    frame_ms: float | None = None
 
 
 @dataclass
@@ -40,7 +54,7 @@ class HumanSlot:
     ignored: int = 0
     present: bool = True
 
-    def on_input(self, key: Any, down: Any, seq: Any, client_ms: Any, frame: Any) -> bool:
+    def on_input(self, key: Any, down: Any, seq: Any, client_ms: Any, frame: Any, frame_ms: Any = None) -> bool:
         """Apply one input event; False when it is not a valid one (it is then ignored)."""
         if key not in self.keys or not isinstance(down, bool) or not isinstance(seq, int):
             self.ignored += 1
@@ -59,8 +73,9 @@ class HumanSlot:
         self.newest = InputEvent(
             seq=seq,
             recv_ns=time.time_ns(),
-            client_ms=float(client_ms) if isinstance(client_ms, int | float) else None,
+            client_ms=client_time(client_ms),
             frame=frame if isinstance(frame, int) else None,
+            frame_ms=client_time(frame_ms),
         )
         return True
 

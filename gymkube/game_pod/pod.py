@@ -194,7 +194,7 @@ class Pod:
         game.members = dict(members)
         game.listener = self._game_event
         for agent, member in members.items():
-            member.game, member.agent = game, agent
+            member.join(game, agent)
         self.ticker(game.scene.fps).add(game)
 
     def new_game(

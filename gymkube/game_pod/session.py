@@ -10,6 +10,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from gymkube.game_pod.game import Game, Status
+from gymkube.game_pod.inputs import client_time, is_count
 from gymkube.game_pod.progress import Progress
 from gymkube.game_pod.protocol import Event
 from gymkube.game_pod.scenes import client_scene, ending_scene
@@ -25,6 +26,11 @@ log = logging.getLogger(__name__)
 
 CODE_PREFIX = {"wait_timeout": "WAIT", "partner_left": "LEFT", "dropped": "DROP", "excluded": "EXCL"}
 """Generated codes of the early endings start with these, so a glance tells them apart."""
+
+RECENT_GAMES = 4
+"""Games whose frame draw times are still accepted (reports for a game arrive after it ends)."""
+MAX_FRAMES_PER_REPORT = 600
+"""At most this many frames in one report (the browser sends one a second; 600 covers a slow tab)."""
 
 
 def format_seconds(seconds: float) -> str:
@@ -48,6 +54,7 @@ class ParticipantSession:
         self._grace: asyncio.TimerHandle | None = None
         self._left_ns = 0
         self._lock = asyncio.Lock()
+        self.recent_games: dict[str, str] = {}  # game id -> agent, for draw times reported late
 
     @property
     def scene(self) -> Scene:
@@ -323,6 +330,42 @@ class ParticipantSession:
                 "ended": ended,
             },
         )
+
+    def join(self, game: Game, agent: str) -> None:
+        """Play `agent` in `game` from now on."""
+        self.game, self.agent = game, agent
+        self.recent_games[game.id] = agent
+        while len(self.recent_games) > RECENT_GAMES:
+            del self.recent_games[next(iter(self.recent_games))]
+
+    def record_frames(self, data: dict[str, Any]) -> None:
+        """Store the draw times the browser reported for frames of one of this participant's games.
+
+        Times are the browser's clock; `t_drawn_server_ms` adds the clock offset estimated from the
+        latency pings so far (None before the first ping). Malformed reports are dropped whole.
+        """
+        game, episode, steps, times = data.get("g"), data.get("e"), data.get("f"), data.get("ms")
+        agent = self.recent_games.get(game) if isinstance(game, str) else None
+        if (
+            agent is None
+            or not is_count(episode)
+            or not isinstance(steps, list)
+            or not isinstance(times, list)
+            or len(steps) != len(times)
+            or len(steps) > MAX_FRAMES_PER_REPORT
+        ):
+            return
+        offset, received = self.progress.clock_offset_ms, time.time_ns()
+        for step, ms in zip(steps, times, strict=True):
+            drawn = client_time(ms)
+            if not is_count(step) or drawn is None:
+                continue
+            self.pod.record(
+                "frames",
+                {**self.row_ids(), "game": game, "agent": agent, "episode": episode, "step": step,
+                 "t_drawn_client_ms": drawn, "t_drawn_server_ms": None if offset is None else drawn + offset,
+                 "t_recv_ns": received},
+            )  # fmt: skip
 
     # games -----------------------------------------------------------------------------
 

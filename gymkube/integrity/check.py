@@ -7,7 +7,9 @@ What is checked:
 - episodes: numbered without gaps in every game;
 - sessions: every participant in the steps has a session; every scene a session went through has
   its scene row (the end scene excepted), once; the episodes it played have their rows;
-  completion codes, endings, connects and drops agree with the events table.
+  completion codes, endings, connects and drops agree with the events table;
+- frames: every reported draw time names a recorded step (or an episode's first frame, step 0;
+  a frame drawn again after a reload has a second draw time, which is fine).
 
 Default and substituted actions are not problems: they are counted per source and listed, so a
 report can say how many steps a participant did not control.
@@ -197,6 +199,19 @@ def check_sessions(report: CheckReport, tables: dict[str, list[dict[str, Any]]])
             )
 
 
+def check_frames(report: CheckReport, frames: list[dict[str, Any]], steps: list[dict[str, Any]]) -> None:
+    """Draw times name frames that were sent: a recorded step, or step 0 (the reset) of a recorded episode."""
+    recorded = {(row["game"], int(row["episode"]), int(row["step"])) for row in steps}
+    recorded |= {(game, episode, 0) for game, episode, _ in recorded}
+    unknown: Counter[tuple[str, int]] = Counter()
+    for row in frames:
+        key = (row["game"], int(row["episode"]), int(row["step"]))
+        if key not in recorded:
+            unknown[key[:2]] += 1
+    for (game, episode), n in sorted(unknown.items()):
+        report.problems.append(f"game {game} episode {episode}: {n} draw time(s) for steps that were not recorded")
+
+
 def check_tables(experiment: str, tables: dict[str, list[dict[str, Any]]]) -> CheckReport:
     """Check merged tables (as `read_tables` returns them, as rows)."""
     report = CheckReport(experiment)
@@ -204,6 +219,7 @@ def check_tables(experiment: str, tables: dict[str, list[dict[str, Any]]]) -> Ch
     report.sessions, report.episodes, report.steps = len(tables.get("sessions", [])), len(episodes), len(steps)
     check_steps(report, steps, episodes)
     check_sessions(report, tables)
+    check_frames(report, tables.get("frames", []), steps)
     return report
 
 

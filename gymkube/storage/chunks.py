@@ -27,7 +27,7 @@ from gymkube.storage.backends import Storage
 
 log = logging.getLogger(__name__)
 
-TABLES = ("steps", "episodes", "scenes", "sessions", "events", "screening")
+TABLES = ("steps", "episodes", "scenes", "sessions", "events", "screening", "frames")
 
 
 def chunk_prefix(experiment: str) -> str:

@@ -18,6 +18,7 @@ _SORT_KEYS = {
     "sessions": ["t_start_ns"],
     "events": ["session", "t_ns"],
     "screening": ["t_ns"],
+    "frames": ["session", "t_drawn_client_ms"],
 }
 
 

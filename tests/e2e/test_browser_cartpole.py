@@ -7,7 +7,7 @@ from pathlib import Path
 
 from browser import chromium
 from conftest import quick_manifest
-from datacheck import assert_one_row_per_tick
+from datacheck import assert_draw_times, assert_one_row_per_tick
 from playwright.sync_api import Page
 
 PLAYING_OR_OVER = """() => {
@@ -73,6 +73,8 @@ def test_a_participant_plays_cartpole_in_chromium_and_the_data_shows_their_keys(
     assert session["completion_code"] == code and session["status"] == "completed"
     assert "Chrome" in session["user_agent"] and session["screen"]
     assert_one_row_per_tick(data["steps"], data["episodes"], fps=30)
+    # The page reported when each frame reached its canvas; every key press names the frame on screen.
+    assert assert_draw_times(data["steps"], data["frames"], data["sessions"], coverage=0.5) > 0
 
     keys = {"ArrowLeft": 0, "ArrowRight": 1}
     pressed = [r for r in data["steps"] if r["source_agent"] == "human"]

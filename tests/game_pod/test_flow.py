@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import yaml
 from conftest import EXAMPLES, quick_manifest
-from datacheck import assert_one_row_per_tick, expected_human_actions, steps_by_episode
+from datacheck import assert_draw_times, assert_one_row_per_tick, expected_human_actions, steps_by_episode
 
 from gymkube.bot import ParticipantBot
 
@@ -53,6 +53,9 @@ def test_bots_play_cartpole_and_every_tick_is_one_row_with_their_actions(platfor
     assert len(episodes) == 6 and {e["status"] for e in episodes} <= {"terminated", "truncated"}
     assert all(e["seed"] == 42 + e["episode"] - 1 for e in episodes)
     assert_one_row_per_tick(data["steps"], episodes, fps=30)
+    assert assert_draw_times(data["steps"], data["frames"], data["sessions"]) >= 5, (
+        "inputs name the frame on screen and its draw time"
+    )
 
     by_participant = {bot.entry_url.split("PROLIFIC_PID=")[1].split("&")[0]: bot for bot in bots}
     checked = 0
@@ -126,7 +129,9 @@ def test_gymkube_export_writes_one_merged_table_per_kind(platform_factory, tmp_p
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         written = {Path(line).name for line in result.stdout.split()}
-        assert written == {f"cartpole-{t}.{fmt}" for t in ("steps", "episodes", "scenes", "sessions", "events")}
+        assert written == {
+            f"cartpole-{t}.{fmt}" for t in ("steps", "episodes", "scenes", "sessions", "events", "frames")
+        }
     with open(out / "cartpole-sessions.csv") as handle:
         assert len(list(csv.DictReader(handle))) == 2
     assert pq.read_table(out / "cartpole-steps.parquet").num_rows == len(platform.tables("cartpole")["steps"])

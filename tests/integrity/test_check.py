@@ -79,3 +79,15 @@ def test_a_lost_episode_is_named_by_its_game_and_by_its_participant():
         "game g1: episode(s) 2 missing",
         "participant p1: 3 episode(s) of play played, 2 episode row(s) found",
     ]
+
+
+def test_draw_times_must_name_frames_that_were_sent():
+    tables = clean()
+    shown = {"participant": "p1", "session": "s1", "game": "g1", "episode": 1, "t_drawn_client_ms": 1.0}
+    tables["frames"] = [{**shown, "step": n} for n in (0, 1, 2, 2, 4)]  # the reset frame, and one drawn twice
+    assert problems(tables) == []
+    tables["frames"] += [{**shown, "step": 9}, {**shown, "episode": 2, "step": 1}]
+    assert problems(tables) == [
+        "game g1 episode 1: 1 draw time(s) for steps that were not recorded",
+        "game g1 episode 2: 1 draw time(s) for steps that were not recorded",
+    ]

@@ -91,3 +91,33 @@ test("a new game starts with no own agent", () => {
   draw();
   assert.equal(rec.calls.filter((c) => c.name === "fillText").length, 0);
 });
+
+test("each new frame's draw time is logged once, by game episode, and the frame on screen carries it", async () => {
+  const { takeDrawTimes, shownFrame } = await import("../../gymkube/static/js/renderer.js");
+  takeDrawTimes();
+  const realNow = performance.now;
+  let clock = 1000;
+  performance.now = () => clock;
+  try {
+    const t0 = performance.timeOrigin;
+    pushState(state(1, [blue]));
+    draw();
+    clock = 1010;
+    setOwnAgent("blue"); // a redraw of the same frame keeps its first draw time
+    draw();
+    clock = 1033.5;
+    pushState(state(2, [blue]));
+    draw();
+    clock = 1066;
+    pushState({ g: "g1", e: 2, f: 0, o: [blue] });
+    draw();
+    assert.deepEqual(shownFrame(), { g: "g1", e: 2, f: 0, ms: t0 + 1066 });
+    assert.deepEqual(takeDrawTimes(), [
+      { g: "g1", e: 1, f: [1, 2], ms: [t0 + 1000, t0 + 1033.5] },
+      { g: "g1", e: 2, f: [0], ms: [t0 + 1066] },
+    ]);
+    assert.deepEqual(takeDrawTimes(), []);
+  } finally {
+    performance.now = realNow;
+  }
+});

@@ -2,7 +2,7 @@
 import { connectPod, finishScene, sendInput, sendTelemetry } from "./net.js";
 import { showScene, showPage } from "./scenes.js";
 import { showGameStatus, showWaiting, showRole, showConnection, showNotice, setHud, showBroken } from "./overlays.js";
-import { startRenderer, stopRenderer, pushState, shownFrame, latestEpisode, setOwnAgent } from "./renderer.js";
+import { startRenderer, stopRenderer, pushState, shownFrame, latestEpisode, setOwnAgent, takeDrawTimes } from "./renderer.js";
 import { startInput, stopInput, isCapturing } from "./input.js";
 import { watchAttention, makeErrorReporter, catchErrors } from "./telemetry.js";
 
@@ -12,10 +12,17 @@ catchErrors(reportError);
 let scene = null; // the scene on screen
 // The pod ignores a sequence number not above the last it saw, also across a reload: start from the clock.
 let inputSeq = Date.now();
+const REPORT_DRAWS_EVERY_MS = 1000;
+
+// When each frame reached the canvas, for reaction times measured from what was on screen.
+function reportDrawTimes() {
+  for (const { g, e, f, ms } of takeDrawTimes()) sendTelemetry({ kind: "frames", g, e, f, ms });
+}
 
 function stopGame() {
   stopInput();
   stopRenderer();
+  reportDrawTimes();
 }
 
 function onScene(msg) {
@@ -43,7 +50,8 @@ function onGame(game) {
     startInput(keys, (k, d, t) => {
       // The pod ignores inputs tagged with another episode; the newest state received names the
       // current one even before its first frame is drawn.
-      sendInput({ s: ++inputSeq, k, d, t, f: shownFrame()?.f ?? null, e: latestEpisode() });
+      const shown = shownFrame();
+      sendInput({ s: ++inputSeq, k, d, t, f: shown?.f ?? null, ft: shown?.ms ?? null, e: latestEpisode() });
     });
   } else {
     stopInput();
@@ -70,6 +78,8 @@ function start() {
     return;
   }
   watchAttention(sendTelemetry);
+  setInterval(reportDrawTimes, REPORT_DRAWS_EVERY_MS);
+  window.addEventListener("pagehide", reportDrawTimes);
   connectPod(token, {
     onScene,
     onGame,

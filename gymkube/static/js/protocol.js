@@ -31,11 +31,11 @@ export const PAYLOADS = Object.freeze({
   // browser -> pod: Finish the current scene; the ack is {ok: bool, errors: {question: message}}.
   "scene_done": Object.freeze(["answers", "scene"]),
   // browser -> pod: A key went down or up.
-  "input": Object.freeze(["d", "e", "f", "k", "s", "t"]),
+  "input": Object.freeze(["d", "e", "f", "ft", "k", "s", "t"]),
   // browser -> pod: Latency probe; the ack is {t: the same, s: server time in ms}.
   "ping": Object.freeze(["t"]),
   // browser -> pod: Something the browser measured.
-  "telemetry": Object.freeze(["kind", "message", "offset", "rtt", "state", "t"]),
+  "telemetry": Object.freeze(["e", "f", "g", "kind", "message", "ms", "offset", "rtt", "state", "t"]),
   // browser -> pod: Ask for TURN credentials; the ack is {urls, username, credential, ttl} or {urls: []} without TURN.
   "turn": Object.freeze([]),
 });

@@ -17,7 +17,7 @@ from gymkube.storage.stream import stream_table
 
 router = APIRouter(prefix="/api/v1/experiments", tags=["data"])
 
-Table = Literal["steps", "episodes", "scenes", "sessions", "events", "screening"]
+Table = Literal["steps", "episodes", "scenes", "sessions", "events", "screening", "frames"]
 Format = Literal["csv", "parquet"]
 MEDIA = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
