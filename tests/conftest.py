@@ -161,6 +161,13 @@ class Platform:
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.strip().endswith("episodes replay identically (100.0%)"), result.stdout
 
+    def admin_overview(self) -> dict[str, Any]:
+        """What the admin view shows right now (logged in with the secret `gymkube up` generated)."""
+        secret = (self.data_dir / "admin-secret").read_text().strip()
+        with httpx.Client(base_url=self.base, timeout=10) as admin:
+            assert admin.post("/admin/login", data={"secret": secret}).status_code == 303
+            return admin.get("/admin/overview.json").json()
+
     def tables(self, name: str) -> dict[str, list[dict[str, Any]]]:
         """Every table of an experiment as lists of rows, read from storage."""
         merged: dict[str, pa.Table] = read_tables(LocalStorage(self.data_dir / "storage"), name)

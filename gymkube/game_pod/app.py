@@ -29,6 +29,37 @@ log = logging.getLogger(__name__)
 
 MEDIA_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".mp3", ".wav", ".ogg", ".mp4"}
 MEDIA_TYPES |= {".css", ".html", ".txt", ".json", ".woff2"}
+MAX_UNKNOWN_RECORDED = 10
+"""Unknown events recorded per connection (all are ignored and rate-limited)."""
+CLOSE_MESSAGE_TOO_BIG = 1009
+
+
+class LogOversize:
+    """ASGI wrapper: say in the log when a websocket is closed for a message over the size limit.
+
+    uvicorn closes such a connection (code 1009) before socket.io sees the message, and socket.io
+    only learns of a closed transport; this names the reason.
+    """
+
+    def __init__(self, app: Any, limit: int, pod: Pod) -> None:
+        self.app, self.limit, self.pod = app, limit, pod
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def watched() -> Any:
+            message = await receive()
+            if message.get("type") == "websocket.disconnect" and message.get("code") == CLOSE_MESSAGE_TOO_BIG:
+                client = scope.get("client") or ("?", 0)
+                log.warning(
+                    "closed the connection from %s:%s: a message was too large (oversize; limit %d bytes)",
+                    *client, self.limit,
+                )  # fmt: skip
+            return message
+
+        await self.app(scope, watched, send)
 
 
 def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
@@ -39,8 +70,27 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         await sio.emit(Event.REFUSED, {"reason": reason, "message": message}, to=sid)
         return False
 
+    async def unknown(sid: str, name: Any) -> None:
+        """An event the protocol does not have: counted against the rate limit, the first few recorded."""
+        session = await session_for(sid)
+        limiter = limits.get(sid)
+        if session is None or limiter is None:
+            return
+        limiter.unknown += 1
+        if limiter.unknown <= MAX_UNKNOWN_RECORDED:
+            what = str(name)[:64]
+            log.info("ignored an unknown event %r from %s", what, sid)
+            pod.event(session, "unknown_event", {"event": what})
+
+    @sio.on("*")
+    async def any_other(event: Any, sid: str, *_: Any) -> None:
+        await unknown(sid, event)
+
     @sio.event
-    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+    async def connect(sid: str, environ: Any = None, auth: Any = None, *_: Any) -> bool | None:
+        if sid in limits:  # an event named "connect" from a page that is already connected
+            await unknown(sid, "connect")
+            return None
         auth = auth if isinstance(auth, dict) else {}
         try:
             claims = verify_token(pod.settings.secret, auth.get("token"), pod.experiment.name)
@@ -65,7 +115,10 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         return True
 
     @sio.event
-    async def disconnect(sid: str, reason: Any = None) -> None:
+    async def disconnect(sid: str, reason: Any = None, *_: Any) -> None:
+        if sio.manager.is_connected(sid, "/"):  # an event named "disconnect" from a connected page
+            await unknown(sid, "disconnect")
+            return
         limits.pop(sid, None)
         session = pod.by_sid.pop(sid, None)
         if session is not None and session.sid == sid:
@@ -86,14 +139,14 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         return pod.by_sid.get(sid)
 
     @sio.on(Event.SCENE_DONE)
-    async def scene_done(sid: str, data: Any = None) -> dict[str, Any]:
+    async def scene_done(sid: str, data: Any = None, *_: Any) -> dict[str, Any]:
         session = await session_for(sid)
         if session is None:
             return {"ok": False, "errors": {"_": "Too many requests; slow down."}}
         return await session.finish_scene(data)
 
     @sio.on(Event.INPUT)
-    async def on_input(sid: str, data: Any = None) -> None:
+    async def on_input(sid: str, data: Any = None, *_: Any) -> None:
         session = await session_for(sid)
         if session is None or session.game is None or session.agent is None or not isinstance(data, dict):
             return
@@ -101,20 +154,20 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         session.game.on_input(session.agent, get("k"), get("d"), get("s"), get("t"), get("f"), get("e"), get("ft"))
 
     @sio.on(Event.PING)
-    async def ping(sid: str, data: Any = None) -> dict[str, Any]:
+    async def ping(sid: str, data: Any = None, *_: Any) -> dict[str, Any]:
         await session_for(sid)
         t = data.get("t") if isinstance(data, dict) else None
         return {"t": t if isinstance(t, int | float) else None, "s": time.time_ns() / 1e6}
 
     @sio.on(Event.TURN)
-    async def turn(sid: str, data: Any = None) -> dict[str, Any]:
+    async def turn(sid: str, data: Any = None, *_: Any) -> dict[str, Any]:
         session = await session_for(sid)
         if session is None or pod.turn_secret is None or not pod.settings.turn_urls:
             return {"urls": []}
         return turn_credentials(pod.turn_secret, session.progress.participant, pod.settings.turn_urls)
 
     @sio.on(Event.TELEMETRY)
-    async def telemetry(sid: str, data: Any = None) -> None:
+    async def telemetry(sid: str, data: Any = None, *_: Any) -> None:
         session = await session_for(sid)
         if session is None or not isinstance(data, dict):
             return
@@ -137,7 +190,7 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
             pod.event(session, "client_error", {"message": str(data.get("message"))[:500]})
 
 
-def build_app(settings: PodSettings) -> socketio.ASGIApp:
+def build_app(settings: PodSettings) -> LogOversize:
     """The whole game pod: socket.io on `{base}socket.io`, HTTP routes beside it."""
     experiment = load_experiment_file(settings.experiment_file)[0]
     sio = socketio.AsyncServer(
@@ -200,5 +253,4 @@ def build_app(settings: PodSettings) -> socketio.ASGIApp:
     http = Starlette(routes=routes, lifespan=lifespan)
     http.state.pod = pod
     app = socketio.ASGIApp(sio, other_asgi_app=http, socketio_path=f"{prefix}/socket.io")
-    app.pod = pod
-    return app
+    return LogOversize(app, settings.max_message_bytes, pod)

@@ -118,6 +118,7 @@ class Game:
         self.status = Status.COUNTDOWN
         self.countdown_until = 0.0
         self.step = 0
+        self.episode_open = False
         self.score = 0.0
         self.seed = self.base_seed
         self.observation: Any = None
@@ -217,6 +218,7 @@ class Game:
 
     def _start_episode(self) -> None:
         self.episode += 1
+        self.episode_open = True
         self.step = 0
         self.score = 0.0
         self.t_start_ns = time.time_ns()
@@ -231,6 +233,7 @@ class Game:
         self._tell("episode_start")
 
     def _end_episode(self, status: str) -> None:
+        self.episode_open = False
         self.record("episodes", self.episode_row(status))
         self.episodes_left -= 1
         self.rounds_done += 1
@@ -337,9 +340,9 @@ class Game:
         """Advance one tick: count down, or step every player once and record the step."""
         if self.status == Status.COUNTDOWN:
             if time.monotonic() >= self.countdown_until:
-                if self.step == 0:
+                if not self.episode_open:
                     self._start_episode()
-                else:
+                else:  # back from a pause: the same episode goes on, even one paused before its first step
                     self.status = Status.PLAYING
                     self._notify(Status.PLAYING)
             return

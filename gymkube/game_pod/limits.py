@@ -18,6 +18,7 @@ class RateLimiter:
     window_start: float = field(default_factory=time.monotonic)
     window_count: int = 0
     dropped: int = 0
+    unknown: int = 0
 
     def allow(self) -> bool:
         """Whether to handle this event."""

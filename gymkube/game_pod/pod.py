@@ -30,6 +30,8 @@ from gymkube.storage.backends import open_storage
 from gymkube.storage.chunks import DataWriter
 
 log = logging.getLogger(__name__)
+SAVE_RETRY_S = 2.0
+"""How often progress that storage did not take is tried again."""
 
 
 class Pod:
@@ -52,15 +54,22 @@ class Pod:
         self.bundle_dir = settings.bundle_dir.resolve() if settings.bundle_dir else self._fetch_bundle()
         self.bundle_hash = bundle_hash(self.bundle_dir)
         self.turn_secret = read_turn_secret(settings.turn_secret_file)
+        self.writer.on_spool_error = self.on_spool_error
         self.sessions: dict[str, ParticipantSession] = {}
         self.by_sid: dict[str, ParticipantSession] = {}
         self.tickers: dict[int, Ticker] = {}
         self.lobbies: dict[str, Lobby] = {}
         self.draining = False
+        self.stopping = False
+        self.halted: str | None = None
+        """Why no game may run here (the data spool cannot be written), or None."""
         self.dropped = 0
         self.errors: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writer_task: asyncio.Task[None] | None = None
+        self._saver_task: asyncio.Task[None] | None = None
+        self.unsaved: dict[str, Progress] = {}
+        """Progress that storage did not take (an outage), by participant; retried every few seconds."""
 
     def _fetch_bundle(self) -> Path | None:
         """An uploaded bundle (`spec.bundle: sha256:...`) from storage, checked and unpacked locally."""
@@ -85,6 +94,7 @@ class Pod:
                 self.error("could not archive the bundle for replays", repr(exc))
         await self.writer.flush()
         self._writer_task = asyncio.get_running_loop().create_task(self.writer.run())
+        self._saver_task = asyncio.get_running_loop().create_task(self._keep_saving())
         log.info(
             "game pod %s serving experiment %r; data to %s",
             self.name,
@@ -127,8 +137,32 @@ class Pod:
         )
 
     async def save(self, progress: Progress) -> None:
-        """Write a participant's progress to storage (in a thread)."""
-        await asyncio.to_thread(save_progress, self.storage, progress)
+        """Write a participant's progress to storage (in a thread); kept and retried while storage is down."""
+        try:
+            await asyncio.to_thread(save_progress, self.storage, progress)
+        except Exception as exc:
+            if not self.unsaved:
+                log.warning("cannot save progress (kept in memory and retried): %s", exc)
+            self.unsaved[progress.participant] = progress
+            return
+        self.unsaved.pop(progress.participant, None)
+
+    async def retry_saves(self) -> None:
+        """Save the progress that could not be saved, until one still fails."""
+        for participant, progress in list(self.unsaved.items()):
+            try:
+                await asyncio.to_thread(save_progress, self.storage, progress)
+            except Exception:
+                return
+            if self.unsaved.get(participant) is progress:
+                del self.unsaved[participant]
+            if not self.unsaved:
+                log.info("progress saved again: storage is reachable")
+
+    async def _keep_saving(self) -> None:
+        while True:
+            await asyncio.sleep(SAVE_RETRY_S)
+            await self.retry_saves()
 
     # sessions and games ----------------------------------------------------------------
 
@@ -284,14 +318,40 @@ class Pod:
             "capacity": self.spec.capacity,
             "draining": self.draining,
             "spooled_chunks": self.writer.spooled_chunks,
-            "storage_error": self.writer.last_error,
+            "storage_error": self.writer.spool_error or self.writer.last_error,
             "errors": list(self.errors)[-10:],
         }
 
     # shutdown --------------------------------------------------------------------------
 
+    def on_spool_error(self, reason: str | None) -> None:
+        """The spool cannot be written: stop every game and take no one new until it can again.
+
+        Rows go straight to storage meanwhile (nothing already written is touched); games end now
+        rather than run on without the spool's protection against a storage outage.
+        """
+        if reason is None:
+            if self.halted is not None:
+                log.warning("game pod %s takes participants again: the spool is writable", self.name)
+                self.halted = None
+                self.draining = self.stopping
+            return
+        self.error("the data spool cannot be written: games end, no one new is taken", reason)
+        self.halted, self.draining = reason, True
+        self.spawn(self._end_games("technical"))
+
+    async def _end_games(self, reason: str) -> None:
+        """End the session of everyone in a game or a waiting room, with the `reason` ending."""
+        for session in list(self.sessions.values()):
+            if session.progress.status != "active" or not isinstance(session.scene, GymScene):
+                continue
+            session.leave_lobby("ended")
+            session.end_game("error")
+            await session.end_session(reason)
+
     async def drain(self, timeout_s: float) -> None:
         """No new games; wait (bounded) for running games to finish."""
+        self.stopping = True
         self.draining = True
         deadline = time.monotonic() + timeout_s
         while any(t.games for t in self.tickers.values()) and time.monotonic() < deadline:
@@ -299,6 +359,7 @@ class Pod:
 
     async def close(self) -> None:
         """Interrupt what still runs, record it, flush everything."""
+        self.stopping = True
         self.draining = True
         for lobby in self.lobbies.values():
             await lobby.close()
@@ -309,8 +370,16 @@ class Pod:
             await ticker.close()
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        if self._writer_task is not None:
-            self._writer_task.cancel()
-            await asyncio.gather(self._writer_task, return_exceptions=True)
+        for task in (self._writer_task, self._saver_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.writer.close()
+        for attempt in range(5):
+            await self.retry_saves()
+            if not self.unsaved:
+                break
+            await asyncio.sleep(min(2.0, 0.2 * 2**attempt))
+        else:
+            log.error("progress of %d participant(s) could not be saved", len(self.unsaved))
         log.info("game pod %s stopped; %d rows written", self.name, self.writer.rows_written)

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CODE_PREFIX = {"wait_timeout": "WAIT", "partner_left": "LEFT", "dropped": "DROP", "excluded": "EXCL"}
+CODE_PREFIX = {
+    "wait_timeout": "WAIT", "partner_left": "LEFT", "dropped": "DROP", "excluded": "EXCL", "technical": "TECH",
+}  # fmt: skip
 """Generated codes of the early endings start with these, so a glance tells them apart."""
 
 RECENT_GAMES = 4
@@ -132,7 +134,7 @@ class ParticipantSession:
         self.pod.dropped += 1
         if self.alone_in(game):
             self.pod.event(self, "abandoned", {"game": game.id, "episode": game.episode})
-            self._end_game("abandoned")
+            self.end_game("abandoned")
         else:
             self.leave_group("dropped")
 
@@ -278,7 +280,7 @@ class ParticipantSession:
         if self.game is not None and not self.alone_in(self.game) and self.game.is_active:
             self.leave_group("excluded")
             return
-        self._end_game("excluded")
+        self.end_game("excluded")
         self.pod.spawn(self.end_session("excluded"))
 
     async def finish_scene(self, data: Any) -> dict[str, Any]:
@@ -373,6 +375,9 @@ class ParticipantSession:
         p = self.progress
         if self.sid is None:
             return  # moved on while away (a group game ended): the next scene starts when they are back
+        if self.pod.halted is not None:
+            await self.end_session("technical")  # no game starts while data cannot be kept safely
+            return
         if self.game is not None and self.game.is_active:
             if self.game.solo or self.game.status == Status.PAUSED:
                 self.game.resume(self.agent)
@@ -429,7 +434,8 @@ class ParticipantSession:
         async with self._lock:
             await self.advance(None)
 
-    def _end_game(self, status: str) -> None:
+    def end_game(self, status: str) -> None:
+        """Stop this participant's game now, recording the open episode as `status`."""
         game, self.game = self.game, None
         if game is not None:
             game.stop(status)
@@ -441,4 +447,4 @@ class ParticipantSession:
         """The pod is stopping: record the running game as `status`."""
         if self._grace is not None:
             self._grace.cancel()
-        self._end_game(status)
+        self.end_game(status)

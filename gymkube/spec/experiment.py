@@ -125,6 +125,10 @@ class Endings(SpecModel):
         "<h2>The study has ended</h2><p>This study needs your full attention on this page, and the window "
         "was left too often. What you did is saved. Please use the code below.</p>"
     )
+    technical: Ending = _ending(
+        "<h2>The study had to stop</h2><p>A technical problem on our side stopped the game. This is not your "
+        "fault, and what you did up to now is saved. Please submit the code below so that your time is paid.</p>"
+    )
 
 
 class Attention(SpecModel):

@@ -9,14 +9,16 @@ spool keeps it and the upload is retried, so rows survive an outage of the backe
 from __future__ import annotations
 
 import asyncio
+import errno
 import io
 import json
 import logging
 import os
+import shutil
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -127,12 +129,15 @@ class DataWriter:
         pod: str,
         spool_dir: Path,
         interval_s: float = 1.0,
+        headroom_bytes: int = 4 << 20,
     ) -> None:
         self.storage = storage
         self.experiment = experiment
         self.pod = pod
         self.spool_dir = spool_dir
         self.interval_s = interval_s
+        self.headroom_bytes = headroom_bytes
+        """Below this much free space on the spool's disk, the spool counts as full (before writes fail)."""
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self._run_id = uuid.uuid4().hex[:6]
         self._seq = 0
@@ -142,6 +147,10 @@ class DataWriter:
         self.rows_written = 0
         self.chunks_uploaded = 0
         self.last_error: str | None = None
+        self.spool_error: str | None = None
+        """Why the spool cannot be written (disk full, permissions), or None while it can."""
+        self.on_spool_error: Callable[[str | None], None] | None = None
+        """Told when the spool stops (the reason) or starts again (None) being writable."""
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         """Queue one row (hot path: an append)."""
@@ -177,30 +186,73 @@ class DataWriter:
             rows, self._rows = self._rows, {t: [] for t in TABLES}
             count = sum(len(r) for r in rows.values())
             if count:
+                name, data = await asyncio.to_thread(self._encode, rows)
                 try:
-                    await asyncio.to_thread(self._spool, rows)
-                    self.rows_written += count
-                except OSError as exc:  # disk full, permissions: keep the rows, say so loudly
-                    self._restore(rows)
-                    self.last_error = f"spool write failed: {exc}"
-                    log.error("cannot write the data spool in %s: %s", self.spool_dir, exc)
-                    return
+                    await asyncio.to_thread(self._spool, name, data)
+                except OSError as exc:  # disk full, permissions: say so loudly; the rows must not be lost
+                    self._spool_failed(exc)
+                    if not await asyncio.to_thread(self._upload_direct, name, data):
+                        self._restore(rows)
+                        return
+                else:
+                    if self.spool_error is not None:
+                        self._spool_recovered()
+                self.rows_written += count
+            elif self.spool_error is not None and shutil.disk_usage(self.spool_dir).free >= self.headroom_bytes:
+                self._spool_recovered()  # nothing to write, but room again: say so before the next rows
             await asyncio.to_thread(self._upload_spooled)
+
+    def _spool_failed(self, exc: OSError) -> None:
+        first = self.spool_error is None
+        self.spool_error = f"cannot write the data spool in {self.spool_dir}: {exc.strerror or exc}"
+        self.last_error = self.spool_error
+        if first:
+            log.error("%s; new rows go straight to storage while this lasts", self.spool_error)
+            if self.on_spool_error is not None:
+                self.on_spool_error(self.spool_error)
+
+    def _spool_recovered(self) -> None:
+        log.info("the data spool in %s is writable again", self.spool_dir)
+        self.spool_error = None
+        self.last_error = None
+        if self.on_spool_error is not None:
+            self.on_spool_error(None)
 
     def _restore(self, rows: dict[str, list[dict[str, Any]]]) -> None:
         for table, table_rows in rows.items():
             self._rows[table][:0] = table_rows
 
-    def _spool(self, rows: dict[str, list[dict[str, Any]]]) -> None:
-        data = encode_chunk(rows)
+    def _encode(self, rows: dict[str, list[dict[str, Any]]]) -> tuple[str, bytes]:
         self._seq += 1
         name = f"{time.time_ns() // 1_000_000:013d}-{self.pod}-{self._run_id}-{self._seq:06d}.zip"
+        return name, encode_chunk(rows)
+
+    def _spool(self, name: str, data: bytes) -> None:
+        free = shutil.disk_usage(self.spool_dir).free
+        if free - len(data) < self.headroom_bytes:
+            raise OSError(
+                errno.ENOSPC, f"No space left on device ({free >> 10} KiB free, {self.headroom_bytes >> 10} KiB kept)"
+            )
         tmp = self.spool_dir / f".{name}.tmp"
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.spool_dir / name)
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.spool_dir / name)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a partial file must not take the space the next try needs
+            raise
+
+    def _upload_direct(self, name: str, data: bytes) -> bool:
+        """Put a chunk the spool could not take straight into storage; False when that fails too."""
+        try:
+            self.storage.put(chunk_prefix(self.experiment) + name, data)
+        except Exception as exc:
+            log.error("storage is unreachable too; the rows stay in memory until one of them works: %s", exc)
+            return False
+        self.chunks_uploaded += 1
+        return True
 
     def _upload_spooled(self) -> None:
         for path in sorted(self.spool_dir.glob("*.zip")):

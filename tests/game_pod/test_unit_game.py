@@ -307,6 +307,28 @@ def test_a_paused_game_stops_stepping_and_resumes_the_same_episode_after_a_count
     assert [e["status"] for e in recorder.table("episodes")] == ["terminated"]
 
 
+def test_a_pause_before_an_episodes_first_step_resumes_that_episode_instead_of_skipping_its_number(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # Found by the 200-participant fault test: a drop just after episode 2's reset left episode 2
+    # with no row and the game went on with episode 3.
+    clock = Clock(1000.0)
+    monkeypatch.setattr(game_module.time, "monotonic", clock)
+    game, recorder = new_game(tiny_scene(episodes=2, maxSteps=3, countdownS=0))
+    ticker = Ticker(game)
+    ticker.until_playing()
+    ticker.tick(3)  # episode 1 ends; episode 2 starts at once (no countdown)
+    ticker.tick()
+    assert game.episode == 2 and game.step == 0 and game.status == Status.PLAYING
+    game.pause()
+    game.resume()
+    clock.now += 3
+    ticker.until_over()
+    steps = recorder.table("steps")
+    assert [(r["episode"], r["step"]) for r in steps] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
+    assert [e["episode"] for e in recorder.table("episodes")] == [1, 2]
+
+
 def test_a_new_page_after_resume_may_number_its_inputs_from_one_again():
     game, recorder = new_game(tiny_scene(maxSteps=3))
     ticker = Ticker(game)

@@ -113,6 +113,35 @@ async def test_chunks_stay_in_the_spool_while_storage_is_down_and_all_upload_onc
     )
 
 
+async def test_a_full_spool_sends_rows_straight_to_storage_says_so_once_and_recovers_when_room_is_back(
+    tmp_path: Path,
+):
+    storage = FlakyStorage(tmp_path / "store")
+    data = writer(storage, tmp_path / "spool")
+    told: list[str | None] = []
+    data.on_spool_error = told.append
+    data.add("steps", step("s1", 1))
+    await data.flush()  # an ordinary chunk, through the spool
+    data.headroom_bytes = 1 << 62  # more free space than any disk has: the spool counts as full
+    for tick in (2, 3):
+        data.add("steps", step("s1", tick))
+        await data.flush()
+    assert len(told) == 1 and "No space left on device" in told[0] and "spool" in told[0]
+    assert data.last_error == data.spool_error and data.pending_rows == 0 and data.rows_written == 3
+    assert list((tmp_path / "spool").iterdir()) == [], "no partial file is left to take the space"
+
+    storage.down = True  # storage fails too: the rows wait in memory, none is dropped
+    data.add("steps", step("s1", 4))
+    await data.flush()
+    assert data.pending_rows == 1 and data.rows_written == 3
+
+    storage.down = False
+    data.headroom_bytes = 0
+    await data.flush()
+    assert told[-1] is None and data.spool_error is None and data.last_error is None
+    assert [r["step"] for r in read_tables(storage, EXPERIMENT)["steps"].to_pylist()] == [1, 2, 3, 4]
+
+
 async def test_a_single_failed_upload_is_retried_at_the_next_flush(tmp_path: Path):
     storage = FlakyStorage(tmp_path / "store", failures=1)
     data = writer(storage, tmp_path / "spool")

@@ -1,4 +1,8 @@
-"""A game pod killed mid-episode loses at most about the last second of steps."""
+"""Fault: a game pod SIGKILLed mid-episode loses at most about the last second of steps.
+
+The participant comes back to the restarted pod at the scene they were in; the episode our crash
+cut short is marked `interrupted` and played again; `gymkube check` is clean.
+"""
 
 from __future__ import annotations
 
@@ -56,6 +60,7 @@ def test_sigkill_mid_episode_keeps_every_step_older_than_a_second_and_the_partic
     first = sorted(r["step"] for r in data["steps"] if r["episode"] == 1)
     assert first == stored
     assert sorted(r["step"] for r in data["steps"] if r["episode"] == 2) == list(range(1, 181))
+    platform.assert_data_sound("forage-ai")
 
 
 async def _return(bot: ParticipantBot) -> ParticipantBot:
