@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 EXPERIMENTS ?= examples/cartpole.yaml examples/forage_ai.yaml examples/forage_human_human.yaml
 
-.PHONY: bench-routing bench-operator tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
+.PHONY: bench bench-routing bench-operator tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ jstest:
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Capacity and latency against interactive-gym and MUG (peers installed under benchmarks/.peers),
+# flush and export; writes benchmarks/results/<date>.json and .png. BENCH_SHORT=1 for a smoke run.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/peers/setup.py
+	$(BIN)/python benchmarks/bench.py --profile 200
 
 bench-routing: $(STAMP)
 	$(BIN)/python benchmarks/routing.py

@@ -18,7 +18,7 @@ import socketio
 from gymkube.game_pod.environments import bundle_hash
 from gymkube.game_pod.game import Game
 from gymkube.game_pod.groups import Lobby
-from gymkube.game_pod.progress import Progress, load_progress, save_progress
+from gymkube.game_pod.progress import Progress, load_progress, progress_key, save_progress
 from gymkube.game_pod.session import ParticipantSession
 from gymkube.game_pod.settings import PodSettings
 from gymkube.game_pod.stager import build_flow
@@ -30,8 +30,6 @@ from gymkube.storage.backends import open_storage
 from gymkube.storage.chunks import DataWriter
 
 log = logging.getLogger(__name__)
-SAVE_RETRY_S = 2.0
-"""How often progress that storage did not take is tried again."""
 
 
 class Pod:
@@ -55,6 +53,7 @@ class Pod:
         self.bundle_hash = bundle_hash(self.bundle_dir)
         self.turn_secret = read_turn_secret(settings.turn_secret_file)
         self.writer.on_spool_error = self.on_spool_error
+        self.writer.before_flush = self.save_pending
         self.sessions: dict[str, ParticipantSession] = {}
         self.by_sid: dict[str, ParticipantSession] = {}
         self.tickers: dict[int, Ticker] = {}
@@ -67,9 +66,9 @@ class Pod:
         self.errors: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writer_task: asyncio.Task[None] | None = None
-        self._saver_task: asyncio.Task[None] | None = None
         self.unsaved: dict[str, Progress] = {}
-        """Progress that storage did not take (an outage), by participant; retried every few seconds."""
+        """Progress to save before the next data chunk (changed, or refused by storage during an outage)."""
+        self._saves_failing = False
 
     def _fetch_bundle(self) -> Path | None:
         """An uploaded bundle (`spec.bundle: sha256:...`) from storage, checked and unpacked locally."""
@@ -94,7 +93,6 @@ class Pod:
                 self.error("could not archive the bundle for replays", repr(exc))
         await self.writer.flush()
         self._writer_task = asyncio.get_running_loop().create_task(self.writer.run())
-        self._saver_task = asyncio.get_running_loop().create_task(self._keep_saving())
         log.info(
             "game pod %s serving experiment %r; data to %s",
             self.name,
@@ -138,31 +136,49 @@ class Pod:
 
     async def save(self, progress: Progress) -> None:
         """Write a participant's progress to storage (in a thread); kept and retried while storage is down."""
+        self.unsaved.pop(progress.participant, None)
         try:
             await asyncio.to_thread(save_progress, self.storage, progress)
         except Exception as exc:
-            if not self.unsaved:
-                log.warning("cannot save progress (kept in memory and retried): %s", exc)
+            if not self._saves_failing:
+                self._saves_failing = True
+                log.warning("cannot save progress (kept in memory and retried at every flush): %s", exc)
             self.unsaved[progress.participant] = progress
+
+    def save_soon(self, progress: Progress) -> None:
+        """Save a participant's progress before the next data chunk (the hot path: episode starts and ends).
+
+        Progress of many games is written in one worker-thread job per flush instead of a job per
+        change, and always before the rows that depend on it reach storage.
+        """
+        self.unsaved[progress.participant] = progress
+
+    async def save_pending(self) -> None:
+        """Save the progress waiting to be saved (snapshots taken now); what storage refuses waits again."""
+        if not self.unsaved:
             return
-        self.unsaved.pop(progress.participant, None)
-
-    async def retry_saves(self) -> None:
-        """Save the progress that could not be saved, until one still fails."""
-        for participant, progress in list(self.unsaved.items()):
-            try:
-                await asyncio.to_thread(save_progress, self.storage, progress)
-            except Exception:
-                return
-            if self.unsaved.get(participant) is progress:
-                del self.unsaved[participant]
-            if not self.unsaved:
+        pending, self.unsaved = self.unsaved, {}
+        snapshots = [(progress, progress.to_json()) for progress in pending.values()]
+        failed_at = await asyncio.to_thread(self._put_progress, snapshots)
+        if failed_at is None:
+            if self._saves_failing:
+                self._saves_failing = False
                 log.info("progress saved again: storage is reachable")
+            return
+        for progress, _ in snapshots[failed_at:]:
+            self.unsaved.setdefault(progress.participant, progress)  # a newer save_soon wins (same object)
+        if not self._saves_failing:
+            self._saves_failing = True
+            log.warning("cannot save progress (kept in memory and retried at every flush)")
 
-    async def _keep_saving(self) -> None:
-        while True:
-            await asyncio.sleep(SAVE_RETRY_S)
-            await self.retry_saves()
+    def _put_progress(self, snapshots: list[tuple[Progress, bytes]]) -> int | None:
+        for index, (progress, blob) in enumerate(snapshots):
+            try:
+                self.storage.put(progress_key(progress.experiment, progress.participant), blob)
+            except Exception as exc:
+                log.debug("progress save failed: %s", exc)
+                return index
+        return None
 
     # sessions and games ----------------------------------------------------------------
 
@@ -370,13 +386,12 @@ class Pod:
             await ticker.close()
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        for task in (self._writer_task, self._saver_task):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        if self._writer_task is not None:
+            self._writer_task.cancel()
+            await asyncio.gather(self._writer_task, return_exceptions=True)
         await self.writer.close()
         for attempt in range(5):
-            await self.retry_saves()
+            await self.save_pending()
             if not self.unsaved:
                 break
             await asyncio.sleep(min(2.0, 0.2 * 2**attempt))

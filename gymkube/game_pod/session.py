@@ -420,7 +420,7 @@ class ParticipantSession:
             p.last_episode[p.current] = game.episode
             p.game = None
             self.pod.writer.request_flush()
-        self.pod.spawn(self.pod.save(p))
+        self.pod.save_soon(p)
         if what == "failed":
             self.pod.spawn(self.emit(Event.NOTICE, {"text": "Something went wrong in this game; moving on."}))
         if what in ("done", "failed"):

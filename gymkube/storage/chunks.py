@@ -18,7 +18,7 @@ import shutil
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,7 @@ class DataWriter:
         spool_dir: Path,
         interval_s: float = 1.0,
         headroom_bytes: int = 4 << 20,
+        min_gap_s: float = 0.25,
     ) -> None:
         self.storage = storage
         self.experiment = experiment
@@ -137,6 +138,10 @@ class DataWriter:
         self.spool_dir = spool_dir
         self.interval_s = interval_s
         self.headroom_bytes = headroom_bytes
+        self.min_gap_s = min_gap_s
+        """Flushes asked for (episode ends) come at most this often: many games ending together make one chunk."""
+        self.before_flush: Callable[[], Awaitable[None]] | None = None
+        """Run first in every flush (the pod saves pending progress, so it is stored before the rows that need it)."""
         """Below this much free space on the spool's disk, the spool counts as full (before writes fail)."""
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self._run_id = uuid.uuid4().hex[:6]
@@ -171,17 +176,22 @@ class DataWriter:
         return len(list(self.spool_dir.glob("*.zip")))
 
     async def run(self) -> None:
-        """Flush every interval (or when asked) until cancelled."""
+        """Flush every interval (or when asked, at most every `min_gap_s`) until cancelled."""
+        last = time.monotonic()
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval_s)
             except TimeoutError:
                 pass
+            await asyncio.sleep(max(0.0, last + self.min_gap_s - time.monotonic()))
             self._wake.clear()
             await self.flush()
+            last = time.monotonic()
 
     async def flush(self) -> None:
         """Spool the buffered rows as one chunk, then upload every spooled chunk."""
+        if self.before_flush is not None:
+            await self.before_flush()
         async with self._lock:
             rows, self._rows = self._rows, {t: [] for t in TABLES}
             count = sum(len(r) for r in rows.values())
