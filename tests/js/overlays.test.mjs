@@ -48,6 +48,13 @@ test("the role names the own player and the partners, AI partners marked", () =>
   assert.equal(describePlayers(four, "blue").partners, "with Red (AI partner), green and Gold");
 });
 
+test("an AI partner whose label already says so is not marked twice", () => {
+  const labelled = [players[0], { ...players[1], label: "AI partner" }];
+  assert.equal(describePlayers(labelled, "blue").partners, "with AI partner");
+  const brain = [players[0], { ...players[1], label: "Brainy" }]; // "AI" inside a word does not count
+  assert.equal(describePlayers(brain, "blue").partners, "with Brainy (AI partner)");
+});
+
 test("the role falls back to the agent id: for the name, and to find oneself without `you`", () => {
   const unlabelled = players.map(({ you, label, ...p }) => p);
   assert.deepEqual(describePlayers(unlabelled, "red"),

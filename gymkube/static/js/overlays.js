@@ -92,7 +92,8 @@ export function describePlayers(players, agent) {
   const me = players.find((p) => p?.you) ?? players.find((p) => p?.agent === agent);
   if (!me) return null;
   const others = players.filter((p) => p && p !== me)
-    .map((p) => (p.kind === "ai" ? `${playerName(p)} (AI partner)` : playerName(p)));
+    // "(AI partner)" unless the label already says it is an AI ("AI partner", "Computer AI").
+    .map((p) => (p.kind === "ai" && !/\bAI\b/i.test(playerName(p)) ? `${playerName(p)} (AI partner)` : playerName(p)));
   return { agent: String(me.agent), name: playerName(me), color: me.color || null,
     partners: others.length ? `with ${listed(others)}` : "" };
 }
