@@ -115,6 +115,7 @@ def main() -> None:
     print("[bench] flush and export", flush=True)
     report: dict[str, Any] = {
         "headline": {system: result["headline"] for system, result in results.items()},
+        "fps_headline": {system: result["fps_headline"] for system, result in results.items()},
         "criterion": f"every session >= {capacity.MIN_FPS:g} fps and p99 input-to-state latency < "
         f"{capacity.MAX_P99_MS:g} ms",
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
