@@ -138,16 +138,17 @@ class DataWriter:
         self.spool_dir = spool_dir
         self.interval_s = interval_s
         self.headroom_bytes = headroom_bytes
+        """Below this much free space on the spool's disk, the spool counts as full (before writes fail)."""
         self.min_gap_s = min_gap_s
         """Flushes asked for (episode ends) come at most this often: many games ending together make one chunk."""
         self.before_flush: Callable[[], Awaitable[None]] | None = None
         """Run first in every flush (the pod saves pending progress, so it is stored before the rows that need it)."""
-        """Below this much free space on the spool's disk, the spool counts as full (before writes fail)."""
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self._run_id = uuid.uuid4().hex[:6]
         self._seq = 0
         self._rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
         self._wake = asyncio.Event()
+        self._flushing: asyncio.Future[None] | None = None
         self._lock = asyncio.Lock()
         self.rows_written = 0
         self.chunks_uploaded = 0
@@ -185,7 +186,9 @@ class DataWriter:
                 pass
             await asyncio.sleep(max(0.0, last + self.min_gap_s - time.monotonic()))
             self._wake.clear()
-            await self.flush()
+            # Cancelling this loop must not interrupt a flush: its rows are already out of the buffer.
+            self._flushing = asyncio.ensure_future(self.flush())
+            await asyncio.shield(self._flushing)
             last = time.monotonic()
 
     async def flush(self) -> None:
@@ -280,7 +283,9 @@ class DataWriter:
             self.last_error = None
 
     async def close(self, attempts: int = 5) -> None:
-        """Final flush; retry uploads a few times so a brief outage loses nothing."""
+        """Final flush (after the loop's own, if one is under way); retry uploads so a brief outage loses nothing."""
+        if self._flushing is not None:
+            await asyncio.gather(self._flushing, return_exceptions=True)
         for attempt in range(attempts):
             await self.flush()
             if not self.spooled_chunks and not self.pending_rows:
