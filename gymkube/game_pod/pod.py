@@ -18,7 +18,7 @@ import socketio
 from gymkube.game_pod.environments import bundle_hash
 from gymkube.game_pod.game import Game
 from gymkube.game_pod.groups import Lobby
-from gymkube.game_pod.progress import Progress, load_progress, progress_key, save_progress
+from gymkube.game_pod.progress import Progress, load_progress, save_progress
 from gymkube.game_pod.session import ParticipantSession
 from gymkube.game_pod.settings import PodSettings
 from gymkube.game_pod.stager import build_flow
@@ -58,8 +58,8 @@ class Pod:
         self.by_sid: dict[str, ParticipantSession] = {}
         self.tickers: dict[int, Ticker] = {}
         self.lobbies: dict[str, Lobby] = {}
-        self.draining = False
         self.stopping = False
+        """Told to stop (SIGTERM, Ctrl-C): running games may finish, no new one starts."""
         self.halted: str | None = None
         """Why no game may run here (the data spool cannot be written), or None."""
         self.dropped = 0
@@ -135,15 +135,9 @@ class Pod:
         )
 
     async def save(self, progress: Progress) -> None:
-        """Write a participant's progress to storage (in a thread); kept and retried while storage is down."""
+        """Write a participant's progress now (scene changes, endings: before the participant sees them)."""
         self.unsaved.pop(progress.participant, None)
-        try:
-            await asyncio.to_thread(save_progress, self.storage, progress)
-        except Exception as exc:
-            if not self._saves_failing:
-                self._saves_failing = True
-                log.warning("cannot save progress (kept in memory and retried at every flush): %s", exc)
-            self.unsaved[progress.participant] = progress
+        await self._write_progress([progress])
 
     def save_soon(self, progress: Progress) -> None:
         """Save a participant's progress before the next data chunk (the hot path: episode starts and ends).
@@ -154,30 +148,34 @@ class Pod:
         self.unsaved[progress.participant] = progress
 
     async def save_pending(self) -> None:
-        """Save the progress waiting to be saved (snapshots taken now); what storage refuses waits again."""
-        if not self.unsaved:
-            return
-        pending, self.unsaved = self.unsaved, {}
-        snapshots = [(progress, progress.to_json()) for progress in pending.values()]
-        failed_at = await asyncio.to_thread(self._put_progress, snapshots)
-        if failed_at is None:
+        """Save the progress waiting to be saved (changed by games, or refused by storage before)."""
+        if self.unsaved:
+            pending, self.unsaved = self.unsaved, {}
+            await self._write_progress(list(pending.values()))
+
+    async def _write_progress(self, batch: list[Progress]) -> None:
+        """Snapshots taken now, written in one worker-thread job; what storage refuses waits in `unsaved`."""
+        snapshots = [(progress, progress.to_json()) for progress in batch]
+        failure = await asyncio.to_thread(self._put_progress, snapshots)
+        if failure is None:
             if self._saves_failing:
                 self._saves_failing = False
                 log.info("progress saved again: storage is reachable")
             return
+        failed_at, exc = failure
         for progress, _ in snapshots[failed_at:]:
             self.unsaved.setdefault(progress.participant, progress)  # a newer save_soon wins (same object)
         if not self._saves_failing:
             self._saves_failing = True
-            log.warning("cannot save progress (kept in memory and retried at every flush)")
+            log.warning("cannot save progress (kept in memory and retried at every flush): %s", exc)
 
-    def _put_progress(self, snapshots: list[tuple[Progress, bytes]]) -> int | None:
-        for index, (progress, blob) in enumerate(snapshots):
+    def _put_progress(self, snapshots: list[tuple[Progress, bytes]]) -> tuple[int, Exception] | None:
+        """Write each snapshot in turn; the index of the first that storage refused and why, or None."""
+        for index, (progress, snapshot) in enumerate(snapshots):
             try:
-                self.storage.put(progress_key(progress.experiment, progress.participant), blob)
+                save_progress(self.storage, progress, snapshot)
             except Exception as exc:
-                log.debug("progress save failed: %s", exc)
-                return index
+                return index, exc
         return None
 
     # sessions and games ----------------------------------------------------------------
@@ -340,6 +338,11 @@ class Pod:
 
     # shutdown --------------------------------------------------------------------------
 
+    @property
+    def draining(self) -> bool:
+        """Taking no one new and starting no game: stopping, or halted."""
+        return self.stopping or self.halted is not None
+
     def on_spool_error(self, reason: str | None) -> None:
         """The spool cannot be written: stop every game and take no one new until it can again.
 
@@ -350,10 +353,9 @@ class Pod:
             if self.halted is not None:
                 log.warning("game pod %s takes participants again: the spool is writable", self.name)
                 self.halted = None
-                self.draining = self.stopping
             return
         self.error("the data spool cannot be written: games end, no one new is taken", reason)
-        self.halted, self.draining = reason, True
+        self.halted = reason
         self.spawn(self._end_games("technical"))
 
     async def _end_games(self, reason: str) -> None:
@@ -368,7 +370,6 @@ class Pod:
     async def drain(self, timeout_s: float) -> None:
         """No new games; wait (bounded) for running games to finish."""
         self.stopping = True
-        self.draining = True
         deadline = time.monotonic() + timeout_s
         while any(t.games for t in self.tickers.values()) and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
@@ -376,7 +377,6 @@ class Pod:
     async def close(self) -> None:
         """Interrupt what still runs, record it, flush everything."""
         self.stopping = True
-        self.draining = True
         for lobby in self.lobbies.values():
             await lobby.close()
         for session in list(self.sessions.values()):

@@ -114,6 +114,6 @@ def load_progress(storage: Storage, experiment: str, participant: str) -> Progre
         return None
 
 
-def save_progress(storage: Storage, progress: Progress) -> None:
-    """Write the progress (blocking; call from a thread)."""
-    storage.put(progress_key(progress.experiment, progress.participant), progress.to_json())
+def save_progress(storage: Storage, progress: Progress, snapshot: bytes | None = None) -> None:
+    """Write the progress, or a `snapshot` of it taken earlier (blocking; call from a thread)."""
+    storage.put(progress_key(progress.experiment, progress.participant), snapshot or progress.to_json())
