@@ -100,12 +100,16 @@ class ParticipantBot:
         self.pod_url = f"{parts.scheme}://{parts.netloc}{parts.path}"
         self.token = parse_qs(parts.query)["t"][0]
 
+    @property
+    def socketio_path(self) -> str:
+        """Where the pod serves socket.io (below its base path)."""
+        return urlsplit(self.pod_url).path.rstrip("/") + "/socket.io"
+
     async def connect(self) -> None:
         """Open the socket to the pod with the token."""
-        path = urlsplit(self.pod_url).path.rstrip("/") + "/socket.io"
         await self.sio.connect(
             self.pod_url,
-            socketio_path=path,
+            socketio_path=self.socketio_path,
             transports=["websocket"],
             auth={"token": self.token, "client": {"ua": "gymkube-bot", "screen": [1920, 1080]}},
         )

@@ -161,6 +161,12 @@ class Platform:
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.strip().endswith("episodes replay identically (100.0%)"), result.stdout
 
+    def finish(self, name: str) -> dict[str, list[dict[str, Any]]]:
+        """Stop the platform (Ctrl-C), assert the data is sound (`check` clean, `replay` 100%), return its tables."""
+        self.stop()
+        self.assert_data_sound(name)
+        return self.tables(name)
+
     def admin_overview(self) -> dict[str, Any]:
         """What the admin view shows right now (logged in with the secret `gymkube up` generated)."""
         secret = (self.data_dir / "admin-secret").read_text().strip()

@@ -66,9 +66,7 @@ def test_a_participant_plays_cartpole_in_chromium_and_the_data_shows_their_keys(
         code = page.text_content("#completion-code").strip()
         page.screenshot(path=SHOTS / "cartpole-end.png")
 
-    platform.stop()
-    platform.assert_data_sound("cartpole")
-    data = platform.tables("cartpole")
+    data = platform.finish("cartpole")
     (session,) = data["sessions"]
     assert session["completion_code"] == code and session["status"] == "completed"
     assert "Chrome" in session["user_agent"] and session["screen"]

@@ -51,9 +51,7 @@ def test_a_participant_plays_beside_the_ai_and_is_sent_back_with_the_code(platfo
         page.wait_for_timeout(2000)
 
     assert any(url.startswith(f"http://127.0.0.1:9/finished?cc={code}&who=p42") for url in redirects)
-    platform.stop()
-    platform.assert_data_sound("forage-ai")
-    data = platform.tables("forage-ai")
+    data = platform.finish("forage-ai")
     (session,) = data["sessions"]
     assert session["completion_code"] == code
     assert json.loads(session["url_params"]) == {"PROLIFIC_PID": "p42", "STUDY_ID": "study7"}

@@ -69,9 +69,7 @@ def test_two_participants_play_one_game_together_each_recorded_under_their_own_a
     for who, agent in agents.items():
         partner = "Red" if agent == "blue" else "Blue"
         assert " ".join(roles[who].split()) == f"You are {agent.capitalize()} — with {partner}", roles[who]
-    platform.stop()
-    platform.assert_data_sound("forage-pairs")
-    data = platform.tables("forage-pairs")
+    data = platform.finish("forage-pairs")
     (episode,) = data["episodes"]
     assert {episode[f"participant_{agent}"]: who for who, agent in agents.items()} == {"alice": "alice", "bob": "bob"}
     assert_one_row_per_tick(data["steps"], data["episodes"], fps=10)

@@ -56,10 +56,9 @@ class Attacker:
 
     async def connect(self) -> None:
         await self.bot.enter()
-        path = self.bot.pod_url.split("://", 1)[1].split("/", 1)[1].rstrip("/")
         await self.sio.connect(
-            self.bot.pod_url, socketio_path=f"/{path}/socket.io".replace("//", "/"),
-            transports=["websocket"], auth={"token": self.bot.token},
+            self.bot.pod_url, socketio_path=self.bot.socketio_path, transports=["websocket"],
+            auth={"token": self.bot.token},
         )  # fmt: skip
 
 

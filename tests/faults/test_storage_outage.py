@@ -19,7 +19,6 @@ from conftest import quick_manifest
 from datacheck import assert_one_row_per_tick
 
 from gymkube.bot import ParticipantBot
-from gymkube.storage import S3Storage
 from gymkube.storage.export import read_tables
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "storage"))
@@ -34,14 +33,7 @@ EPISODES, STEPS = 12, 200  # 80 s of play, the outage in the middle
 
 def test_sixty_seconds_without_s3_lose_no_row(platform_factory, tmp_path: Path):
     with seaweed_s3(tmp_path / "s3") as server:
-        S3Storage("study", endpoint_url=server.endpoint, access_key=server.access_key,
-                  secret_key=server.secret_key).ensure_bucket()  # fmt: skip
-        env = {
-            "GYMKUBE_STORAGE": "s3://study/gymkube",
-            "GYMKUBE_S3_ENDPOINT": server.endpoint,
-            "AWS_ACCESS_KEY_ID": server.access_key,
-            "AWS_SECRET_ACCESS_KEY": server.secret_key,
-        }
+        env = server.platform_env("study", "gymkube")
         manifest = quick_manifest(tmp_path, "forage_ai.yaml", episodes=EPISODES, maxSteps=STEPS, fps=FPS)
         platform = platform_factory(manifest, env=env)
 
@@ -69,8 +61,7 @@ def test_sixty_seconds_without_s3_lose_no_row(platform_factory, tmp_path: Path):
         assert b"storage unavailable, keeping chunks in the spool" in platform.log_path.read_bytes()
         assert b"storage reachable again" in platform.log_path.read_bytes()
 
-        storage = S3Storage("study", "gymkube", endpoint_url=server.endpoint, access_key=server.access_key,
-                            secret_key=server.secret_key)  # fmt: skip
+        storage = server.storage("study", "gymkube")
         data = {name: table.to_pylist() for name, table in read_tables(storage, "forage-ai").items()}
         episodes = [e for e in data["episodes"] if e.get("steps") is not None]
         # Zero rows lost: every episode of every participant, each with all its steps.

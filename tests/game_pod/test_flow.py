@@ -72,9 +72,7 @@ def test_bots_play_cartpole_and_every_tick_is_one_row_with_their_actions(platfor
 def test_bots_play_beside_the_onnx_policy_in_forage(platform_factory, tmp_path: Path):
     platform = platform_factory(quick_manifest(tmp_path, "forage_ai.yaml", episodes=1, maxSteps=40, fps=20))
     bots = play(platform, "forage-ai", 2)
-    platform.stop()
-    platform.assert_data_sound("forage-ai")
-    data = platform.tables("forage-ai")
+    data = platform.finish("forage-ai")
 
     assert all(bot.completion_code for bot in bots)
     episodes = data["episodes"]

@@ -92,9 +92,7 @@ def test_a_pair_waits_for_each_other_then_plays_one_game_each_as_their_own_agent
     for bot in bots:
         assert [p["you"] for p in bot.players if p["agent"] == bot.agent] == [True]
         assert bot.completion_code and bot.end_reason is None
-    platform.stop()
-    platform.assert_data_sound(NAME)
-    data = platform.tables(NAME)
+    data = platform.finish(NAME)
     (episode,) = data["episodes"]
     assert episode["status"] == "truncated" and episode["steps"] == 45 and episode["participant"] is None
     assert {r["group"] for r in data["steps"]} == {episode["group"]}
@@ -127,9 +125,7 @@ def test_groups_of_three_fill_in_arrival_order_and_play(platform_factory, tmp_pa
     assert all(b.completion_code and b.end_reason is None for b in bots)
     seen = [w["have"] for w in bots[0].waiting]  # the first waiter watched the room fill (and repeats)
     assert seen[0] == 1 and seen == sorted(seen) and set(seen) <= {1, 2}
-    platform.stop()
-    platform.assert_data_sound(NAME)
-    data = platform.tables(NAME)
+    data = platform.finish(NAME)
     assert len(data["episodes"]) == 2 and len({e["group"] for e in data["episodes"]}) == 2
     check_group_steps(data, bots)
     groups = [{e["participant_blue"], e["participant_red"], e["participant_green"]} for e in data["episodes"]]
@@ -141,9 +137,7 @@ def test_past_the_longest_wait_the_fallback_players_fill_the_empty_seats(platfor
     bot = asyncio.run(bots_for(platform, 1)[0].run(60))
     assert bot.completion_code and bot.end_reason is None
     assert [p["kind"] for p in bot.players if p["agent"] != bot.agent] == ["ai"]
-    platform.stop()
-    platform.assert_data_sound(NAME)
-    data = platform.tables(NAME)
+    data = platform.finish(NAME)
     other = "red" if bot.agent == "blue" else "blue"
     assert {r[f"source_{other}"] for r in data["steps"]} == {"fallback"}
     assert {r[f"participant_{other}"] for r in data["steps"]} == {None}
@@ -181,9 +175,7 @@ def test_a_participant_leaving_the_waiting_room_frees_their_seat(platform_factor
 
     leaver, first, second = asyncio.run(main())
     assert leaver.agent is None and {first.agent, second.agent} == {"blue", "red"}
-    platform.stop()
-    platform.assert_data_sound(NAME)
-    data = platform.tables(NAME)
+    data = platform.finish(NAME)
     (left,) = events(data, "waiting_leave")
     assert left["participant"] == "p0" and left["detail"]["why"] == "disconnected"
     (episode,) = data["episodes"]
@@ -217,9 +209,7 @@ def test_a_player_who_drops_and_comes_back_within_the_grace_period_plays_on_in_t
     assert back.completion_code and stayer.completion_code and stayer.end_reason is None
     assert any("Blue" in n or "Red" in n for n in stayer.notices)
     assert any(n.endswith("is back.") for n in stayer.notices)
-    platform.stop()
-    platform.assert_data_sound(NAME)
-    data = platform.tables(NAME)
+    data = platform.finish(NAME)
     (episode,) = data["episodes"]
     assert episode["status"] == "truncated" and episode["steps"] == 90
     sources = [r[f"source_{leaver.agent}"] for r in sorted(data["steps"], key=lambda r: r["step"])]
@@ -241,9 +231,7 @@ def test_past_the_grace_period_the_fallback_takes_the_seat_and_the_partner_plays
     assert stayer.completion_code and stayer.end_reason is None
     assert any("did not come back" in n and "computer plays" in n for n in stayer.notices)
     assert (back.end_reason, back.completion_code) == ("dropped", "AWAY0001")
-    platform.stop()
-    platform.assert_data_sound(NAME)
-    data = platform.tables(NAME)
+    data = platform.finish(NAME)
     (episode,) = data["episodes"]
     assert episode["status"] == "truncated" and episode["steps"] == 90
     sources = [r[f"source_{leaver.agent}"] for r in sorted(data["steps"], key=lambda r: r["step"])]
@@ -268,9 +256,7 @@ def test_past_the_grace_period_the_game_can_end_for_everyone_with_codes_that_say
     assert (stayer.end_reason, stayer.completion_code) == ("partner_left", "PARTNER1")
     assert any("has to end" in n for n in stayer.notices)
     assert (back.end_reason, back.completion_code) == ("dropped", "AWAY0001")
-    platform.stop()
-    platform.assert_data_sound(NAME)
-    data = platform.tables(NAME)
+    data = platform.finish(NAME)
     (episode,) = data["episodes"]
     assert episode["status"] == "dropout" and 0 < episode["steps"] < 300
     assert_one_row_per_tick(data["steps"], data["episodes"], fps=30)
@@ -297,9 +283,7 @@ def test_a_second_tab_of_a_group_player_is_refused_and_the_game_plays_on(platfor
     bots, second_tab = asyncio.run(main())
     assert second_tab.refused["reason"] == "duplicate"
     assert all(b.completion_code and b.end_reason is None for b in bots)
-    platform.stop()
-    platform.assert_data_sound(NAME)
-    data = platform.tables(NAME)
+    data = platform.finish(NAME)
     assert events(data, "duplicate_refused") and not events(data, "drop")
     check_group_steps(data, bots)
 
@@ -341,9 +325,7 @@ def test_leaving_the_page_too_often_excludes_the_participant_and_the_fallback_pl
     wanderer, stayer = asyncio.run(main())
     assert wanderer.end_reason == "excluded" and wanderer.completion_code.startswith("EXCL")
     assert stayer.end_reason is None and stayer.completion_code
-    platform.stop()
-    platform.assert_data_sound(NAME)
-    data = platform.tables(NAME)
+    data = platform.finish(NAME)
     assert sessions(data)["p0"]["end_reason"] == "excluded"
     assert {r[f"source_{wanderer.agent}"] for r in data["steps"]} >= {"fallback"}
 
@@ -364,9 +346,7 @@ def test_twelve_participants_for_three_player_groups_over_three_pods_form_four_g
 
     bots = asyncio.run(main())
     assert all(b.completion_code and b.end_reason is None for b in bots)
-    platform.stop()
-    platform.assert_data_sound(NAME)
-    data = platform.tables(NAME)
+    data = platform.finish(NAME)
     pod_of = {s["participant"]: s["pod"] for s in data["sessions"]}
     assert len(set(pod_of.values())) == 3, "the burst spreads over the three pods"
     groups = [[e[f"participant_{a}"] for a in ("blue", "red", "green")] for e in data["episodes"]]

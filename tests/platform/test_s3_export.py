@@ -15,7 +15,6 @@ import pytest
 from conftest import quick_manifest
 
 from gymkube.bot import ParticipantBot
-from gymkube.storage import S3Storage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "storage"))
 from s3server import find_weed, seaweed_s3  # noqa: E402
@@ -25,14 +24,7 @@ pytestmark = pytest.mark.skipif(find_weed() is None, reason="weed is installed w
 
 def test_played_data_goes_to_s3_and_downloads_as_csv_parquet_and_a_presigned_url(platform_factory, tmp_path: Path):
     with seaweed_s3(tmp_path / "s3") as server:
-        S3Storage("study", endpoint_url=server.endpoint, access_key=server.access_key,
-                  secret_key=server.secret_key).ensure_bucket()  # fmt: skip
-        env = {
-            "GYMKUBE_STORAGE": "s3://study/gymkube",
-            "GYMKUBE_S3_ENDPOINT": server.endpoint,
-            "AWS_ACCESS_KEY_ID": server.access_key,
-            "AWS_SECRET_ACCESS_KEY": server.secret_key,
-        }
+        env = server.platform_env("study", "gymkube")
         platform = platform_factory(quick_manifest(tmp_path, "cartpole.yaml", maxSteps=25), env=env)
 
         async def play() -> list[ParticipantBot]:
@@ -44,8 +36,7 @@ def test_played_data_goes_to_s3_and_downloads_as_csv_parquet_and_a_presigned_url
         time.sleep(1.5)
         api = httpx.Client(base_url=platform.base, headers={"Authorization": f"Bearer {platform.token('r')}"})
 
-        direct = S3Storage("study", "gymkube", endpoint_url=server.endpoint, access_key=server.access_key,
-                           secret_key=server.secret_key)  # fmt: skip
+        direct = server.storage("study", "gymkube")
         assert direct.list("experiments/cartpole/chunks/"), "chunks are in the bucket"
         from gymkube.storage.export import read_tables
 

@@ -202,6 +202,24 @@ class S3Server:
                 raise TimeoutError(f"SeaweedFS S3 not ready in {timeout_s}s ({last}):\n{self.log_tail()}")
             time.sleep(0.1)
 
+    def storage(self, bucket: str, prefix: str = "") -> Any:
+        """A gymkube `S3Storage` on this server with its credentials."""
+        from gymkube.storage import S3Storage
+
+        return S3Storage(
+            bucket, prefix, endpoint_url=self.endpoint, access_key=self.access_key, secret_key=self.secret_key
+        )
+
+    def platform_env(self, bucket: str = "study", prefix: str = "gymkube") -> dict[str, str]:
+        """The variables that make `gymkube up` store everything here, below s3://bucket/prefix (created)."""
+        self.storage(bucket).ensure_bucket()
+        return {
+            "GYMKUBE_STORAGE": f"s3://{bucket}/{prefix}",
+            "GYMKUBE_S3_ENDPOINT": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+        }
+
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM the process group; SIGKILL it when it does not exit within `timeout_s`."""
         process, self._process = self._process, None
