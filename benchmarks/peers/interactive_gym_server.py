@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,8 @@ import gymnasium as gym
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cartpole_shapes  # noqa: E402
-from interactive_gym.configurations import configuration_constants, experiment_config  # noqa: E402
+import harness  # noqa: E402
 from interactive_gym.configurations.object_contexts import Circle, Line, Polygon  # noqa: E402
-from interactive_gym.scenes import gym_scene, stager, static_scene  # noqa: E402
 from interactive_gym.server import app, game_manager, remote_game  # noqa: E402
 
 # --- patch 1: run at all ------------------------------------------------------------------------
@@ -54,25 +52,10 @@ def render_server_game(self: Any, game: Any) -> None:
 game_manager.GameManager.render_server_game = render_server_game
 
 
-# --- patch 2: no phoning out --------------------------------------------------------------------
-def _no_network(*args: Any, **kwargs: Any) -> Any:
-    raise OSError("the benchmark does not phone out")
-
-
-urllib.request.urlopen = _no_network  # type: ignore[assignment]
-
-# --- patch 3: input sequence numbers, for measurement only ---------------------------------------
-_incoming_seq: list[Any] = [None]
-_original_send_pressed_keys = app.send_pressed_keys
-
-
-def send_pressed_keys_with_seq(data: dict[str, Any]) -> None:
-    """The app's handler, with the input's seq remembered while it runs."""
-    _incoming_seq[0] = data.get("seq")
-    _original_send_pressed_keys(data)
-
-
-app.socketio.on("send_pressed_keys")(send_pressed_keys_with_seq)
+# --- patch 2: no phoning out; 3: input sequence numbers, for measurement only ------------------
+harness.block_phoning_out()
+seq_tap = harness.SeqTap()
+app.socketio.on("send_pressed_keys")(seq_tap.wrap(app.send_pressed_keys))
 _original_enqueue = remote_game.RemoteGameV2.enqueue_action
 _original_tick = remote_game.RemoteGameV2.tick
 
@@ -81,7 +64,7 @@ def enqueue_action(self: Any, subject_id: Any, action: Any) -> None:
     accepted = self.status == remote_game.GameStatus.Active and not self.pending_actions[subject_id].full()
     _original_enqueue(self, subject_id, action)
     if accepted:
-        self.__dict__.setdefault("bench_pending_seq", {})[subject_id] = _incoming_seq[0]
+        self.__dict__.setdefault("bench_pending_seq", {})[subject_id] = seq_tap.seq
 
 
 def tick(self: Any) -> None:
@@ -125,32 +108,12 @@ def cartpole_state(env: Any, scene: Any) -> list[dict[str, Any]]:
 
 
 def hud(game: Any) -> str:
-    return f"Score {game.episode_rewards[0]:.0f} a={game.__dict__.get('bench_applied_seq')}"
+    return harness.hud(game.episode_rewards[0], game)
 
 
-def build_config(port: int) -> experiment_config.ExperimentConfig:
-    cartpole = (
-        gym_scene.GymScene()
-        .scene(scene_id="cartpole", experiment_config={})
-        .environment(env_creator=make_env, env_config={})
-        .rendering(fps=30, env_to_state_fn=cartpole_state, hud_text_fn=hud, game_width=600, game_height=400)
-        .policies(policy_mapping={0: configuration_constants.PolicyTypes.Human})
-        .gameplay(
-            default_action=0,
-            action_mapping={"ArrowLeft": 0, "ArrowRight": 1},
-            num_episodes=1000,
-            max_steps=500,
-            input_mode=configuration_constants.InputModes.PressedKeys,
-        )
-    )
-    start = static_scene.StartScene().scene(scene_id="start", experiment_config={})
-    end = static_scene.EndScene().scene(scene_id="end", experiment_config={})
-    return (
-        experiment_config.ExperimentConfig()
-        .experiment(
-            stager=stager.Stager(scenes=[start, cartpole, end]), experiment_id="bench", save_experiment_data=False
-        )
-        .hosting(port=port, host="127.0.0.1")
+def build_config(port: int) -> Any:
+    return harness.cartpole_config(
+        "interactive_gym", port, make_env, human=0, rendering={"env_to_state_fn": cartpole_state, "hud_text_fn": hud}
     )
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -30,38 +29,21 @@ import gymnasium as gym
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cartpole_shapes  # noqa: E402
-from mug.configurations import configuration_constants, experiment_config  # noqa: E402
+import harness  # noqa: E402
 from mug.rendering import Surface  # noqa: E402
-from mug.scenes import gym_scene, stager, static_scene  # noqa: E402
 from mug.server import app, remote_game  # noqa: E402
 
-
-# --- 1: no phoning out --------------------------------------------------------------------------
-def _no_network(*args: Any, **kwargs: Any) -> Any:
-    raise OSError("the benchmark does not phone out")
-
-
-urllib.request.urlopen = _no_network  # type: ignore[assignment]
-
-# --- 2: input sequence numbers, for measurement only ---------------------------------------------
-_incoming_seq: list[Any] = [None]
-_original_player_action = app.on_player_action
-
-
-def player_action_with_seq(data: dict[str, Any]) -> None:
-    """The app's handler, with the input's seq remembered while it runs."""
-    _incoming_seq[0] = data.get("seq")
-    _original_player_action(data)
-
-
-app.socketio.on("player_action")(player_action_with_seq)
+# --- 1: no phoning out; 2: input sequence numbers, for measurement only -------------------------
+harness.block_phoning_out()
+seq_tap = harness.SeqTap()
+app.socketio.on("player_action")(seq_tap.wrap(app.on_player_action))
 _original_enqueue = remote_game.ServerGame.enqueue_action
 _original_step = remote_game.ServerGame.step
 
 
 def enqueue_action(self: Any, agent_id: Any, action: Any) -> None:
     _original_enqueue(self, agent_id, action)
-    self.__dict__.setdefault("bench_pending_seq", {})[agent_id] = _incoming_seq[0]
+    self.__dict__.setdefault("bench_pending_seq", {})[agent_id] = seq_tap.seq
 
 
 def step(self: Any) -> Any:
@@ -102,33 +84,12 @@ def make_env(**config: Any) -> gym.Env:
 
 
 def hud(game: Any) -> str:
-    return f"Score {sum(game.episode_rewards.values()):.0f} a={game.__dict__.get('bench_applied_seq')}"
+    return harness.hud(sum(game.episode_rewards.values()), game)
 
 
-def build_config(port: int) -> experiment_config.ExperimentConfig:
-    cartpole = (
-        gym_scene.GymScene()
-        .scene(scene_id="cartpole", experiment_config={})
-        .environment(env_creator=make_env, env_config={})
-        .rendering(fps=30, hud_text_fn=hud, game_width=600, game_height=400)
-        .policies(policy_mapping={"human": configuration_constants.PolicyTypes.Human})
-        .gameplay(
-            default_action=0,
-            action_mapping={"ArrowLeft": 0, "ArrowRight": 1},
-            num_episodes=1000,
-            max_steps=500,
-            input_mode=configuration_constants.InputModes.PressedKeys,
-        )
-        .multiplayer(mode="server_authoritative")
-    )
-    start = static_scene.StartScene().scene(scene_id="start", experiment_config={})
-    end = static_scene.EndScene().scene(scene_id="end", experiment_config={})
-    return (
-        experiment_config.ExperimentConfig()
-        .experiment(
-            stager=stager.Stager(scenes=[start, cartpole, end]), experiment_id="bench", save_experiment_data=False
-        )
-        .hosting(port=port, host="127.0.0.1")
+def build_config(port: int) -> Any:
+    return harness.cartpole_config(
+        "mug", port, make_env, human="human", rendering={"hud_text_fn": hud}, multiplayer="server_authoritative"
     )
 
 
