@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 EXPERIMENTS ?= examples/cartpole.yaml examples/forage_ai.yaml examples/forage_human_human.yaml
 
-.PHONY: bench bench-routing bench-operator tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
+.PHONY: vendor bench bench-routing bench-operator tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -18,13 +18,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Pyodide, onnxruntime-web and micropip for client/p2p play (pinned, checked; not in git).
+vendor: $(STAMP)
+	@$(BIN)/python scripts/vendor.py
+
 system-deps:
 	@bash scripts/system-deps.sh
 
-run: $(STAMP)
+run: $(STAMP) vendor
 	$(BIN)/gymkube up $(EXPERIMENTS) --port $(PORT)
 
-test: $(STAMP) system-deps lint typecheck check-generated jstest pytest
+test: $(STAMP) system-deps vendor lint typecheck check-generated jstest pytest
 
 LINTED := $(wildcard gymkube tests examples benchmarks)
 

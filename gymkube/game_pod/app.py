@@ -16,10 +16,12 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gymkube.game_pod import browser
 from gymkube.game_pod.environments import bundle_file
 from gymkube.game_pod.limits import RateLimiter
 from gymkube.game_pod.pod import Pod
 from gymkube.game_pod.protocol import Event
+from gymkube.game_pod.remote import BadEntry, RemoteGame
 from gymkube.game_pod.settings import PodSettings
 from gymkube.game_pod.turn import turn_credentials
 from gymkube.spec.load import load_experiment_file
@@ -32,6 +34,8 @@ MEDIA_TYPES |= {".css", ".html", ".txt", ".json", ".woff2"}
 MAX_UNKNOWN_RECORDED = 10
 """Unknown events recorded per connection (all are ignored and rate-limited)."""
 CLOSE_MESSAGE_TOO_BIG = 1009
+MAX_RELAY_CHARS = 32 * 1024
+"""A relayed p2p packet (inputs, a hash, or a state for a resync) is at most this long."""
 
 
 class LogOversize:
@@ -153,6 +157,48 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         get = data.get
         session.game.on_input(session.agent, get("k"), get("d"), get("s"), get("t"), get("f"), get("e"), get("ft"))
 
+    @sio.on(Event.RECORDS)
+    async def records(sid: str, data: Any = None, *_: Any) -> dict[str, Any]:
+        session = await session_for(sid)
+        if session is None or not isinstance(data, dict):
+            return {"ok": False, "n": 0, "error": "slow down"}
+        game = session.game
+        if not isinstance(game, RemoteGame) or data.get("g") != game.id or session.agent is None:
+            late = isinstance(data.get("g"), str) and data["g"] in session.recent_games
+            return {"ok": late, "n": 0, "error": None if late else "no such game"}
+        try:
+            taken = game.receive(session, session.agent, data.get("x"))
+        except BadEntry as exc:
+            game.rejected += 1
+            if game.rejected <= MAX_UNKNOWN_RECORDED:
+                log.info("refused records of game %s from %s: %s", game.id, sid, exc)
+                pod.event(session, "bad_records", {"game": game.id, "why": str(exc)[:300]})
+            return {"ok": False, "n": 0, "error": str(exc)[:300]}
+        await pod.flush(game)
+        return {"ok": True, "n": taken, "error": None}
+
+    def peer_of(session: Any, data: Any) -> Any:
+        """The group member a signal or relay is for (same p2p game), or None."""
+        game = session.game if session is not None else None
+        if not isinstance(game, RemoteGame) or game.scene.mode != "p2p" or not isinstance(data, dict):
+            return None
+        peer = game.members.get(str(data.get("to")))
+        return peer if peer is not None and peer is not session and peer.sid is not None else None
+
+    @sio.on(Event.SIGNAL)
+    async def signal(sid: str, data: Any = None, *_: Any) -> None:
+        session = await session_for(sid)
+        peer = peer_of(session, data)
+        if peer is not None and isinstance(data["d"], dict):
+            await sio.emit(Event.SIGNAL, {"from": session.agent, "d": data["d"]}, to=peer.sid)
+
+    @sio.on(Event.RELAY)
+    async def relay(sid: str, data: Any = None, *_: Any) -> None:
+        session = await session_for(sid)
+        peer = peer_of(session, data)
+        if peer is not None and isinstance(data["d"], str) and len(data["d"]) <= MAX_RELAY_CHARS:
+            await sio.emit(Event.RELAY, {"from": session.agent, "d": data["d"]}, to=peer.sid)
+
     @sio.on(Event.PING)
     async def ping(sid: str, data: Any = None, *_: Any) -> dict[str, Any]:
         await session_for(sid)
@@ -249,6 +295,7 @@ def build_app(settings: PodSettings) -> LogOversize:
         Route(f"{prefix}/readyz", ready),
         Route(f"{prefix}/load", load),
         Route(f"{prefix}/files/{{path:path}}", files),
+        *browser.routes(prefix, pod),
         Mount(f"{prefix}/static", StaticFiles(directory=static_dir), name="static"),
     ]
     if prefix:  # probes and the operator reach the pod at its root; a URL without the slash still works

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.metadata
 import sys
 from collections.abc import Callable
@@ -12,7 +11,10 @@ from typing import Any
 
 import gymnasium as gym
 
+from gymkube.portable.common import import_entry_point
 from gymkube.spec.gym import GymScene
+
+__all__ = ["bundle_file", "import_entry_point", "make_env", "find_object_renderer", "bundle_hash"]
 
 
 def bundle_file(bundle_dir: Path | None, relative: str) -> Path:
@@ -24,18 +26,6 @@ def bundle_file(bundle_dir: Path | None, relative: str) -> Path:
     if not path.is_relative_to(root) or not path.is_file():
         raise FileNotFoundError(f"{relative!r} is not in the experiment's files")
     return path
-
-
-def import_entry_point(entry_point: str, bundle_dir: Path | None) -> Callable[..., Any]:
-    """`module:callable`, importing from the experiment's own files first."""
-    if bundle_dir is not None and str(bundle_dir) not in sys.path:
-        sys.path.insert(0, str(bundle_dir))
-    module_name, _, attribute = entry_point.partition(":")
-    module = importlib.import_module(module_name)
-    target = getattr(module, attribute)
-    if not callable(target):
-        raise TypeError(f"{entry_point} is not callable")
-    return target
 
 
 def make_env(scene: GymScene, bundle_dir: Path | None) -> gym.Env[Any, Any]:
@@ -87,7 +77,7 @@ def bundle_hash(bundle_dir: Path | None) -> str | None:
     return digest.hexdigest()
 
 
-def _version(package: str) -> str | None:
+def package_version(package: str) -> str | None:
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
@@ -96,9 +86,9 @@ def _version(package: str) -> str | None:
 
 def runtime_versions(env: gym.Env[Any, Any]) -> dict[str, str | None]:
     """Versions of the packages an episode's outcome depends on."""
-    module = type(env.unwrapped).__module__.split(".")[0]
-    versions = {p: _version(p) for p in ("gymkube", "gymnasium", "numpy", "onnxruntime")}
+    module = type(getattr(env, "unwrapped", env)).__module__.split(".")[0]
+    versions = {p: package_version(p) for p in ("gymkube", "gymnasium", "numpy", "onnxruntime")}
     versions["env_package"] = module
-    versions["env_package_version"] = _version(module)
+    versions["env_package_version"] = package_version(module)
     versions["python"] = sys.version.split()[0]
     return versions

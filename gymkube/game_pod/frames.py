@@ -10,22 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gymkube.game_pod import environments
+from gymkube.portable.common import hud_text, split_objects
 from gymkube.spec.gym import GymScene
 
 if TYPE_CHECKING:
     from gymkube.game_pod.game import Game
 
 log = logging.getLogger(__name__)
-
-
-class _SafeFormat(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
-def format_score(score: float) -> str:
-    """An integer score without decimals, others with one."""
-    return str(int(score)) if float(score).is_integer() else f"{score:.1f}"
 
 
 class FrameEncoder:
@@ -47,28 +38,15 @@ class FrameEncoder:
 
     def hud(self, game: Game) -> str:
         """The heads-up line from the scene's template."""
-        values = _SafeFormat(
-            episode=game.round,
-            episodes=self.scene.episodes,
-            score=format_score(game.score),
-            step=game.step,
-            max_steps=self.scene.max_steps,
-        )
-        return self.scene.hud.format_map(values)
+        scene = self.scene
+        return hud_text(
+            scene.hud, episode=game.round, episodes=scene.episodes, score=game.score, step=game.step,
+            max_steps=scene.max_steps,
+        )  # fmt: skip
 
     def _objects(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         assert self.render_objects is not None
-        current: list[dict[str, Any]] = []
-        permanent: list[dict[str, Any]] = []
-        for obj in self.render_objects():
-            if obj.get("permanent"):
-                key = str(obj.get("id"))
-                if key not in self.sent_permanent:
-                    self.sent_permanent.add(key)
-                    permanent.append(obj)
-            else:
-                current.append(obj)
-        return current, permanent
+        return split_objects(self.render_objects(), self.sent_permanent)
 
     def _image(self) -> bytes:
         from PIL import Image

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import logging
 import random
@@ -12,13 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from gymkube.game_pod import environments
 from gymkube.game_pod.frames import FrameEncoder
-from gymkube.game_pod.inputs import HumanSlot
 from gymkube.game_pod.players import Actor, make_actor
 from gymkube.game_pod.protocol import Event
+from gymkube.portable.common import flatten_info, observation_hash, plain_value
+from gymkube.portable.inputs import HumanSlot
 from gymkube.spec.gym import GymScene, HumanPlayer
 
 log = logging.getLogger(__name__)
@@ -32,43 +30,6 @@ class Status(enum.StrEnum):
     PAUSED = "paused"
     DONE = "done"
     ABANDONED = "abandoned"
-
-
-def observation_hash(observation: Any) -> str:
-    """A short, stable hash of an observation (dicts hashed by sorted key)."""
-    digest = hashlib.blake2b(digest_size=8)
-    if isinstance(observation, dict):
-        for key in sorted(observation):
-            digest.update(str(key).encode())
-            digest.update(np.ascontiguousarray(observation[key]).tobytes())
-    else:
-        digest.update(np.ascontiguousarray(observation).tobytes())
-    return digest.hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | float | np.integer | np.floating):
-        return float(value)
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, default=lambda v: np.asarray(v).tolist())
-
-
-def flatten_info(info: dict[str, Any], prefix: str = "info_") -> dict[str, Any]:
-    """Info as flat columns: nested keys joined with '_', numbers as floats."""
-    flat: dict[str, Any] = {}
-    for key, value in info.items():
-        if str(key).startswith("_"):
-            continue
-        if isinstance(value, dict):
-            flat.update(flatten_info(value, f"{prefix}{key}_"))
-        else:
-            flat[f"{prefix}{key}"] = _plain(value)
-    return flat
 
 
 class Game:
@@ -387,7 +348,7 @@ class Game:
         row["truncated"] = truncated
         row["obs_hash"] = observation_hash(self.observation)
         if self.record_observations:
-            row["obs"] = _plain(self.observation)
+            row["obs"] = plain_value(self.observation)
         row.update(flatten_info(info))
         self.record("steps", row)
         self.outbox.append((Event.STATE, self.frames.state(self, None)))

@@ -15,10 +15,12 @@ from typing import Any
 
 import socketio
 
+from gymkube.game_pod.browser import runtime_urls
 from gymkube.game_pod.environments import bundle_hash
 from gymkube.game_pod.game import Game
 from gymkube.game_pod.groups import Lobby
 from gymkube.game_pod.progress import Progress, load_progress, save_progress
+from gymkube.game_pod.remote import RemoteGame, browser_versions
 from gymkube.game_pod.session import ParticipantSession
 from gymkube.game_pod.settings import PodSettings
 from gymkube.game_pod.stager import build_flow
@@ -57,6 +59,9 @@ class Pod:
         self.sessions: dict[str, ParticipantSession] = {}
         self.by_sid: dict[str, ParticipantSession] = {}
         self.tickers: dict[int, Ticker] = {}
+        self.remote_games: dict[str, RemoteGame] = {}
+        """Games played in the browsers (client and p2p modes), by id."""
+        self._remote_task: asyncio.Task[None] | None = None
         self.lobbies: dict[str, Lobby] = {}
         self.stopping = False
         """Told to stop (SIGTERM, Ctrl-C): running games may finish, no new one starts."""
@@ -93,6 +98,7 @@ class Pod:
                 self.error("could not archive the bundle for replays", repr(exc))
         await self.writer.flush()
         self._writer_task = asyncio.get_running_loop().create_task(self.writer.run())
+        self._remote_task = asyncio.get_running_loop().create_task(self._sweep_remote_games())
         log.info(
             "game pod %s serving experiment %r; data to %s",
             self.name,
@@ -210,7 +216,31 @@ class Pod:
             self.tickers[fps] = Ticker(fps, self._send)
         return self.tickers[fps]
 
-    async def _send(self, game: Game, messages: list[tuple[str, dict[str, Any]]]) -> None:
+    def unschedule(self, game: Game | RemoteGame) -> None:
+        """Stop stepping (or sweeping) a game that is over."""
+        if isinstance(game, RemoteGame):
+            self.remote_games.pop(game.id, None)
+        else:
+            self.ticker(game.scene.fps).remove(game)
+
+    async def flush(self, game: Game | RemoteGame) -> None:
+        """Send a game's pending messages now (outside its tick: reconnects, browser games)."""
+        if game.outbox:
+            messages, game.outbox = game.outbox, []
+            await self._send(game, messages)
+
+    async def _sweep_remote_games(self, every_s: float = 0.5) -> None:
+        """Write the p2p steps that waited long enough for the other peers; send what the games queued."""
+        while True:
+            await asyncio.sleep(every_s)
+            for game in list(self.remote_games.values()):
+                try:
+                    game.flush_pending()
+                    await self.flush(game)
+                except Exception as exc:
+                    self.error(f"browser game {game.id} failed a sweep", repr(exc))
+
+    async def _send(self, game: Game | RemoteGame, messages: list[tuple[str, dict[str, Any]]]) -> None:
         """Each connected member gets the game's messages, made personal (their agent, their acks)."""
         for agent, member in list(game.members.items()):
             if member.sid is not None:
@@ -218,14 +248,19 @@ class Pod:
                     await self.sio.emit(event, game.personal(event, payload, agent), to=member.sid)
 
     @staticmethod
-    def _game_event(what: str, game: Game) -> None:
+    def _game_event(what: str, game: Game | RemoteGame) -> None:
         for member in list(game.members.values()):
             member.on_game_event(what, game)
 
-    def _create_game(self, scene: GymScene, base_row: dict[str, Any], **options: Any) -> Game | None:
+    def _create_game(self, scene: GymScene, base_row: dict[str, Any], **options: Any) -> Game | RemoteGame | None:
         if self.draining:
             return None
         try:
+            if scene.mode != "server":
+                return RemoteGame(
+                    scene, base_row, self.record, record_observations=self.spec.data.record_observations,
+                    bundle_versions=browser_versions(scene), runtime=runtime_urls(self), **options,
+                )  # fmt: skip
             return Game(
                 scene,
                 base_row,
@@ -238,16 +273,21 @@ class Pod:
             self.error(f"cannot start scene {scene.id!r}", repr(exc))
             return None
 
-    def _play(self, game: Game, members: dict[str, ParticipantSession]) -> None:
+    def _play(self, game: Game | RemoteGame, members: dict[str, ParticipantSession]) -> None:
         game.members = dict(members)
         game.listener = self._game_event
         for agent, member in members.items():
             member.join(game, agent)
-        self.ticker(game.scene.fps).add(game)
+        if isinstance(game, RemoteGame):
+            self.remote_games[game.id] = game
+            game.announce()
+            self.spawn(self.flush(game))
+        else:
+            self.ticker(game.scene.fps).add(game)
 
     def new_game(
         self, session: ParticipantSession, scene: GymScene, first_episode: int, rounds_done: int
-    ) -> Game | None:
+    ) -> Game | RemoteGame | None:
         """Start a game for a participant's (solo) gym scene; None (logged) when it cannot start."""
         base_row = {
             **session.row_ids(),
@@ -316,7 +356,7 @@ class Pod:
     def load(self) -> dict[str, Any]:
         """What this pod reports for routing and the admin view."""
         connected = sum(1 for s in self.sessions.values() if s.sid is not None)
-        playing = sum(len(t.games) for t in self.tickers.values())
+        playing = sum(len(t.games) for t in self.tickers.values()) + len(self.remote_games)
         completed = sum(1 for s in self.sessions.values() if s.progress.status == "completed")
         waiting = sum(len(lobby) for lobby in self.lobbies.values())
         return {
@@ -371,7 +411,7 @@ class Pod:
         """No new games; wait (bounded) for running games to finish."""
         self.stopping = True
         deadline = time.monotonic() + timeout_s
-        while any(t.games for t in self.tickers.values()) and time.monotonic() < deadline:
+        while (any(t.games for t in self.tickers.values()) or self.remote_games) and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
 
     async def close(self) -> None:
@@ -384,6 +424,9 @@ class Pod:
             session.record_snapshot()
         for ticker in self.tickers.values():
             await ticker.close()
+        if self._remote_task is not None:
+            self._remote_task.cancel()
+            await asyncio.gather(self._remote_task, return_exceptions=True)
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self._writer_task is not None:

@@ -25,6 +25,10 @@ class Event(StrEnum):
     PING = "ping"
     TELEMETRY = "telemetry"
     TURN = "turn"
+    PLAY = "play"
+    RECORDS = "records"
+    SIGNAL = "signal"
+    RELAY = "relay"
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,48 @@ PROTOCOL: dict[Event, EventSpec] = {
         {},
         "Ask for TURN credentials; the ack is {urls, username, credential, ttl} or {urls: []} without TURN.",
     ),
+    Event.PLAY: EventSpec(
+        "pod",
+        {
+            "game": "str: game id",
+            "mode": "str: client | p2p",
+            "config": "map: what the browser's Sim is built from (gymkube/game_pod/remote.py sim_config)",
+            "agent": "str: the agent this participant plays",
+            "players": "list[map]: every agent {agent, label, color, kind, you}",
+            "group": "str | nil: the group id (p2p)",
+            "episode": "int: the episode to start next (a page that still runs this game carries on)",
+            "roundsDone": "int: episodes of this scene already played",
+            "peers": "list[str]: the human agents of the group (p2p)",
+            "runtime": "map: where to load Pyodide, onnxruntime-web, the game's code and files (relative to the page)",
+        },
+        "Run this game in the browser (client and p2p modes); sent again after a reconnect.",
+    ),
+    Event.RECORDS: EventSpec(
+        "browser",
+        {
+            "g": "str: game id",
+            "x": "list[map]: entries in order: {k: start | step | end | event, ...} (gymkube/portable/sim.py)",
+        },
+        "Records of a browser game, at least every second; the ack is {ok: bool, n: entries taken, error}.",
+    ),
+    Event.SIGNAL: EventSpec(
+        "both",
+        {
+            "to": "str: the peer's agent (browser -> pod)",
+            "from": "str: the sending peer's agent (pod -> browser)",
+            "d": "map: a WebRTC description or ICE candidate, passed on unread",
+        },
+        "WebRTC signalling between the peers of a p2p game, through the pod.",
+    ),
+    Event.RELAY: EventSpec(
+        "both",
+        {
+            "to": "str: the peer's agent (browser -> pod)",
+            "from": "str: the sending peer's agent (pod -> browser)",
+            "d": "str: a game packet, passed on unread",
+        },
+        "A p2p packet through the pod, when no peer-to-peer path came up.",
+    ),
 }
 
 
@@ -157,7 +203,8 @@ def render_protocol_js() -> str:
         "export const PAYLOADS = Object.freeze({",
     ]
     for event, spec in PROTOCOL.items():
-        lines.append(f"  // {spec.sender} -> {'browser' if spec.sender == 'pod' else 'pod'}: {spec.doc}")
+        route = {"pod": "pod -> browser", "browser": "browser -> pod"}.get(spec.sender, "browser <-> pod <-> browser")
+        lines.append(f"  // {route}: {spec.doc}")
         lines.append(f"  {json.dumps(event.value)}: Object.freeze({json.dumps(sorted(spec.payload))}),")
     lines += ["});", ""]
     return "\n".join(lines)

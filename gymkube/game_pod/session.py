@@ -10,12 +10,13 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from gymkube.game_pod.game import Game, Status
-from gymkube.game_pod.inputs import client_time, is_count
 from gymkube.game_pod.progress import Progress
 from gymkube.game_pod.protocol import Event
+from gymkube.game_pod.remote import RemoteGame
 from gymkube.game_pod.scenes import client_scene, ending_scene
 from gymkube.game_pod.stager import scene_id_of
 from gymkube.game_pod.survey import check_answers
+from gymkube.portable.inputs import client_time, is_count
 from gymkube.spec.gym import GymScene
 from gymkube.spec.scenes import EndScene, Scene, StaticScene, SurveyScene
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from gymkube.game_pod.pod import Pod
 
 log = logging.getLogger(__name__)
+
+AnyGame = Game | RemoteGame
+"""A game stepped on this pod, or one played in the browser(s)."""
 
 CODE_PREFIX = {
     "wait_timeout": "WAIT", "partner_left": "LEFT", "dropped": "DROP", "excluded": "EXCL", "technical": "TECH",
@@ -51,7 +55,7 @@ class ParticipantSession:
         self.pod = pod
         self.progress = progress
         self.sid: str | None = None
-        self.game: Game | None = None
+        self.game: AnyGame | None = None
         self.agent: str | None = None  # the agent played in `game`
         self._grace: asyncio.TimerHandle | None = None
         self._left_ns = 0
@@ -138,7 +142,7 @@ class ParticipantSession:
         else:
             self.leave_group("dropped")
 
-    def alone_in(self, game: Game) -> bool:
+    def alone_in(self, game: AnyGame) -> bool:
         """The only participant in the game (solo, or the rest of a group's seats are AI): it pauses for them."""
         return game.solo or list(game.members.values()) == [self]
 
@@ -190,7 +194,7 @@ class ParticipantSession:
         else:
             self.tell_partners(f"{self.label} {gone}, so the game has to end. Everything is saved.")
             game.stop("dropout")
-            self.pod.ticker(game.scene.fps).remove(game)
+            self.pod.unschedule(game)
             for member in others:
                 member.game = None
                 self.pod.spawn(member.end_session("partner_left"))
@@ -333,7 +337,7 @@ class ParticipantSession:
             },
         )
 
-    def join(self, game: Game, agent: str) -> None:
+    def join(self, game: AnyGame, agent: str) -> None:
         """Play `agent` in `game` from now on."""
         self.game, self.agent = game, agent
         self.recent_games[game.id] = agent
@@ -381,7 +385,7 @@ class ParticipantSession:
         if self.game is not None and self.game.is_active:
             if self.game.solo or self.game.status == Status.PAUSED:
                 self.game.resume(self.agent)
-            await self.pod.ticker(scene.fps).flush_outbox(self.game)
+            await self.pod.flush(self.game)
             return
         if p.game is not None and p.game.get("scene") == p.current:
             # The game this participant was in died with its pod: say so in the data. A group's
@@ -409,7 +413,7 @@ class ParticipantSession:
             return
         self.game = game
 
-    def on_game_event(self, what: str, game: Game) -> None:
+    def on_game_event(self, what: str, game: AnyGame) -> None:
         """Episode starts and ends are saved to progress; a finished game moves the flow on."""
         p = self.progress
         if what == "episode_start":
@@ -426,8 +430,8 @@ class ParticipantSession:
         if what in ("done", "failed"):
             self.pod.spawn(self._after_game(game))
 
-    async def _after_game(self, game: Game) -> None:
-        self.pod.ticker(game.scene.fps).remove(game)
+    async def _after_game(self, game: AnyGame) -> None:
+        self.pod.unschedule(game)
         if self.game is not game:
             return
         self.game = None
@@ -439,7 +443,7 @@ class ParticipantSession:
         game, self.game = self.game, None
         if game is not None:
             game.stop(status)
-            self.pod.ticker(game.scene.fps).remove(game)
+            self.pod.unschedule(game)
             self.progress.game = None
             self.pod.spawn(self.pod.save(self.progress))
 

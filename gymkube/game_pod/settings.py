@@ -30,6 +30,10 @@ class PodSettings(BaseSettings):
     max_message_bytes: int = 64 * 1024
     turn_urls: list[str] = []
     turn_secret_file: Path | None = None
+    pyodide_url: str = ""
+    """Load Pyodide from here (e.g. https://cdn.jsdelivr.net/pyodide/v0.29.3/full/) instead of the pod."""
+    package_index_url: str = ""
+    """The package index micropip installs a browser game's packages from (default: PyPI)."""
 
     @property
     def resolved_base_path(self) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import gymnasium as gym
 
 from gymkube.game_pod.environments import bundle_files, bundle_hash, import_entry_point, runtime_versions
-from gymkube.game_pod.game import observation_hash
+from gymkube.portable.common import observation_hash
 from gymkube.storage.backends import Storage
 
 

@@ -28,6 +28,12 @@ class EnvironmentSpec(SpecModel):
     id: Annotated[str, Field(max_length=100, pattern=r"^[\w./:-]+$")] | None = None
     entry_point: EntryPoint | None = None
     kwargs: JsonObject = Field(default_factory=dict)
+    packages: list[Annotated[str, Field(max_length=200, pattern=r"^[\w.\[\],<>=!~ /-]+$")]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="For `client`/`p2p` scenes: packages installed in the browser with micropip, by name from "
+        "the package index (e.g. numpy) or a wheel from the experiment's files (wheels/myenv-1.0-py3-none-any.whl).",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> EnvironmentSpec:
@@ -151,11 +157,35 @@ class Rendering(SpecModel):
     rgb_quality: int = Field(80, ge=10, le=100)
 
 
+class P2PSpec(SpecModel):
+    """Peer-to-peer play: every browser steps the same seeded environment; late inputs are rolled back."""
+
+    input_delay: int = Field(
+        2, ge=0, le=15, description="Frames between a key press and the step it acts in (hides the peer round trip)."
+    )
+    max_prediction: int = Field(
+        8, ge=1, le=60, description="Frames a peer may run ahead of the inputs it has; beyond this it waits."
+    )
+    redundancy: int = Field(5, ge=1, le=30, description="Each input packet repeats at least this many recent inputs.")
+    hash_every: int = Field(
+        30, ge=1, le=3600, description="Frames between state-hash comparisons (a mismatch is resynchronised)."
+    )
+    connect_timeout_s: float = Field(
+        6, ge=1, le=60, description="Seconds to wait for a direct (or TURN) connection before relaying through the pod."
+    )
+
+
 class GymScene(SpecModel):
-    """Play an environment for some episodes; the server steps it at `fps`."""
+    """Play an environment for some episodes, stepped at `fps` on the pod or in the browser (`mode`)."""
 
     type: Literal["gym"]
     id: SceneId
+    mode: Literal["server", "client", "p2p"] = Field(
+        "server",
+        description="Where the environment runs: 'server' (the game pod), 'client' (the participant's browser, "
+        "Pyodide; one human) or 'p2p' (every participant's browser, inputs exchanged over WebRTC; two or more humans).",
+    )
+    p2p: P2PSpec = Field(default_factory=lambda: P2PSpec(), description="Settings of 'p2p' mode.")
     title: ShortText | None = None
     instructions: Html | None = None
     environment: EnvironmentSpec
@@ -193,7 +223,29 @@ class GymScene(SpecModel):
                 )
         if not self.controls.keys:
             raise ValueError("'controls.keys' must map at least one key to an action")
+        self._fits_mode(humans)
         return self
+
+    def _fits_mode(self, humans: list[str]) -> None:
+        if self.mode == "server":
+            return
+        if self.rendering.mode != "objects":
+            raise ValueError(f"mode '{self.mode}' draws objects in the browser; 'rendering.mode: rgb' needs 'server'")
+        if self.mode == "client" and len(humans) != 1:
+            raise ValueError("mode 'client' is for one 'human' player (beside any AI); use 'p2p' for several")
+        if self.mode == "p2p":
+            if len(humans) < 2:
+                raise ValueError("mode 'p2p' needs two or more 'human' players; use 'client' for one")
+            policies = [a for a, p in self.players.items() if isinstance(p, PolicyPlayer)]
+            if policies:
+                raise ValueError(
+                    f"mode 'p2p' cannot run ONNX policies yet ({', '.join(policies)}): use 'random' or 'noop' "
+                    "players, or mode 'server'"
+                )
+            if self.grouping.on_dropout == "fallback":
+                raise ValueError(
+                    "mode 'p2p' ends the game when a peer leaves: 'group.onDropout: fallback' needs 'server'"
+                )
 
     @property
     def human_agents(self) -> list[str]:

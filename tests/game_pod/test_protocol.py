@@ -24,7 +24,7 @@ def test_every_event_has_a_protocol_entry_and_nothing_else_does() -> None:
 
 def test_each_entry_names_its_sender_and_documents_its_payload() -> None:
     for event, spec in PROTOCOL.items():
-        assert spec.sender in ("pod", "browser"), event
+        assert spec.sender in ("pod", "browser", "both"), event
         assert spec.doc, event
         for key, description in spec.payload.items():
             assert re.fullmatch(r"[a-z][A-Za-z]*", key), (event, key)

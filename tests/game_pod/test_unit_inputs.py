@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gymkube.game_pod.inputs import HumanSlot
+from gymkube.portable.inputs import HumanSlot
 
 KEYS = {"ArrowLeft": 0, "ArrowRight": 1, "ArrowUp": 2}
 

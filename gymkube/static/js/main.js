@@ -1,5 +1,6 @@
 // Entry point: wires the connection to the screens, the renderer, key capture and telemetry.
-import { connectPod, finishScene, sendInput, sendTelemetry } from "./net.js";
+import { connectPod, finishScene, sendInput, sendTelemetry, sendRecords, askTurn, sendSignal, sendRelay } from "./net.js";
+import { BrowserGame } from "./browsergame.js";
 import { showScene, showPage } from "./scenes.js";
 import { showGameStatus, showWaiting, showRole, showConnection, showNotice, setHud, showBroken } from "./overlays.js";
 import { startRenderer, stopRenderer, pushState, shownFrame, latestEpisode, setOwnAgent, takeDrawTimes } from "./renderer.js";
@@ -10,6 +11,7 @@ const reportError = makeErrorReporter(sendTelemetry, showBroken);
 catchErrors(reportError);
 
 let scene = null; // the scene on screen
+let browserGame = null; // the game running in this page (client and p2p modes), or null
 // The pod ignores a sequence number not above the last it saw, also across a reload: start from the clock.
 let inputSeq = Date.now();
 const REPORT_DRAWS_EVERY_MS = 1000;
@@ -23,6 +25,8 @@ function stopGame() {
   stopInput();
   stopRenderer();
   reportDrawTimes();
+  browserGame?.stop();
+  browserGame = null;
 }
 
 function onScene(msg) {
@@ -47,15 +51,35 @@ function onGame(game) {
   if (game.status === "playing") {
     if (isCapturing()) return; // a repeated "playing" (e.g. after a resume) must not release held keys
     const keys = game.keys?.length ? game.keys : scene.keys;
+    const here = browserGame; // keys of a browser game go to it, not to the pod
     startInput(keys, (k, d, t) => {
       // The pod ignores inputs tagged with another episode; the newest state received names the
       // current one even before its first frame is drawn.
       const shown = shownFrame();
-      sendInput({ s: ++inputSeq, k, d, t, f: shown?.f ?? null, ft: shown?.ms ?? null, e: latestEpisode() });
+      if (here) here.key(k, d, ++inputSeq, t, shown?.f, shown?.ms);
+      else sendInput({ s: ++inputSeq, k, d, t, f: shown?.f ?? null, ft: shown?.ms ?? null, e: latestEpisode() });
     });
-  } else {
+  } else if (game.status !== "stalled") {
     stopInput();
   }
+}
+
+// The pod says: run this game here. A page that already runs it carries on (a reconnect, not a reload).
+function onPlay(msg) {
+  if (scene?.type !== "gym" || !msg?.game) return;
+  if (browserGame && browserGame.id === msg.game && !browserGame.stopped) return;
+  browserGame?.stop();
+  const game = new BrowserGame(msg, {
+    state: (s) => { if (browserGame === game) pushState(s); },
+    status: (g) => { if (browserGame === game) onGame(g); },
+    records: sendRecords,
+    turn: askTurn,
+    signal: sendSignal,
+    relay: sendRelay,
+    error: reportError,
+  });
+  browserGame = game;
+  game.start();
 }
 
 function onConnection(state) {
@@ -79,13 +103,16 @@ function start() {
   }
   watchAttention(sendTelemetry);
   setInterval(reportDrawTimes, REPORT_DRAWS_EVERY_MS);
-  window.addEventListener("pagehide", reportDrawTimes);
+  window.addEventListener("pagehide", () => { reportDrawTimes(); browserGame?.flush(); });
   connectPod(token, {
     onScene,
     onGame,
     onWaiting,
     onState: (s) => { if (scene?.type === "gym") pushState(s); },
     onNotice: (n) => showNotice(n?.text),
+    onPlay,
+    onSignal: (m) => browserGame?.signal(m?.from, m?.d),
+    onRelay: (m) => browserGame?.receive(m?.from, m?.d),
     onRefused,
     onConnection,
     onError: reportError,

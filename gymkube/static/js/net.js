@@ -24,7 +24,7 @@ function clientInfo() {
 
 /**
  * Connects with the participant's token. `on` holds callbacks: onScene, onGame, onWaiting (the gym scene's waiting
- * room, before its game starts), onState, onNotice (payloads as sent), onRefused(message, reason),
+ * room, before its game starts), onState, onNotice, onPlay, onSignal, onRelay (payloads as sent), onRefused(message, reason),
  * onConnection("connecting" | "connected" | "reconnecting" | "closed"), onError(err).
  */
 export function connectPod(token, on) {
@@ -63,6 +63,9 @@ export function connectPod(token, on) {
   socket.on(EVENTS.WAITING, (msg) => call("onWaiting", msg));
   socket.on(EVENTS.STATE, (msg) => call("onState", msg));
   socket.on(EVENTS.NOTICE, (msg) => call("onNotice", msg));
+  socket.on(EVENTS.PLAY, (msg) => call("onPlay", msg));
+  socket.on(EVENTS.SIGNAL, (msg) => call("onSignal", msg));
+  socket.on(EVENTS.RELAY, (msg) => call("onRelay", msg));
   socket.on(EVENTS.REFUSED, (msg) => {
     refused = true;
     socket.disconnect();
@@ -104,4 +107,35 @@ export function sendInput(payload) {
 /** Sends a telemetry record; socket.io buffers it while reconnecting. */
 export function sendTelemetry(payload) {
   socket?.emit(EVENTS.TELEMETRY, payload);
+}
+
+/** Whether the socket is connected now. */
+export function isConnected() {
+  return Boolean(socket?.connected);
+}
+
+/** Sends a browser game's records; resolves with the ack ({ok, n, error}), rejects when offline or unanswered. */
+export function sendRecords(payload, timeoutMs = 10000) {
+  return new Promise((resolve, reject) => {
+    if (!socket?.connected) { reject(new Error("offline")); return; }
+    socket.timeout(timeoutMs).emit(EVENTS.RECORDS, payload, (err, ack) => (err ? reject(err) : resolve(ack || {})));
+  });
+}
+
+/** Asks for TURN credentials ({urls, username, credential, ttl}; urls empty without TURN). */
+export function askTurn(timeoutMs = 5000) {
+  return new Promise((resolve) => {
+    if (!socket?.connected) { resolve({ urls: [] }); return; }
+    socket.timeout(timeoutMs).emit(EVENTS.TURN, {}, (err, ack) => resolve(err || !ack ? { urls: [] } : ack));
+  });
+}
+
+/** WebRTC signalling for the peer playing `to`, through the pod. */
+export function sendSignal(to, d) {
+  socket?.emit(EVENTS.SIGNAL, { to, d });
+}
+
+/** A game packet for the peer playing `to`, through the pod (when no direct path exists). */
+export function sendRelay(to, d) {
+  if (socket?.connected) socket.emit(EVENTS.RELAY, { to, d });
 }

@@ -75,6 +75,9 @@ export function showGameStatus(game) {
   else if (game.status === "done") say(box, "Finished — please wait…");
   else if (game.status === "paused") say(box, "Paused — please wait…");
   else if (game.status === "abandoned") say(box, "This game has ended — please wait…");
+  else if (game.status === "loading") say(box, "Loading the game in your browser…");
+  else if (game.status === "stalled") say(box, "Waiting for your partner…");
+  else if (game.status === "broken") say(box, "The game could not start in this browser — please reload the page.");
   else box.hidden = true;
 }
 

@@ -13,6 +13,10 @@ export const EVENTS = Object.freeze({
   PING: "ping",
   TELEMETRY: "telemetry",
   TURN: "turn",
+  PLAY: "play",
+  RECORDS: "records",
+  SIGNAL: "signal",
+  RELAY: "relay",
 });
 
 export const PAYLOADS = Object.freeze({
@@ -38,4 +42,12 @@ export const PAYLOADS = Object.freeze({
   "telemetry": Object.freeze(["e", "f", "g", "kind", "message", "ms", "offset", "rtt", "state", "t"]),
   // browser -> pod: Ask for TURN credentials; the ack is {urls, username, credential, ttl} or {urls: []} without TURN.
   "turn": Object.freeze([]),
+  // pod -> browser: Run this game in the browser (client and p2p modes); sent again after a reconnect.
+  "play": Object.freeze(["agent", "config", "episode", "game", "group", "mode", "peers", "players", "roundsDone", "runtime"]),
+  // browser -> pod: Records of a browser game, at least every second; the ack is {ok: bool, n: entries taken, error}.
+  "records": Object.freeze(["g", "x"]),
+  // browser <-> pod <-> browser: WebRTC signalling between the peers of a p2p game, through the pod.
+  "signal": Object.freeze(["d", "from", "to"]),
+  // browser <-> pod <-> browser: A p2p packet through the pod, when no peer-to-peer path came up.
+  "relay": Object.freeze(["d", "from", "to"]),
 });

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 
 def client_time(value: Any) -> float | None:
@@ -15,7 +15,7 @@ def client_time(value: Any) -> float | None:
     return float(value)
 
 
-def is_count(value: Any) -> bool:
+def is_count(value: Any) -> TypeGuard[int]:
     """A non-negative int (not a bool): a step, episode or sequence number from the client."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 

@@ -1,0 +1,286 @@
+"""A game's environment in the participant's browser (`client` and `p2p` modes): episodes, steps, records, frames.
+
+The page's JavaScript keeps time, reads keys, draws and talks to the pod; everything that decides
+what happens in the game is here, in Python, so it runs the same in CPython (tests, replays) as in
+Pyodide. Calls from JavaScript pass JSON strings both ways, so no Python object outlives a call.
+
+A step row has the columns of server mode (`action_<agent>`, `source_<agent>`, `input_*_<agent>`,
+`reward`, `terminated`, `truncated`, `obs_hash`, `info_*`) plus `t_client_ms`, the browser's clock
+when the step ran; the pod adds the columns that say whose row it is.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gymkube.portable.common import (
+    flatten_info,
+    hud_text,
+    import_entry_point,
+    observation_hash,
+    plain_value,
+    split_objects,
+)
+from gymkube.portable.inputs import HumanSlot
+
+MAX_TAKE = 2000
+"""Entries handed to the page per call (a second of play is at most 60 steps per game)."""
+
+
+def flat_floats(value: Any) -> list[float]:
+    """Nested lists, tuples, arrays and numbers as one flat list of floats."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, list | tuple):
+        return [x for item in value for x in flat_floats(item)]
+    return [float(value)]
+
+
+def policy_input(observation: Any, agent: str, key: str | None) -> list[float]:
+    """What a policy reads: the agent's part of a dict observation (or its `key`), flattened."""
+    if isinstance(observation, dict):
+        name = key or agent
+        observation = observation[name] if name in observation else observation
+    if isinstance(observation, dict):
+        return [x for _, v in sorted(observation.items()) for x in flat_floats(v)]
+    return flat_floats(observation)
+
+
+def choose(logits: list[float], selection: str, temperature: float, rng: random.Random) -> int:
+    """Greedy argmax, or a draw from softmax(logits / temperature)."""
+    if selection == "greedy":
+        return max(range(len(logits)), key=lambda i: (logits[i], -i))
+    top = max(logits)
+    weights = [math.exp((x - top) / temperature) for x in logits]
+    return rng.choices(range(len(logits)), weights=weights)[0]
+
+
+def action_count(env: Any, agent: str) -> int:
+    """How many actions an agent has (a Dict space's entry, or the whole Discrete space)."""
+    space = env.action_space
+    if isinstance(space, dict) or hasattr(space, "spaces"):
+        space = space[agent]
+    return int(space.n)
+
+
+class Sim:
+    """One environment and its players, stepped by whoever owns it (a solo page, or a rollback peer).
+
+    `config` is what the pod sends in the `play` event (see `gymkube.game_pod.remote.sim_config`).
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        spec = config["environment"]
+        kwargs = dict(spec.get("kwargs") or {})
+        search = config.get("searchDir")
+        if spec.get("entryPoint"):
+            self.env = import_entry_point(spec["entryPoint"], search)(**kwargs)
+        else:
+            import gymnasium  # only when the experiment installs it in the browser
+
+            self.env = gymnasium.make(spec["id"], disable_env_checker=True, **kwargs)
+        self.render_objects = self._renderer(config.get("renderer"), search)
+        self.players: dict[str, dict[str, Any]] = config["players"]
+        self.humans: list[str] = config["humans"]
+        keys, default = dict(config["keys"]), config["defaultAction"]
+        self.slots = {agent: HumanSlot(agent, keys, default) for agent in self.humans}
+        self.multi_agent = len(self.players) > 1
+        self.base_seed: int = config["seed"]
+        self.max_steps: int = config["maxSteps"]
+        self.episodes: int = config["episodes"]
+        self.hud_template: str = config["hud"]
+        self.record_observations: bool = bool(config.get("recordObservations"))
+        self.episode = 0
+        self.round = 0
+        self.step = 0
+        self.score = 0.0
+        self.over = True
+        self.observation: Any = None
+        self.sent_permanent: set[str] = set()
+
+    def _renderer(self, entry_point: str | None, search: Any) -> Callable[[], list[dict[str, Any]]]:
+        if entry_point:
+            function = import_entry_point(entry_point, search)
+            return lambda: function(self.env)
+        method = getattr(getattr(self.env, "unwrapped", self.env), "render_objects", None)
+        if not callable(method):
+            raise LookupError("the environment has no render_objects() and the scene names no renderer")
+        return method
+
+    # episodes and steps ----------------------------------------------------------------
+
+    def reset(self, episode: int, round_: int) -> int:
+        """Start episode `episode` (seeded base + episode - 1); the participant sees it as round `round_`."""
+        self.episode, self.round = episode, round_
+        self.step, self.score, self.over = 0, 0.0, False
+        seed = self.base_seed + episode - 1
+        self.observation, _ = self.env.reset(seed=seed)
+        self.sent_permanent.clear()
+        for slot in self.slots.values():
+            slot.release_all()
+        return seed
+
+    def ai_actions(self, logits: dict[str, list[float]] | None = None) -> dict[str, tuple[int, str]]:
+        """Every AI player's action for the coming step: policies from `logits` (run by the page), others here."""
+        actions: dict[str, tuple[int, str]] = {}
+        for agent, spec in self.players.items():
+            kind = spec["type"]
+            if kind == "human":
+                continue
+            rng = random.Random(f"{spec.get('seed')}:{self.episode}:{self.step}")  # stateless: safe to re-run
+            if kind == "noop":
+                actions[agent] = (int(spec.get("action", 0)), "noop")
+            elif kind == "random":
+                actions[agent] = (rng.randrange(action_count(self.env, agent)), "random")
+            else:
+                values = (logits or {}).get(agent)
+                if not values:
+                    raise ValueError(f"no policy output for {agent}")
+                actions[agent] = (choose(values, spec.get("selection", "greedy"), spec.get("temperature", 1.0), rng),
+                                  "policy")  # fmt: skip
+        return actions
+
+    def policy_feeds(self) -> list[list[Any]]:
+        """[agent, model file, flat input] for each policy player: what the page runs through onnxruntime-web."""
+        feeds = []
+        for agent, spec in self.players.items():
+            if spec["type"] == "policy":
+                key = (spec.get("observation") or {}).get("key")
+                feeds.append([agent, spec["file"], policy_input(self.observation, agent, key)])
+        return feeds
+
+    def advance(self, actions: dict[str, tuple[int, str]], now_ms: float) -> dict[str, Any]:
+        """One step with every agent's (action, source); the step's row. After a terminal step, `over` is set."""
+        row: dict[str, Any] = {"episode": self.episode, "step": self.step + 1, "t_client_ms": now_ms}
+        chosen: dict[str, int] = {}
+        for agent in self.players:
+            action, source = actions[agent]
+            chosen[agent] = action
+            row[f"action_{agent}"] = action
+            row[f"source_{agent}"] = source
+        step_action: Any = chosen if self.multi_agent else chosen[self.humans[0]]
+        self.observation, reward, terminated, truncated, info = self.env.step(step_action)
+        self.step += 1
+        if isinstance(reward, dict):
+            for agent, value in reward.items():
+                row[f"reward_{agent}"] = float(value)
+            mine = [float(reward[a]) for a in self.humans if a in reward]
+            reward = sum(mine) if mine else sum(float(v) for v in reward.values())
+        self.score += float(reward)
+        truncated = bool(truncated) or self.step >= self.max_steps
+        row |= {"reward": float(reward), "terminated": bool(terminated), "truncated": truncated,
+                "obs_hash": observation_hash(self.observation)}  # fmt: skip
+        if self.record_observations:
+            row["obs"] = plain_value(self.observation)
+        row.update(flatten_info(info))
+        self.over = bool(terminated) or truncated
+        return row
+
+    def frame(self, game: str, now_ms: float) -> dict[str, Any]:
+        """What the renderer draws now: the `state` message of server mode, built in the browser."""
+        current, permanent = split_objects(self.render_objects(), self.sent_permanent)
+        hud = hud_text(self.hud_template, episode=self.round, episodes=self.episodes, score=self.score,
+                       step=self.step, max_steps=self.max_steps)  # fmt: skip
+        return {"g": game, "e": self.episode, "f": self.step, "o": current, "p": permanent or None,
+                "hud": hud, "a": None, "t": now_ms}  # fmt: skip
+
+    # snapshots (rollback) ---------------------------------------------------------------
+
+    def save(self) -> dict[str, Any]:
+        """Everything that decides the future: the environment's `get_state()` plus the episode's bookkeeping.
+
+        `get_state()` must return fresh, JSON-compatible data (a resync sends it to another browser) and
+        `set_state()` must take it back; see examples/pong/pong_env.py.
+        """
+        return {"env": self.env.get_state(), "step": self.step, "score": self.score, "over": self.over,
+                "episode": self.episode, "observation": copy.deepcopy(self.observation)}  # fmt: skip
+
+    def load(self, snapshot: dict[str, Any]) -> None:
+        """Go back to a saved moment (objects on screen are re-sent whole)."""
+        self.env.set_state(snapshot["env"])
+        self.step, self.score, self.over = snapshot["step"], snapshot["score"], snapshot["over"]
+        self.episode, self.observation = snapshot["episode"], snapshot["observation"]
+
+    @staticmethod
+    def snapshot_hash(snapshot: dict[str, Any]) -> str:
+        """A short hash of a snapshot, equal on every peer that is in step."""
+        text = json.dumps(snapshot, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+class Solo:
+    """`client` mode: one participant's game, stepped by the page at the scene's frame rate.
+
+    The page calls `key` for each key change, `start` when a countdown ends, `feeds` and `tick` once per
+    frame, and `take` at least every second (the entries go to the pod as they are).
+    """
+
+    def __init__(self, config_json: str) -> None:
+        config = json.loads(config_json)
+        self.sim = Sim(config)
+        self.game: str = config["game"]
+        self.next_episode: int = config["episode"]
+        self.rounds_done: int = config["roundsDone"]
+        self.human = self.sim.humans[0]
+        self.entries: list[dict[str, Any]] = []
+
+    @property
+    def finished(self) -> bool:
+        """Every episode of the scene played."""
+        return self.rounds_done >= self.sim.episodes
+
+    def key(self, key: str, down: bool, seq: int, client_ms: float, frame: int | None, frame_ms: float | None) -> None:
+        """A key went down or up (only while an episode runs)."""
+        if not self.sim.over:
+            self.sim.slots[self.human].on_input(key, down, seq, client_ms, frame, frame_ms)
+
+    def start(self, now_ms: float) -> str:
+        """Begin the next episode; its first frame."""
+        episode = self.next_episode
+        seed = self.sim.reset(episode, self.rounds_done + 1)
+        self.entries.append({"k": "start", "e": episode, "seed": seed, "t": now_ms})
+        return json.dumps(self.sim.frame(self.game, now_ms))
+
+    def feeds(self) -> str:
+        """Policy inputs for this frame."""
+        return json.dumps(self.sim.policy_feeds())
+
+    def tick(self, logits_json: str, now_ms: float) -> str:
+        """One step: {state, end: None or the episode's status}."""
+        sim = self.sim
+        slot = sim.slots[self.human]
+        action, source, event = slot.take_action()
+        actions = sim.ai_actions(json.loads(logits_json) if logits_json else None)
+        actions[self.human] = (action, source)
+        row = sim.advance(actions, now_ms)
+        row[f"input_seq_{self.human}"] = event.seq if event else None
+        row[f"input_client_ms_{self.human}"] = event.client_ms if event else None
+        row[f"input_frame_{self.human}"] = event.frame if event else None
+        row[f"input_frame_ms_{self.human}"] = event.frame_ms if event else None
+        self.entries.append({"k": "step", "row": row})
+        end = None
+        if sim.over:
+            end = "terminated" if row["terminated"] else "truncated"
+            self.entries.append({"k": "end", "e": sim.episode, "status": end, "steps": sim.step,
+                                 "score": sim.score, "t": now_ms})  # fmt: skip
+            self.rounds_done += 1
+            self.next_episode = sim.episode + 1
+        return json.dumps({"state": sim.frame(self.game, now_ms), "end": end})
+
+    def take(self) -> str:
+        """The entries not yet handed over, oldest first (the page sends them to the pod)."""
+        taken, self.entries = self.entries[:MAX_TAKE], self.entries[MAX_TAKE:]
+        return json.dumps(taken)
+
+
+def now_ms() -> float:
+    """The wall clock in ms (CPython tests; the page passes its own clock)."""
+    return time.time() * 1000

@@ -1,0 +1,197 @@
+// A game that runs in this page (client and p2p modes): Python under Pyodide steps it at the scene's frame rate,
+// this module keeps time, feeds keys and policy outputs in, draws what comes out and sends the records to the pod.
+import { loadPython, installPackages, loadPolicies, runPolicies, BUNDLE_DIR } from "./runtime.js";
+import { Mesh } from "./p2p.js";
+
+const SEND_EVERY_MS = 1000; // records reach the pod at least this often: a closed tab loses at most about a second
+const MAX_CATCH_UP = 4; // ticks run at once after the page was slow; beyond that the game slows down instead
+const STALL_NOTICE_MS = 600;
+
+/**
+ * `play` is the pod's `play` message. `hooks`: {state(s), status(gameMessage), records(payload) -> Promise<ack>,
+ * turn() -> Promise<ice server>, signal(to, d), relay(to, text), error(err), done()}.
+ */
+export class BrowserGame {
+  constructor(play, hooks) {
+    this.play = play;
+    this.id = play.game;
+    this.hooks = hooks;
+    this.config = { ...play.config, searchDir: BUNDLE_DIR };
+    this.mode = play.mode;
+    this.agent = play.agent;
+    this.pending = []; // entries not yet acknowledged by the pod
+    this.sending = false;
+    this.stopped = false;
+    this.game = null; // the Python Solo or Peer
+    this.mesh = null;
+    this.inbox = []; // packets that arrived before the Python side was ready
+    this.signals = []; // signalling that arrived before the links were made
+    this.stalledSince = 0;
+    this.sendTimer = setInterval(() => this.flush(), SEND_EVERY_MS);
+  }
+
+  status(status, extra = {}) {
+    const c = this.config;
+    this.hooks.status({ game: this.id, status, episode: Math.min((this.game?.rounds_done ?? c.roundsDone) + 1, c.episodes),
+      episodes: c.episodes, countdown: 0, agent: this.agent, keys: Object.keys(c.keys), players: this.play.players,
+      group: this.play.group, ...extra });
+  }
+
+  async start() {
+    this.status("loading");
+    if (this.mode === "p2p") await this.connect(); // signalling runs while Python loads
+    try {
+      const py = await loadPython(this.play.runtime);
+      await installPackages(py, this.play.runtime, this.config.packages);
+      const policies = [...new Set(Object.values(this.config.players).filter((p) => p.type === "policy").map((p) => p.file))];
+      await loadPolicies(this.play.runtime, policies);
+      if (this.stopped) return;
+      const json = JSON.stringify(this.config);
+      this.game = this.mode === "p2p" ? py.pyimport("gymkube.portable.rollback").Peer(json, this.agent)
+        : py.pyimport("gymkube.portable.sim").Solo(json);
+      this.versions = { python: py.runPython("import sys; sys.version.split()[0]"), pyodide: py.version };
+      for (const [peer, via] of Object.entries(this.mesh?.transports() ?? {})) if (via) this.game.set_transport(peer, via);
+      for (const [from, text] of this.inbox.splice(0)) this.receive(from, text);
+    } catch (err) {
+      console.error("the game could not start:", err);
+      this.status("broken");
+      this.hooks.error(err);
+      return;
+    }
+    this.run();
+  }
+
+  async connect() {
+    const turn = await this.hooks.turn();
+    const ice = { iceServers: turn?.urls?.length ? [{ urls: turn.urls, username: turn.username, credential: turn.credential }] : [] };
+    this.mesh = new Mesh({
+      me: this.agent, peers: this.play.peers, ice, timeoutMs: this.config.p2p.connectTimeoutS * 1000,
+      io: { signal: this.hooks.signal, relay: this.hooks.relay },
+      on: {
+        packet: (from, text) => this.receive(from, text),
+        transport: (peer, via) => this.game?.set_transport(peer, via),
+      },
+    });
+    this.mesh.start();
+    for (const [from, d] of this.signals.splice(0)) this.mesh.signal(from, d);
+  }
+
+  /** WebRTC signalling from a peer, through the pod. */
+  signal(from, d) {
+    if (this.mesh) this.mesh.signal(from, d).catch((err) => this.hooks.error(err));
+    else if (this.signals.length < 200) this.signals.push([from, d]);
+  }
+
+  receive(from, text) {
+    if (this.stopped) return;
+    if (!this.game) { if (this.inbox.length < 1000) this.inbox.push([from, text]); return; }
+    const replies = JSON.parse(this.game.receive(text, performance.timeOrigin + performance.now()));
+    for (const [to, packet] of replies) this.mesh?.send(to, packet);
+  }
+
+  /** A key of this participant went down or up; `frame`/`frameMs`: the frame on screen and when it was drawn. */
+  key(k, down, seq, t, frame, frameMs) {
+    this.game?.key(k, down, seq, t, frame ?? null, frameMs ?? null);
+  }
+
+  async run() {
+    const c = this.config;
+    while (!this.stopped && !this.game.finished) {
+      await this.countdown(c.countdownS);
+      if (this.stopped) return;
+      const now = () => performance.timeOrigin + performance.now();
+      this.hooks.state(JSON.parse(this.game.start(now())));
+      this.status("playing");
+      const end = await this.episode();
+      this.flush();
+      if (end === "stopped") return;
+    }
+    if (!this.stopped) this.status("done");
+    await this.flush(true);
+  }
+
+  countdown(seconds) {
+    if (!seconds) return Promise.resolve();
+    this.status("countdown", { countdown: seconds });
+    return new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  }
+
+  /** Ticks at the scene's frame rate until the episode ends; resolves with its end status. */
+  episode() {
+    const dt = 1000 / this.config.fps;
+    const t0 = performance.now();
+    let done = 0;
+    return new Promise((resolve) => {
+      const loop = async () => {
+        if (this.stopped) { resolve("stopped"); return; }
+        const due = Math.min(MAX_CATCH_UP, Math.floor((performance.now() - t0) / dt) + 1 - done);
+        for (let i = 0; i < due; i++) {
+          done += 1;
+          const end = this.mode === "p2p" ? this.tickPeer() : await this.tickSolo();
+          if (end) { resolve(end); return; }
+        }
+        if (due === MAX_CATCH_UP) done = Math.floor((performance.now() - t0) / dt) + 1; // too slow: drop the backlog
+        setTimeout(loop, Math.max(0, t0 + done * dt - performance.now()));
+      };
+      loop();
+    });
+  }
+
+  async tickSolo() {
+    const feeds = JSON.parse(this.game.feeds());
+    const logits = feeds.length ? JSON.stringify(await runPolicies(feeds)) : "";
+    if (this.stopped) return "stopped";
+    const out = JSON.parse(this.game.tick(logits, performance.timeOrigin + performance.now()));
+    this.hooks.state(out.state);
+    return out.end;
+  }
+
+  tickPeer() {
+    const out = JSON.parse(this.game.tick(performance.timeOrigin + performance.now()));
+    for (const [to, packet] of out.send) this.mesh.send(to, packet);
+    if (out.state) this.hooks.state(out.state);
+    if (out.stalled) {
+      if (!this.stalledSince) this.stalledSince = performance.now();
+      else if (performance.now() - this.stalledSince > STALL_NOTICE_MS) this.status("stalled");
+    } else if (this.stalledSince) {
+      if (performance.now() - this.stalledSince > STALL_NOTICE_MS) this.status("playing");
+      this.stalledSince = 0;
+    }
+    return out.end;
+  }
+
+  /** Sends the records taken so far (one batch in flight at a time; kept and sent again when it fails). */
+  async flush(wait = false) {
+    if (this.game) {
+      const taken = JSON.parse(this.game.take());
+      for (const entry of taken) if (entry.k === "start") entry.v = this.versions;
+      this.pending.push(...taken);
+    }
+    if (this.sending || !this.pending.length) return;
+    this.sending = true;
+    const batch = this.pending.slice(0, 2000);
+    try {
+      const ack = await this.hooks.records({ g: this.id, x: batch });
+      if (ack?.ok) this.pending.splice(0, batch.length);
+      else if (ack?.error) { // the pod refused it: sending it again cannot help
+        this.pending.splice(0, batch.length);
+        this.hooks.error(new Error(`records refused: ${ack.error}`));
+      }
+    } catch { /* offline or unanswered: kept for the next try */ }
+    this.sending = false;
+    if (wait && this.pending.length && !this.stopped) {
+      await new Promise((r) => setTimeout(r, 500));
+      return this.flush(true);
+    }
+  }
+
+  /** Stops the game (the scene changed); records still pending are sent once more. */
+  stop() {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.flush();
+    clearInterval(this.sendTimer);
+    this.mesh?.close();
+    setTimeout(() => { try { this.game?.destroy(); } catch { /* gone */ } this.game = null; }, 2000);
+  }
+}

@@ -1,0 +1,111 @@
+// Peer-to-peer links of a p2p game: one WebRTC DataChannel per pair of peers (unordered, no retransmits), signalled
+// through the pod; a peer whose channel is not open within the timeout is reached through the pod's relay instead.
+
+/**
+ * `me` and `peers` are agent ids (`peers` includes `me`, in seat order: the earlier seat makes the offer).
+ * `io` = {signal(to, d), relay(to, text)}; `on` = {packet(from, text), transport(peer, via)} with via
+ * "direct" | "turn" | "relay". `ice` is an RTCConfiguration.
+ */
+export class Mesh {
+  constructor({ me, peers, ice, timeoutMs, io, on }) {
+    Object.assign(this, { me, ice, timeoutMs, io, on });
+    this.links = new Map(); // peer -> {pc, dc, pending candidates, via}
+    this.others = peers.filter((p) => p !== me);
+    this.offerer = (peer) => peers.indexOf(me) < peers.indexOf(peer);
+    this.closed = false;
+  }
+
+  /** Starts a link to every other peer; each falls back to the relay after the timeout. */
+  start() {
+    for (const peer of this.others) {
+      const link = this.link(peer);
+      link.timer = setTimeout(() => { if (link.via !== "direct" && link.via !== "turn") this.use(peer, "relay"); }, this.timeoutMs);
+      if (this.offerer(peer)) this.offer(peer, link);
+    }
+  }
+
+  link(peer) {
+    if (this.links.has(peer)) return this.links.get(peer);
+    const pc = new RTCPeerConnection(this.ice);
+    const link = { pc, dc: null, candidates: [], via: null, timer: 0 };
+    this.links.set(peer, link);
+    pc.onicecandidate = (e) => { if (e.candidate) this.io.signal(peer, { candidate: e.candidate.toJSON() }); };
+    pc.ondatachannel = (e) => this.channel(peer, link, e.channel);
+    return link;
+  }
+
+  async offer(peer, link) {
+    this.channel(peer, link, link.pc.createDataChannel("game", { ordered: false, maxRetransmits: 0 }));
+    await link.pc.setLocalDescription(await link.pc.createOffer());
+    this.io.signal(peer, { sdp: link.pc.localDescription.toJSON() });
+  }
+
+  channel(peer, link, dc) {
+    link.dc = dc;
+    dc.onopen = () => this.opened(peer, link);
+    dc.onmessage = (e) => { if (typeof e.data === "string") this.on.packet(peer, e.data); };
+    dc.onclose = () => { if (!this.closed && link.via !== "relay") this.use(peer, "relay"); };
+  }
+
+  async opened(peer, link) {
+    // TURN or not: the type of the local candidate of the pair in use.
+    let via = "direct";
+    try {
+      const stats = await link.pc.getStats();
+      for (const s of stats.values()) {
+        if (s.type === "candidate-pair" && (s.nominated || s.selected) && s.state === "succeeded") {
+          if (stats.get(s.localCandidateId)?.candidateType === "relay") via = "turn";
+        }
+      }
+    } catch { /* stats are a nicety */ }
+    this.use(peer, via);
+  }
+
+  use(peer, via) {
+    const link = this.links.get(peer);
+    if (!link || link.via === via || this.closed) return;
+    link.via = via;
+    this.on.transport(peer, via);
+  }
+
+  /** A signalling message from `from` (an SDP description or an ICE candidate). */
+  async signal(from, d) {
+    if (this.closed || !this.others.includes(from) || !d) return;
+    const link = this.link(from);
+    const { pc } = link;
+    if (d.sdp) {
+      await pc.setRemoteDescription(d.sdp);
+      for (const c of link.candidates.splice(0)) await pc.addIceCandidate(c).catch(() => {});
+      if (d.sdp.type === "offer") {
+        await pc.setLocalDescription(await pc.createAnswer());
+        this.io.signal(from, { sdp: pc.localDescription.toJSON() });
+      }
+    } else if (d.candidate) {
+      if (pc.remoteDescription) await pc.addIceCandidate(d.candidate).catch(() => {});
+      else link.candidates.push(d.candidate);
+    }
+  }
+
+  /** A packet for `to`: over its DataChannel when open, else through the pod. */
+  send(to, text) {
+    const link = this.links.get(to);
+    if (link?.dc?.readyState === "open" && link.via !== "relay") {
+      try { link.dc.send(text); return; } catch { /* fall through to the relay */ }
+    }
+    if (link?.via === "relay" || !link?.dc || link.dc.readyState !== "open") this.io.relay(to, text);
+  }
+
+  /** How each peer is reached now: {peer: via}. */
+  transports() {
+    return Object.fromEntries([...this.links].map(([peer, link]) => [peer, link.via]));
+  }
+
+  /** Closes every connection (relay ports of a TURN server are freed at once). */
+  close() {
+    this.closed = true;
+    for (const link of this.links.values()) {
+      clearTimeout(link.timer);
+      try { link.dc?.close(); link.pc.close(); } catch { /* already closed */ }
+    }
+  }
+}

@@ -1,0 +1,188 @@
+"""The browser's game code under CPython: solo client games and p2p rollback over a simulated network.
+
+The same modules run in Pyodide; here a lossy, delayed channel between two peers shows that both
+record the same confirmed steps, that late inputs cause rollbacks (not divergence), that a peer
+waits when it is too far ahead, and that an injected desync is detected and resynchronised.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gymkube.game_pod.remote import sim_config
+from gymkube.portable.common import observation_hash
+from gymkube.portable.rollback import Peer
+from gymkube.portable.sim import Solo
+from gymkube.spec.load import load_experiment_file
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+SHARED = ("reward", "terminated", "truncated", "obs_hash", "action_left", "action_right", "source_left", "source_right")
+
+
+def config(example: str, **p2p: int) -> dict[str, Any]:
+    scene = load_experiment_file(EXAMPLES / example)[0].spec.gym_scenes()[0]
+    if p2p:
+        scene = scene.model_copy(update={"p2p": scene.p2p.model_copy(update=p2p)})
+    cfg = sim_config(scene, "g1", seed=5, episode=1, rounds_done=0, record_observations=False)
+    cfg["searchDir"] = str(EXAMPLES / "pong")
+    cfg["episodes"] = 1
+    cfg["maxSteps"] = 240
+    return cfg
+
+
+class Network:
+    """Packets between peers: each delivered after `delay` ticks (+ jitter), or lost with `loss`."""
+
+    def __init__(self, delay: int, jitter: int = 0, loss: float = 0.0, seed: int = 1) -> None:
+        self.delay, self.jitter, self.loss = delay, jitter, loss
+        self.rng = random.Random(seed)
+        self.in_flight: list[tuple[int, str, str]] = []
+
+    def send(self, now: int, to: str, packet: str) -> None:
+        if self.rng.random() >= self.loss:
+            self.in_flight.append((now + self.delay + self.rng.randint(0, self.jitter), to, packet))
+
+    def due(self, now: int) -> Iterator[tuple[str, str]]:
+        ready = [p for p in self.in_flight if p[0] <= now]
+        self.in_flight = [p for p in self.in_flight if p[0] > now]
+        for _, to, packet in ready:
+            yield to, packet
+
+
+def play_pair(net: Network, cfg: dict[str, Any], ticks: int = 2000, perturb_at: int | None = None) -> dict[str, Any]:
+    """Two peers playing pong with scripted keys until both episodes are confirmed over."""
+    peers = {agent: Peer(json.dumps(cfg), agent) for agent in ("left", "right")}
+    outputs: dict[str, dict[str, Any]] = {agent: {"stalls": 0, "rows": [], "events": []} for agent in peers}
+    for peer in peers.values():
+        peer.start(0.0)
+    keys = random.Random(3)
+    seq = 0
+    for tick in range(ticks):
+        for agent, peer in peers.items():
+            if tick % 7 == 0:  # a key goes down or up now and then
+                seq += 1
+                peer.key(keys.choice(["ArrowUp", "ArrowDown"]), keys.random() < 0.6, seq, tick * 33.0, None, None)
+            if perturb_at is not None and tick == perturb_at and agent == "right":
+                peer.perturb()
+            result = json.loads(peer.tick(tick * 33.3))
+            outputs[agent]["stalls"] += result["stalled"]
+            for to, packet in result["send"]:
+                net.send(tick, to, packet)
+        for to, packet in list(net.due(tick)):
+            for reply_to, reply in json.loads(peers[to].receive(packet, tick * 33.3)):
+                net.send(tick, reply_to, reply)
+        for agent, peer in peers.items():
+            for entry in json.loads(peer.take()):
+                if entry["k"] == "step":
+                    outputs[agent]["rows"].append(entry["row"])
+                elif entry["k"] == "end":
+                    outputs[agent]["end"] = entry
+                elif entry["k"] == "event":
+                    outputs[agent]["events"].append(entry)
+        if all("end" in out for out in outputs.values()) and not net.in_flight:
+            break
+    return outputs
+
+
+def shared(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(row["step"], *(row.get(k) for k in SHARED)) for row in rows]
+
+
+def replay_hashes(cfg: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """The confirmed actions stepped once, straight through: what `gymkube replay` does on the pod."""
+    import sys
+
+    sys.path.insert(0, cfg["searchDir"])
+    from pong_env import make_env  # type: ignore[import-not-found]
+
+    env = make_env()
+    env.reset(seed=cfg["seed"])
+    hashes = []
+    for row in rows:
+        obs, *_ = env.step({"left": row["action_left"], "right": row["action_right"]})
+        hashes.append(observation_hash(obs))
+    return hashes
+
+
+@pytest.mark.parametrize(
+    ("delay", "jitter", "loss"),
+    [(0, 0, 0.0), (1, 0, 0.0), (5, 3, 0.0), (3, 2, 0.3)],
+    ids=["instant", "within-input-delay", "late-with-jitter", "late-and-lossy"],
+)
+def test_peers_record_the_same_confirmed_steps_whatever_the_network(delay: int, jitter: int, loss: float) -> None:
+    cfg = config("pong_p2p.yaml")
+    out = play_pair(Network(delay, jitter, loss), cfg)
+    left, right = out["left"], out["right"]
+    assert "end" in left and "end" in right, "an episode never ended"
+    assert left["end"]["steps"] == right["end"]["steps"] == len(left["rows"]) == len(right["rows"])
+    assert [r["step"] for r in left["rows"]] == list(range(1, len(left["rows"]) + 1))
+    assert shared(left["rows"]) == shared(right["rows"])
+    # Whatever was predicted and rolled back, the record equals a straight replay of the confirmed inputs.
+    assert [r["obs_hash"] for r in left["rows"]] == replay_hashes(cfg, left["rows"])
+    stats = left["end"]["p2p"]
+    late = delay + jitter > cfg["p2p"]["inputDelay"]
+    if late:
+        assert stats["rollbacks"] > 0 and stats["resimulated"] >= stats["rollbacks"]
+        assert stats["max_rollback"] <= cfg["p2p"]["maxPrediction"]
+    elif delay == 0:
+        assert stats["rollbacks"] == 0
+    assert stats["desyncs"] == 0 and stats["rtt_samples"] > 0
+    assert all(r["source_left"] in ("human", "default") for r in left["rows"])
+    # Each peer records its own input timing only.
+    assert any(r.get("input_seq_left") for r in left["rows"]) and not any("input_seq_right" in r for r in left["rows"])
+
+
+def test_a_peer_far_behind_makes_the_other_wait_within_the_prediction_window() -> None:
+    cfg = config("pong_p2p.yaml", max_prediction=4)
+    out = play_pair(Network(delay=12), cfg)
+    assert out["left"]["stalls"] > 0 and out["right"]["stalls"] > 0
+    assert out["left"]["end"]["p2p"]["max_rollback"] <= 4
+    assert shared(out["left"]["rows"]) == shared(out["right"]["rows"])
+
+
+def test_an_injected_desync_is_detected_and_resynchronised() -> None:
+    cfg = config("pong_p2p.yaml", hash_every=10)
+    out = play_pair(Network(delay=2, jitter=1), cfg, perturb_at=60)
+    kinds = {agent: [e["kind"] for e in out[agent]["events"]] for agent in out}
+    assert "perturbed" in kinds["right"] and "resync" in kinds["right"]
+    assert "desync" in kinds["left"] and "resync_sent" in kinds["left"]
+    assert out["left"]["end"]["p2p"]["desyncs"] >= 1 and out["right"]["end"]["p2p"]["resyncs"] >= 1
+    # Rows the corrupted peer confirmed before the state arrived differ (the pod flags them); from the
+    # frame it had reached then, both record the same steps again, to the end of the episode.
+    left = {r["step"]: r for r in out["left"]["rows"]}
+    right = {r["step"]: r for r in out["right"]["rows"]}
+    resync = next(e["detail"] for e in out["right"]["events"] if e["kind"] == "resync")
+    differ = [s for s in left if s in right and shared([left[s]]) != shared([right[s]])]
+    assert differ and min(differ) >= 59 and max(differ) <= resync["was_at"]
+    assert [s for s in left if s > resync["was_at"]]
+    assert max(left) == max(right) == out["left"]["end"]["steps"]
+
+
+def test_a_solo_browser_game_records_every_step_with_policy_outputs() -> None:
+    cfg = config("pong_client.yaml")
+    game = Solo(json.dumps(cfg))
+    first = json.loads(game.start(0.0))
+    assert first["p"] and first["e"] == 1 and first["f"] == 0  # the court is sent once, with the first frame
+    for step in range(1, 500):
+        feeds = json.loads(game.feeds())
+        assert [f[0] for f in feeds] == ["right"] and len(feeds[0][2]) == 6
+        paddle, ball = feeds[0][2][0], feeds[0][2][2]
+        logits = {"right": [1.0, paddle - ball, ball - paddle]}  # what policy.onnx computes
+        if step == 3:
+            game.key("ArrowUp", True, 1, 90.0, 2, 85.0)
+        result = json.loads(game.tick(json.dumps(logits), step * 33.3))
+        if result["end"]:
+            break
+    entries = json.loads(game.take())
+    steps = [e["row"] for e in entries if e["k"] == "step"]
+    assert entries[0]["k"] == "start" and entries[0]["seed"] == 5 and entries[-1]["k"] == "end"
+    assert [r["step"] for r in steps] == list(range(1, len(steps) + 1)) == list(range(1, entries[-1]["steps"] + 1))
+    assert steps[2]["input_seq_left"] == 1 and steps[2]["input_frame_ms_left"] == 85.0 and steps[2]["action_left"] == 1
+    assert {r["source_right"] for r in steps} == {"policy"}
+    assert [r["obs_hash"] for r in steps] == replay_hashes(cfg, steps)
