@@ -345,11 +345,11 @@ class Peer:
     def _event(self, kind: str, detail: dict[str, Any]) -> None:
         self.entries.append({"k": "event", "kind": kind, "detail": detail | {"e": self.episode, "agent": self.me}})
 
-    def set_transport(self, peer: str, via: str) -> None:
+    def set_transport(self, peer: str, via: str, address: str | None = None) -> None:
         """The page's path to a peer changed: direct, turn (relayed by TURN) or relay (through the pod)."""
         if self.transport.get(peer) != via:
             self.transport[peer] = via
-            self._event("transport", {"peer": peer, "via": via})
+            self._event("transport", {"peer": peer, "via": via, "address": address})
 
     # packets -----------------------------------------------------------------------------
 

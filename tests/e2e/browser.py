@@ -29,10 +29,11 @@ def chromium_path() -> str:
 
 
 @contextmanager
-def chromium() -> Iterator[Browser]:
+def chromium(*extra_args: str) -> Iterator[Browser]:
     """A headless chromium for one test."""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
+        args = CHROMIUM_FLAGS + list(extra_args)
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=args)
         try:
             yield browser
         finally:

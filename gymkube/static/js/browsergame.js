@@ -50,7 +50,9 @@ export class BrowserGame {
       this.game = this.mode === "p2p" ? py.pyimport("gymkube.portable.rollback").Peer(json, this.agent)
         : py.pyimport("gymkube.portable.sim").Solo(json);
       this.versions = { python: py.runPython("import sys; sys.version.split()[0]"), pyodide: py.version };
-      for (const [peer, via] of Object.entries(this.mesh?.transports() ?? {})) if (via) this.game.set_transport(peer, via);
+      for (const [peer, [via, address]] of Object.entries(this.mesh?.transports() ?? {})) {
+        if (via) this.game.set_transport(peer, via, address);
+      }
       for (const [from, text] of this.inbox.splice(0)) this.receive(from, text);
     } catch (err) {
       console.error("the game could not start:", err);
@@ -69,7 +71,7 @@ export class BrowserGame {
       io: { signal: this.hooks.signal, relay: this.hooks.relay },
       on: {
         packet: (from, text) => this.receive(from, text),
-        transport: (peer, via) => this.game?.set_transport(peer, via),
+        transport: (peer, via, address) => this.game?.set_transport(peer, via, address),
       },
     });
     this.mesh.start();

@@ -95,6 +95,10 @@ function onRefused(message) {
   showPage("This link cannot be used right now", message);
 }
 
+// For tests and for researchers checking a setup in the console: the browser game, and an added send delay (p2p).
+globalThis.gymkubeDebug = { get game() { return browserGame; }, sendDelayMs: 0,
+  perturb() { browserGame?.game?.perturb(); } };
+
 function start() {
   const token = new URLSearchParams(location.search).get("t");
   if (!token) {

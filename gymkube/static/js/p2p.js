@@ -50,22 +50,25 @@ export class Mesh {
   async opened(peer, link) {
     // TURN or not: the type of the local candidate of the pair in use.
     let via = "direct";
+    let address = null;
     try {
       const stats = await link.pc.getStats();
       for (const s of stats.values()) {
         if (s.type === "candidate-pair" && (s.nominated || s.selected) && s.state === "succeeded") {
-          if (stats.get(s.localCandidateId)?.candidateType === "relay") via = "turn";
+          const local = stats.get(s.localCandidateId);
+          if (local?.candidateType === "relay") via = "turn";
+          address = `${local?.address ?? "?"} > ${stats.get(s.remoteCandidateId)?.address ?? "?"}`;
         }
       }
     } catch { /* stats are a nicety */ }
-    this.use(peer, via);
+    this.use(peer, via, address);
   }
 
-  use(peer, via) {
+  use(peer, via, address = null) {
     const link = this.links.get(peer);
     if (!link || link.via === via || this.closed) return;
-    link.via = via;
-    this.on.transport(peer, via);
+    Object.assign(link, { via, address });
+    this.on.transport(peer, via, address);
   }
 
   /** A signalling message from `from` (an SDP description or an ICE candidate). */
@@ -88,6 +91,13 @@ export class Mesh {
 
   /** A packet for `to`: over its DataChannel when open, else through the pod. */
   send(to, text) {
+    const delay = globalThis.gymkubeDebug?.sendDelayMs || 0; // tests: an added one-way delay on this peer
+    if (delay > 0) setTimeout(() => this.deliver(to, text), delay);
+    else this.deliver(to, text);
+  }
+
+  deliver(to, text) {
+    if (this.closed) return;
     const link = this.links.get(to);
     if (link?.dc?.readyState === "open" && link.via !== "relay") {
       try { link.dc.send(text); return; } catch { /* fall through to the relay */ }
@@ -97,7 +107,7 @@ export class Mesh {
 
   /** How each peer is reached now: {peer: via}. */
   transports() {
-    return Object.fromEntries([...this.links].map(([peer, link]) => [peer, link.via]));
+    return Object.fromEntries([...this.links].map(([peer, link]) => [peer, [link.via, link.address]]));
   }
 
   /** Closes every connection (relay ports of a TURN server are freed at once). */
