@@ -10,10 +10,15 @@ ARG PYTHON_IMAGE=python:3.11-slim
 # wheels of all its dependencies, so the final stage installs offline from /wheels.
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
+# npm fetches the browser runtimes of client/p2p play (Pyodide, onnxruntime-web), pinned and checked.
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
+COPY scripts/vendor.py scripts/vendor.py
 COPY gymkube/ gymkube/
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip wheel --wheel-dir /wheels .
+    python scripts/vendor.py \
+    && pip wheel --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE}
 ARG VERSION=0.1.0

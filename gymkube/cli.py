@@ -24,8 +24,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
             sys.stderr.write(exc.render() + "\n")
             failed = True
             continue
+        from gymkube.spec.browser_check import browser_warnings
+
         for experiment in experiments:
             _write(f"{path}: ok: experiment {experiment.name!r}")
+            for warning in browser_warnings(experiment, Path(path).resolve().parent):
+                _write(f"{path}: warning: {warning}")
     return 1 if failed else 0
 
 

@@ -185,7 +185,7 @@ class GymScene(SpecModel):
         description="Where the environment runs: 'server' (the game pod), 'client' (the participant's browser, "
         "Pyodide; one human) or 'p2p' (every participant's browser, inputs exchanged over WebRTC; two or more humans).",
     )
-    p2p: P2PSpec = Field(default_factory=lambda: P2PSpec(), description="Settings of 'p2p' mode.")
+    p2p: P2PSpec = Field(default_factory=lambda: P2PSpec(), alias="p2p", description="Settings of 'p2p' mode.")
     title: ShortText | None = None
     instructions: Html | None = None
     environment: EnvironmentSpec

@@ -3,6 +3,7 @@ through onnxruntime-web; real key presses; the pod's data matches what was playe
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from browser import chromium
@@ -53,3 +54,27 @@ def test_a_participant_plays_pong_in_the_browser_and_the_pod_keeps_every_step(pl
     assert all(r["input_seq_left"] is not None and r["t_tick_ns"] is not None for r in pressed[:1])
     versions = episodes[0]["versions"]
     assert '"runtime": "pyodide"' in versions and '"python": "3.14' in versions
+
+
+def test_a_closed_tab_loses_at_most_the_last_second(platform_factory, tmp_path: Path):
+    manifest = quick_manifest(tmp_path, "pong_client.yaml", episodes=1, maxSteps=900, reconnectGraceS=1)
+    platform = platform_factory(manifest)
+    with chromium() as browser:
+        page = browser.new_context().new_page()
+        page.goto(platform.entry("pong-client", PROLIFIC_PID="finn"))
+        page.wait_for_selector("#scene[data-scene-id='instructions']")
+        page.click("#continue")
+        page.wait_for_selector("#scene[data-game-status='playing']", timeout=60_000)
+        page.wait_for_timeout(3300)
+        played = page.evaluate("gymkubeDebug.game.game.sim.step")
+        page.close()  # no goodbye: whatever was not sent yet is gone
+    page_closed_at_step = played
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # the pod ends the game after the 1 s grace
+        if platform.admin_overview()["experiments"][0]["pods"][0].get("games", 1) == 0:
+            break
+        time.sleep(0.5)
+    data = platform.finish("pong-client")
+    (episode,) = data["episodes"]
+    assert episode["status"] == "abandoned"
+    assert page_closed_at_step - 30 - 4 <= episode["steps"] == len(data["steps"]) <= page_closed_at_step

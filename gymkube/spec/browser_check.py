@@ -1,0 +1,102 @@
+"""Warnings for `client`/`p2p` scenes whose environment may not run in the browser (Pyodide).
+
+In the browser there is the standard library, the experiment's own files and what the scene lists in
+`environment.packages` (installed with micropip from the package index). numpy, gymnasium and most
+compiled packages are not there unless listed, and micropip can only install them when the package index
+is reachable from the participant's browser. These checks read the environment's module (no import) and
+say what is missing; they cannot prove an environment runs, only catch the usual reasons it does not.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+from gymkube.spec.experiment import Experiment
+from gymkube.spec.gym import GymScene
+
+PROVIDED = {"gymkube", "micropip", "pyodide", "js"}
+"""Importable in the page without being listed."""
+
+
+def _requirement_name(requirement: str) -> str:
+    name = Path(requirement).name.split("-")[0] if requirement.endswith(".whl") else requirement
+    return re.split(r"[\[<>=!~ ;]", name, maxsplit=1)[0].strip().lower().replace("-", "_")
+
+
+def _module_file(bundle: Path, module: str) -> Path | None:
+    base = bundle.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def scene_warnings(scene: GymScene, bundle: Path | None) -> list[str]:
+    """What may keep this scene's environment from running in the browser."""
+    if scene.mode == "server":
+        return []
+    where = f"scene {scene.id!r} (mode {scene.mode})"
+    listed = {_requirement_name(p) for p in scene.environment.packages}
+    if scene.environment.id is not None:
+        if not {"gymnasium", "numpy"} <= listed:
+            return [
+                f"{where}: environment id {scene.environment.id!r} needs gymnasium and numpy in the browser; "
+                "list them in 'environment.packages' (micropip installs them only when the package index is "
+                "reachable), or use a pure-Python 'entryPoint' from the experiment's files"
+            ]
+        return []
+    assert scene.environment.entry_point is not None
+    if bundle is None:
+        return [f"{where}: the environment's files are not available here, so they were not checked"]
+    module = scene.environment.entry_point.partition(":")[0]
+    path = _module_file(bundle, module)
+    if path is None:
+        return [f"{where}: module {module!r} is not in the experiment's files ({bundle})"]
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    except (SyntaxError, UnicodeDecodeError) as exc:
+        return [f"{where}: {path.name} cannot be read as Python: {exc}"]
+    local = {p.stem for p in bundle.glob("*.py")} | {p.parent.name for p in bundle.glob("*/__init__.py")}
+    missing = sorted(
+        name for name in _imports(tree)
+        if name not in sys.stdlib_module_names and name not in local and name not in PROVIDED
+        and name.lower() not in listed
+    )  # fmt: skip
+    warnings = []
+    if missing:
+        warnings.append(
+            f"{where}: {path.name} imports {', '.join(missing)}, which the browser does not have; list "
+            "them in 'environment.packages' (installed by micropip from the package index or a wheel in the "
+            "experiment's files), or remove the import"
+        )
+    if scene.mode == "p2p":
+        methods = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        if not {"get_state", "set_state"} <= methods:
+            warnings.append(
+                f"{where}: no get_state()/set_state() found in {path.name}; p2p rollback needs them "
+                "(JSON-compatible state; see examples/pong/pong_env.py)"
+            )
+    return warnings
+
+
+def browser_warnings(experiment: Experiment, manifest_dir: Path | None) -> list[str]:
+    """Warnings for every browser scene; the bundle is `spec.bundle` beside the manifest (local runtime)."""
+    bundle_name = experiment.spec.bundle
+    bundle = None
+    if bundle_name and not bundle_name.startswith("sha256:") and manifest_dir is not None:
+        candidate = (manifest_dir / bundle_name).resolve()
+        bundle = candidate if candidate.is_dir() else None
+    return [w for scene in experiment.spec.gym_scenes() for w in scene_warnings(scene, bundle)]

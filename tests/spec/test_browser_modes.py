@@ -1,0 +1,63 @@
+"""Browser modes in the spec: what `client` and `p2p` scenes may hold, and `gymkube validate`'s warnings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gymkube.spec import ManifestError
+from gymkube.spec.load import load_experiments
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+HUMAN = {"type": "human"}
+
+
+def pong(example: str, **gym: Any) -> dict[str, Any]:
+    document = yaml.safe_load((EXAMPLES / example).read_text())
+    scene = next(s for s in document["spec"]["scenes"] if s["type"] == "gym")
+    scene.update(gym)
+    return document
+
+
+@pytest.mark.parametrize(
+    ("example", "change", "message"),
+    [
+        ("pong_client.yaml", {"players": {"left": HUMAN, "right": HUMAN}}, "use 'p2p' for several"),
+        ("pong_p2p.yaml", {"players": {"left": HUMAN, "right": {"type": "noop"}}, "group": None}, "needs two or more"),
+        ("pong_p2p.yaml", {"players": {"left": HUMAN, "right": HUMAN, "third": {"type": "policy", "file": "p.onnx"}}},
+         "cannot run ONNX policies"),
+        ("pong_client.yaml", {"rendering": {"mode": "rgb"}}, "'rendering.mode: rgb' needs 'server'"),
+        ("pong_p2p.yaml", {"p2p": {"inputDelay": 99}}, "inputDelay"),
+    ],
+)  # fmt: skip
+def test_a_browser_scene_that_cannot_work_is_refused_with_the_reason(example: str, change: dict, message: str) -> None:
+    with pytest.raises(ManifestError) as caught:
+        load_experiments(yaml.safe_dump(pong(example, **change)))
+    assert message in caught.value.render()
+
+
+def test_validate_warns_about_an_environment_the_browser_cannot_import(tmp_path: Path) -> None:
+    (tmp_path / "envs").mkdir()
+    (tmp_path / "envs" / "np_env.py").write_text("import numpy\nimport helper\n\nclass E:\n    pass\n")
+    (tmp_path / "envs" / "helper.py").write_text("X = 1\n")
+    document = pong("pong_p2p.yaml", environment={"entryPoint": "np_env:E"})
+    document["spec"]["bundle"] = "envs"
+    (tmp_path / "x.yaml").write_text(yaml.safe_dump(document))
+    listed = pong("pong_p2p.yaml", environment={"entryPoint": "np_env:E", "packages": ["numpy>=2"]})
+    listed["spec"]["bundle"] = "envs"
+    (tmp_path / "listed.yaml").write_text(yaml.safe_dump(listed))
+    out = subprocess.run(
+        [sys.executable, "-m", "gymkube", "validate", str(tmp_path / "x.yaml"), str(tmp_path / "listed.yaml"),
+         str(EXAMPLES / "pong_p2p.yaml")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    warnings = [line for line in out.splitlines() if "warning" in line]
+    assert any("x.yaml" in w and "imports numpy, which the browser does not have" in w for w in warnings), out
+    assert any("x.yaml" in w and "get_state()/set_state()" in w for w in warnings), out
+    assert not any("listed.yaml" in w and "imports" in w for w in warnings), out  # helper is local, numpy listed
+    assert not any("pong_p2p.yaml" in w for w in warnings), out
