@@ -49,7 +49,7 @@ def find_object_renderer(
     if scene.rendering.renderer:
         function = import_entry_point(scene.rendering.renderer, bundle_dir)
         return lambda: function(env)
-    method = getattr(env.unwrapped, "render_objects", None)
+    method = getattr(getattr(env, "unwrapped", env), "render_objects", None)
     if callable(method):
         return method
     builtin = find_renderer(scene.environment.id)

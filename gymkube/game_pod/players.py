@@ -102,7 +102,7 @@ class NoopActor:
 def agent_space(env: gym.Env[Any, Any], agent: str) -> gym.Space[Any]:
     """The action space of one agent (a Dict space's entry, or the whole space)."""
     space = env.action_space
-    if isinstance(space, gym.spaces.Dict):
+    if isinstance(space, gym.spaces.Dict | dict):  # a dict: a pure-Python environment's spaces by agent
         return space[agent]
     return space
 

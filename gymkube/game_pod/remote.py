@@ -157,6 +157,7 @@ class RemoteGame:
         self.base_versions = bundle_versions or {}
         self.versions = dict(self.base_versions)
         self.agents_longest_first = sorted(scene.players, key=len, reverse=True)
+        self.authority = scene.human_agents[0]
 
     # what the session and the pod use (as for Game) ------------------------------------
 
@@ -407,9 +408,10 @@ class RemoteGame:
             pending = self.pending[key] = PendingStep(row_out)
         else:
             own = {k: v for k, v in clean.items() if k.endswith(f"_{agent}") and k.startswith("input_")}
-            for column, value in clean.items():
-                if SHARED.match(column) and pending.row.get(column) != value:
-                    pending.disagree.add(column)
+            differ = {c for c, v in clean.items() if SHARED.match(c) and pending.row.get(c) != v}
+            pending.disagree |= differ
+            if differ and agent == self.authority:  # the first seat's browser is the reference (it resyncs the others)
+                own |= {c: clean[c] for c in differ}
             pending.row |= own
         pending.reporters.add(agent)
 

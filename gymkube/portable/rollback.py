@@ -8,6 +8,13 @@ prediction (the remote player's last known input). When the real input differs, 
 to the snapshot before that frame and re-simulates up to now (a rollback). A peer never runs more
 than `maxPrediction` frames ahead of the inputs it has; past that it waits (a stall).
 
+Peers start their episodes at slightly different moments (their Python loads at its own pace), so one
+can run a few frames ahead of the other for a whole game: it then sees the other's inputs late and rolls
+back all the time, while the other shows its moves late. As in GGPO, every input packet says the
+sender's frame and how far ahead the sender thinks it is; half the difference of the two views (so an
+error in the one-way delay cancels) is the lead, and a peer that leads by more than `SYNC_LEAD`
+frames waits a tick now and then (`waits` in the records) until the two are level.
+
 A frame is *confirmed* once every player's input for it is known; its row is then final, and only
 confirmed rows are recorded, so every peer records the same rows. Every `hashEvery` confirmed frames
 the peers send a hash of the state to the authority (the first human seat), which compares; on a
@@ -27,6 +34,8 @@ from typing import Any
 from gymkube.portable.sim import MAX_TAKE, Sim
 
 MAX_INPUTS_PER_PACKET = 64
+SYNC_LEAD = 1.0
+"""Frames ahead of a peer (half the difference of the two peers' views) beyond which a peer waits a tick."""
 PING_EVERY_MS = 500.0
 RTT_SAMPLES = 400
 SOURCES = {"human": "h", "default": "d", "absent": "a"}
@@ -73,6 +82,10 @@ class Peer:
         self.acked: dict[str, int] = dict.fromkeys(self.others, 0)  # my inputs each peer holds, contiguously
         self.acked_episode: dict[str, int] = dict.fromkeys(self.others, 0)
         self.rtt: list[float] = []
+        self.fps: int = config["fps"]
+        self.remote_frame: dict[str, tuple[int, int, float]] = {}  # peer -> (episode, its frame, when heard)
+        self.remote_views: dict[str, float] = {}  # peer -> how far ahead of me it thinks it is
+        self.waited = False
         self.last_ping = -1e18
         self.transport: dict[str, str] = {}
         self.sync_generation = 0  # resyncs applied here (hashes carry it, so stale ones are ignored)
@@ -87,7 +100,8 @@ class Peer:
 
     @staticmethod
     def _new_stats() -> dict[str, Any]:
-        return {"rollbacks": 0, "resimulated": 0, "max_rollback": 0, "stalls": 0, "desyncs": 0, "resyncs": 0}
+        return {"rollbacks": 0, "resimulated": 0, "max_rollback": 0, "stalls": 0, "waits": 0, "desyncs": 0,
+                "resyncs": 0}  # fmt: skip
 
     def _clear_episode(self) -> None:
         self.frame = 0
@@ -219,7 +233,11 @@ class Peer:
                 if self.frame + 1 - self.confirmed > self.max_prediction:
                     stalled = True
                     self.stats["stalls"] += 1
+                elif not self.waited and self.lead(now_ms) > SYNC_LEAD:
+                    self.waited = True  # at most every other tick: the lead shrinks gently
+                    self.stats["waits"] += 1
                 else:
+                    self.waited = False
                     self._local_input(self.frame + 1 + self.delay)
                     self.frame += 1
                     self._simulate(self.frame, now_ms)
@@ -227,6 +245,25 @@ class Peer:
         send = self._packets(now_ms)
         state = self.sim.frame(self.game, now_ms) if self.episode else None
         return json.dumps({"send": send, "state": state, "stalled": stalled, "end": end})
+
+    def _views(self, now_ms: float) -> dict[str, float]:
+        """Per peer: how many frames ahead of it this peer is, by its last frame heard plus the time since."""
+        if not self.playing:
+            return {}
+        recent = sorted(self.rtt[-20:])
+        one_way = recent[len(recent) // 2] / 2 if recent else 0.0
+        frame_ms = 1000.0 / self.fps
+        return {
+            peer: self.frame - (frame + (now_ms - heard + one_way) / frame_ms)
+            for peer, (episode, frame, heard) in self.remote_frame.items()
+            if episode == self.episode
+        }
+
+    def lead(self, now_ms: float) -> float:
+        """Frames this peer is ahead of the slowest peer: half of (my view - its view); 0 when unknown."""
+        views = self._views(now_ms)
+        leads = [(mine - self.remote_views.get(peer, -mine)) / 2 for peer, mine in views.items()]
+        return max(leads, default=0.0)
 
     def _confirm(self, now_ms: float) -> str | None:
         """Record the rows of frames every input is known for; the episode's end once it is confirmed."""
@@ -363,6 +400,7 @@ class Peer:
         ping = now_ms - self.last_ping >= PING_EVERY_MS
         if ping:
             self.last_ping = now_ms
+        views = self._views(now_ms)
         for other in self.others:
             acked = self.acked[other] if self.acked_episode[other] == self.episode else 0
             if self.acked_episode[other] > self.episode:
@@ -370,7 +408,9 @@ class Peer:
             first = max(1, min(acked + 1, newest - self.redundancy + 1), newest - MAX_INPUTS_PER_PACKET + 1)
             inputs = [list(mine[f]) for f in range(first, newest + 1) if f in mine]
             packet: dict[str, Any] = {"t": "i", "e": self.episode, "a": self.me, "s": first, "i": inputs,
-                                      "k": self._contiguous(other) if self.episode else 0}  # fmt: skip
+                                      "k": self._contiguous(other) if self.episode else 0,
+                                      "c": self.frame if self.playing else -1,
+                                      "v": round(views.get(other, 0.0), 2)}  # fmt: skip
             if ping:
                 packet["p"] = now_ms
             packets.append([other, json.dumps(packet)])
@@ -385,7 +425,7 @@ class Peer:
             return "[]"
         replies: list[list[str]] = []
         if kind == "i":
-            self._on_inputs(packet)
+            self._on_inputs(packet, now_ms)
             if isinstance(packet.get("p"), int | float):
                 replies.append([packet.get("a"), json.dumps({"t": "q", "x": packet["p"]})])
         elif kind == "q" and isinstance(packet.get("x"), int | float):
@@ -403,10 +443,18 @@ class Peer:
             self._apply_state(packet, now_ms)
         return json.dumps(replies)
 
-    def _on_inputs(self, packet: dict[str, Any]) -> None:
+    def _on_inputs(self, packet: dict[str, Any], now_ms: float) -> None:
         sender, episode, first, inputs = packet.get("a"), packet.get("e"), packet.get("s"), packet.get("i")
         if sender not in self.others or not isinstance(episode, int) or not isinstance(first, int):
             return
+        frame, view = packet.get("c"), packet.get("v")
+        if isinstance(frame, int) and frame >= 0:
+            self.remote_frame[sender] = (episode, frame, now_ms)
+            if isinstance(view, int | float) and episode == self.episode:
+                self.remote_views[sender] = float(view)
+        elif frame is not None:  # the sender is between episodes
+            self.remote_frame.pop(sender, None)
+            self.remote_views.pop(sender, None)
         if not isinstance(inputs, list) or episode < self.episode:
             return
         known = self._episode_inputs(episode)[sender]

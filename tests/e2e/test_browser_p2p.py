@@ -111,8 +111,11 @@ def test_two_browsers_play_over_a_direct_datachannel(platform_factory, tmp_path:
     codes = play_pair(platform, tmp_path, LOOPBACK_ONLY)
     data = p2p_data(platform)
     assert_peers_agree(data)
-    (via, route), *others = transports(data["events"])  # "local > remote" address of the pair in use
-    assert not others and via == "direct" and route.endswith("> 127.0.0.1"), transports(data["events"])
+    seen = transports(data["events"])  # per peer: "local > remote" address of the pair in use (either may be blank)
+    remote = {(route or "").partition(">")[2].strip() for _, route in seen} - {"", "?"}
+    # LOOPBACK_ONLY lets only the peer's 127.0.0.1 candidates through; the stats, where Chromium gives them,
+    # agree (the local end may be this machine's other address: the kernel routes it to loopback)
+    assert {via for via, _ in seen} == {"direct"} and remote <= {"127.0.0.1"}, seen
     assert all(
         p["transport"] == {("right" if agent == "left" else "left"): "direct"} for agent, p in data["peers"].items()
     )

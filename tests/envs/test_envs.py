@@ -21,6 +21,7 @@ from conftest import EXAMPLES, FORAGE_DIR
 from gymnasium.utils.env_checker import check_env, data_equivalence
 
 from gymkube.game_pod.renderers import BUILTIN_RENDERERS, validate_objects
+from gymkube.portable.common import import_entry_point
 from gymkube.spec import PolicyPlayer, load_experiment_file
 
 CASES = ["forage", *BUILTIN_RENDERERS]
@@ -181,13 +182,17 @@ def test_example_manifests_fit_their_environments(manifest: Path, forage: Module
             assert scene.environment.id in BUILTIN_RENDERERS
         else:
             module, _, func = (scene.environment.entry_point or "").partition(":")
-            assert (bundle / f"{module}.py").is_file() and module == forage.__name__
-            env = getattr(forage, func)(**scene.environment.kwargs)
-        spaces = getattr(env.action_space, "spaces", {scene.human_agent: env.action_space})
+            assert (bundle / f"{module}.py").is_file()
+            make = (
+                getattr(forage, func) if module == forage.__name__ else import_entry_point(f"{module}:{func}", bundle)
+            )
+            env = make(**scene.environment.kwargs)
+        space = env.action_space  # gymnasium's, or a pure-Python environment's dict of spaces with `n`
+        spaces = space if isinstance(space, dict) else getattr(space, "spaces", {scene.human_agent: space})
         assert set(scene.players) == set(spaces)
         human_space = spaces[scene.human_agent]
         for action in [*scene.controls.keys.values(), scene.controls.default_action]:
-            assert human_space.contains(action)
+            assert human_space.contains(action) if hasattr(human_space, "contains") else 0 <= action < human_space.n
         for player in scene.players.values():
             if isinstance(player, PolicyPlayer):
                 assert (bundle / player.file).is_file()

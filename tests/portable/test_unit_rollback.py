@@ -55,16 +55,24 @@ class Network:
             yield to, packet
 
 
-def play_pair(net: Network, cfg: dict[str, Any], ticks: int = 2000, perturb_at: int | None = None) -> dict[str, Any]:
-    """Two peers playing pong with scripted keys until both episodes are confirmed over."""
+def play_pair(
+    net: Network, cfg: dict[str, Any], ticks: int = 2000, perturb_at: int | None = None, late_start: int = 0
+) -> dict[str, Any]:
+    """Two peers playing pong with scripted keys until both episodes are confirmed over (right starts late)."""
     peers = {agent: Peer(json.dumps(cfg), agent) for agent in ("left", "right")}
-    outputs: dict[str, dict[str, Any]] = {agent: {"stalls": 0, "rows": [], "events": []} for agent in peers}
-    for peer in peers.values():
-        peer.start(0.0)
+    outputs: dict[str, dict[str, Any]] = {
+        agent: {"stalls": 0, "rows": [], "events": [], "leads": []} for agent in peers
+    }
+    peers["left"].start(0.0)
     keys = random.Random(3)
     seq = 0
     for tick in range(ticks):
+        if tick == late_start:
+            peers["right"].start(tick * 33.3)
         for agent, peer in peers.items():
+            if agent == "right" and tick < late_start:
+                continue
+            outputs[agent]["leads"].append(peer.lead(tick * 33.3))
             if tick % 7 == 0:  # a key goes down or up now and then
                 seq += 1
                 peer.key(keys.choice(["ArrowUp", "ArrowDown"]), keys.random() < 0.6, seq, tick * 33.0, None, None)
@@ -186,3 +194,13 @@ def test_a_solo_browser_game_records_every_step_with_policy_outputs() -> None:
     assert steps[2]["input_seq_left"] == 1 and steps[2]["input_frame_ms_left"] == 85.0 and steps[2]["action_left"] == 1
     assert {r["source_right"] for r in steps} == {"policy"}
     assert [r["obs_hash"] for r in steps] == replay_hashes(cfg, steps)
+
+
+def test_a_peer_that_started_ahead_waits_until_both_are_level() -> None:
+    cfg = config("pong_p2p.yaml")
+    out = play_pair(Network(delay=1), cfg, late_start=6)
+    left, right = out["left"], out["right"]
+    assert left["end"]["p2p"]["waits"] >= 4 and right["end"]["p2p"]["waits"] <= 1
+    settled = [abs(x) for agent in ("left", "right") for x in out[agent]["leads"][120:220]]
+    assert max(settled) < 2.5, settled
+    assert shared(left["rows"]) == shared(right["rows"])
