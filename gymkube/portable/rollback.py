@@ -86,6 +86,7 @@ class Peer:
         self.remote_frame: dict[str, tuple[int, int, float]] = {}  # peer -> (episode, its frame, when heard)
         self.remote_views: dict[str, float] = {}  # peer -> how far ahead of me it thinks it is
         self.waited = False
+        self.jump_to = 0  # a peer started a later episode (its page was reloaded): this one is over
         self.last_ping = -1e18
         self.transport: dict[str, str] = {}
         self.sync_generation = 0  # resyncs applied here (hashes carry it, so stale ones are ignored)
@@ -227,7 +228,14 @@ class Peer:
         """One tick: {send: [[peer, packet]], state, stalled, end}."""
         stalled = False
         end = None
-        if self.playing:
+        if self.playing and self.jump_to > self.episode:
+            # The partner's page was reloaded and started the next episode: this one cannot be finished
+            # (the pod records it as interrupted; like a crashed pod's, it is played again).
+            self._event("interrupted", {"frame": self.frame, "next": self.jump_to})
+            self.playing = False
+            self.next_episode = self.jump_to
+            end = "interrupted"
+        elif self.playing:
             self._rollback(now_ms)
             if not self.sim.over:
                 if self.frame + 1 - self.confirmed > self.max_prediction:
@@ -457,6 +465,10 @@ class Peer:
             self.remote_views.pop(sender, None)
         if not isinstance(inputs, list) or episode < self.episode:
             return
+        if episode > self.episode and self.episode and self.playing:
+            self.jump_to = max(self.jump_to, episode)
+        elif episode > self.next_episode and not self.playing:
+            self.next_episode = episode
         known = self._episode_inputs(episode)[sender]
         for offset, item in enumerate(inputs):
             frame = first + offset

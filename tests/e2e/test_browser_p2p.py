@@ -160,3 +160,23 @@ def test_late_inputs_are_rolled_back_and_a_desync_is_resynchronised(platform_fac
     assert flagged and data["episode"]["peer_disagreements"] == len(flagged)
     last = data["steps"][-1]
     assert last["peers_reported"] == 2 and last["peers_disagree"] is None
+
+
+def test_a_reloaded_page_rejoins_and_the_pair_plays_the_episode_again(platform_factory, tmp_path: Path):
+    platform = platform_factory(manifest(tmp_path))
+
+    def reload(pages: dict[str, Any]) -> None:
+        pages["eli"].reload()  # all of eli's game state in the page is gone
+        pages["eli"].wait_for_selector("#scene[data-game-status='playing']", timeout=60_000)
+
+    codes = play_pair(platform, tmp_path, during=reload)
+    data = platform.finish("pong-p2p")
+    episodes = sorted(data["episodes"], key=lambda e: e["episode"])
+    assert [e["status"] for e in episodes][:1] == ["interrupted"] and episodes[-1]["status"] in (
+        "terminated",
+        "truncated",
+    )
+    assert [e["episode"] for e in episodes] == [1, 2]  # the interrupted episode is not counted: played again
+    replayed = [r for r in data["steps"] if r["episode"] == 2]
+    assert len(replayed) == episodes[-1]["steps"] and all(r["peers_reported"] == 2 for r in replayed[-20:])
+    assert len({s["completion_code"] for s in data["sessions"] if s["status"] == "completed"}) == len(codes) == 2

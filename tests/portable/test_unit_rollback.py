@@ -19,6 +19,7 @@ from gymkube.game_pod.remote import sim_config
 from gymkube.portable.common import observation_hash
 from gymkube.portable.rollback import Peer
 from gymkube.portable.sim import Solo
+from gymkube.spec.gym import RandomPlayer
 from gymkube.spec.load import load_experiment_file
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -204,3 +205,22 @@ def test_a_peer_that_started_ahead_waits_until_both_are_level() -> None:
     settled = [abs(x) for agent in ("left", "right") for x in out[agent]["leads"][120:220]]
     assert max(settled) < 2.5, settled
     assert shared(left["rows"]) == shared(right["rows"])
+
+
+def test_the_pod_runs_the_same_plain_environment_in_server_mode() -> None:
+    from gymkube.game_pod.game import Game
+
+    scene = load_experiment_file(EXAMPLES / "pong_p2p.yaml")[0].spec.gym_scenes()[0]
+    scene = scene.model_copy(
+        update={"mode": "server", "players": {**scene.players, "right": RandomPlayer(type="random")}}
+    )
+    rows: list[dict[str, Any]] = []
+    game = Game(
+        scene, {"game": "g"}, EXAMPLES / "pong", lambda table, row: rows.append(row) if table == "steps" else None
+    )
+    game.countdown_until = 0
+    for tick in range(5):
+        game.tick(tick)
+    states = [payload for event, payload in game.outbox if event == "state"]
+    assert states and any(o["id"] == "ball" for o in states[-1]["o"])  # drawn by env.render_objects()
+    assert [r["step"] for r in rows] == [1, 2, 3, 4] and {r["source_right"] for r in rows} == {"random"}

@@ -6,6 +6,8 @@
  * `io` = {signal(to, d), relay(to, text)}; `on` = {packet(from, text), transport(peer, via)} with via
  * "direct" | "turn" | "relay". `ice` is an RTCConfiguration.
  */
+const RESTART_AFTER_MS = 3000; // a hello from a peer whose link is older than this (or was open) means a reload
+
 export class Mesh {
   constructor({ me, peers, ice, timeoutMs, io, on }) {
     Object.assign(this, { me, ice, timeoutMs, io, on });
@@ -18,16 +20,32 @@ export class Mesh {
   /** Starts a link to every other peer; each falls back to the relay after the timeout. */
   start() {
     for (const peer of this.others) {
-      const link = this.link(peer);
-      link.timer = setTimeout(() => { if (link.via !== "direct" && link.via !== "turn") this.use(peer, "relay"); }, this.timeoutMs);
-      if (this.offerer(peer)) this.offer(peer, link);
+      this.io.signal(peer, { hello: true }); // a peer that knew this page before (a reload) starts over
+      this.connect(peer);
     }
+  }
+
+  connect(peer) {
+    const link = this.link(peer);
+    link.timer = setTimeout(() => { if (link.via !== "direct" && link.via !== "turn") this.use(peer, "relay"); }, this.timeoutMs);
+    if (this.offerer(peer)) this.offer(peer, link);
+  }
+
+  // The peer's page is new (reloaded): drop the old connection and make a new one.
+  restart(peer) {
+    const old = this.links.get(peer);
+    if (!old || (!old.opened && performance.now() - old.created < RESTART_AFTER_MS)) return;
+    this.links.delete(peer);
+    clearTimeout(old.timer);
+    try { old.dc?.close(); old.pc.close(); } catch { /* already closed */ }
+    this.connect(peer);
+    this.use(peer, "relay"); // until the new channel opens
   }
 
   link(peer) {
     if (this.links.has(peer)) return this.links.get(peer);
     const pc = new RTCPeerConnection(this.ice);
-    const link = { pc, dc: null, candidates: [], via: null, timer: 0 };
+    const link = { pc, dc: null, candidates: [], via: null, timer: 0, opened: false, created: performance.now() };
     this.links.set(peer, link);
     pc.onicecandidate = (e) => { if (e.candidate) this.io.signal(peer, { candidate: e.candidate.toJSON() }); };
     pc.ondatachannel = (e) => this.channel(peer, link, e.channel);
@@ -48,6 +66,7 @@ export class Mesh {
   }
 
   async opened(peer, link) {
+    link.opened = true;
     // TURN or not: the type of the local candidate of the pair in use.
     let via = "direct";
     let address = null;
@@ -74,6 +93,7 @@ export class Mesh {
   /** A signalling message from `from` (an SDP description or an ICE candidate). */
   async signal(from, d) {
     if (this.closed || !this.others.includes(from) || !d) return;
+    if (d.hello) { this.restart(from); return; }
     const link = this.link(from);
     const { pc } = link;
     if (d.sdp) {
