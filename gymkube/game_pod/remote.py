@@ -316,10 +316,10 @@ class RemoteGame:
 
     def _on_start(self, entry: dict[str, Any]) -> None:
         episode = entry.get("e")
-        if not is_count(episode) or episode < self.next_episode - 1:
-            raise BadEntry(f"episode {episode!r} cannot start now")
-        if self.episode_open and episode == self.episode:
-            return  # the other peer's report of the same start
+        if not is_count(episode):
+            raise BadEntry(f"episode {episode!r} cannot start")
+        if episode < self.next_episode:
+            return  # started already: the other peer's report, or a batch sent again after a reconnect
         if episode != self.next_episode:
             raise BadEntry(f"episode {episode} starts, expected {self.next_episode}")
         if self.episode_open:  # the page was reloaded mid-episode: that episode is over
@@ -390,7 +390,11 @@ class RemoteGame:
         return clean
 
     def _on_step(self, session: Any, agent: str, row: Any) -> None:
-        if not self.episode_open or not isinstance(row, dict):
+        if not isinstance(row, dict):
+            raise BadEntry("a step row must be a map of columns")
+        if is_count(row.get("episode")) and row["episode"] < self.next_episode - (1 if self.episode_open else 0):
+            return  # of an episode already over: a late peer, or a batch sent again after a reconnect
+        if not self.episode_open:
             raise BadEntry("a step arrived outside an episode")
         episode, step = row.get("episode"), row.get("step")
         if episode != self.episode or not isinstance(step, int) or not is_count(step) or step < 1:
