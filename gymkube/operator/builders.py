@@ -120,6 +120,10 @@ def _env(body: Body, settings: OperatorSettings) -> list[Manifest]:
     ]
     if settings.s3_endpoint:
         env.append({"name": "GYMKUBE_S3_ENDPOINT", "value": settings.s3_endpoint})
+    if settings.pyodide_url:
+        env.append({"name": "GYMKUBE_PYODIDE_URL", "value": settings.pyodide_url})
+    if settings.package_index_url:
+        env.append({"name": "GYMKUBE_PACKAGE_INDEX_URL", "value": settings.package_index_url})
     if _turn_secret(body, settings):
         env.append({"name": "GYMKUBE_TURN_SECRET_FILE", "value": f"{TURN_DIR}/secret"})
     return env

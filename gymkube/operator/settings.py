@@ -26,6 +26,8 @@ class OperatorSettings(BaseSettings):
     token_secret: str = Field("gymkube-secrets", description="Secret with key `participant-token-secret`.")
     turn_secret: str | None = Field(None, description="Default Secret with key `secret` for TURN credentials.")
     turn_urls: list[str] = Field(default_factory=list)
+    pyodide_url: str | None = Field(None, description="Browser games load Pyodide from here, not the game pod.")
+    package_index_url: str | None = Field(None, description="Where browser games' micropip installs packages from.")
     public_url: str = Field(description="Where participants reach the platform, e.g. https://study.example.org.")
     ingress_class: str | None = Field(None, description="When set, an Ingress per experiment routes /play/NAME/.")
     ingress_host: str | None = None

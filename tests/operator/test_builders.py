@@ -54,6 +54,8 @@ def full_settings() -> OperatorSettings:
         token_secret="tokens",
         turn_secret="coturn",
         turn_urls=["turn:turn.example.org:3478"],
+        pyodide_url="https://cdn.example.org/pyodide/",
+        package_index_url="https://pypi.example.org/simple",
         ingress_class="nginx",
         ingress_host="study.example.org",
         drain_timeout_s=60,
@@ -170,6 +172,8 @@ def test_the_statefulset_takes_the_image_turn_storage_credentials_and_nodes_it_i
         },
         {"name": "GYMKUBE_TURN_URLS", "value": '["turns:t:5349"]'},
         {"name": "GYMKUBE_S3_ENDPOINT", "value": "http://seaweedfs:8333"},
+        {"name": "GYMKUBE_PYODIDE_URL", "value": "https://cdn.example.org/pyodide/"},
+        {"name": "GYMKUBE_PACKAGE_INDEX_URL", "value": "https://pypi.example.org/simple"},
         {"name": "GYMKUBE_TURN_SECRET_FILE", "value": "/var/run/gymkube/turn/secret"},
     ]
     assert container["volumeMounts"][-1] == {"name": "turn", "mountPath": "/var/run/gymkube/turn", "readOnly": True}
