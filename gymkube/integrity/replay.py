@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import sys
 import tempfile
 import zipfile
 from collections import defaultdict
@@ -131,6 +132,10 @@ class BundleCache:
 def make_recorded_env(episode: dict[str, Any], bundle_dir: Path | None) -> gym.Env[Any, Any]:
     """The environment an episode row names, built as the game pod built it."""
     name, kwargs = episode["env"], json.loads(episode.get("env_kwargs") or "{}")
+    if bundle_dir is not None:  # pure-Python wheels a browser game installed from the bundle import from their zip
+        for wheel in sorted(bundle_dir.rglob("*-py3-none-any.whl")):
+            if str(wheel) not in sys.path:
+                sys.path.append(str(wheel))
     if episode.get("env_source") == "entryPoint" or (":" in name and name not in gym.registry):
         return import_entry_point(name, bundle_dir)(**kwargs)
     return gym.make(name, disable_env_checker=True, **kwargs)

@@ -3,9 +3,11 @@ through onnxruntime-web; real key presses; the pod's data matches what was playe
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
+import yaml
 from browser import chromium
 from conftest import quick_manifest
 
@@ -78,3 +80,48 @@ def test_a_closed_tab_loses_at_most_the_last_second(platform_factory, tmp_path: 
     (episode,) = data["episodes"]
     assert episode["status"] == "abandoned"
     assert page_closed_at_step - 30 - 4 <= episode["steps"] == len(data["steps"]) <= page_closed_at_step
+
+
+def make_wheel(folder: Path, name: str, version: str, module_source: str) -> str:
+    """A pure-Python wheel by hand (METADATA, WHEEL, RECORD): what a researcher's `pip wheel` would give."""
+    import zipfile
+
+    filename = f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": module_source,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: gymkube-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{path},,\n" for path in files) + f"{info}/RECORD,,\n"
+    (folder / "wheels").mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / "wheels" / filename, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return f"wheels/{filename}"
+
+
+def test_packages_the_experiment_lists_are_installed_in_the_browser_with_micropip(platform_factory, tmp_path: Path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "pong", bundle)
+    wheel = make_wheel(bundle, "pongrules", "1.0", "MAX_MISSES = 2\n")
+    (bundle / "ruled_env.py").write_text(
+        "import pongrules\nfrom pong_env import PongEnv\n\n\n"
+        "def make_env():\n    return PongEnv(max_misses=pongrules.MAX_MISSES)\n"
+    )
+    environment = {"entryPoint": "ruled_env:make_env", "packages": [wheel]}
+    manifest = quick_manifest(tmp_path, "pong_client.yaml", episodes=1, maxSteps=60, environment=environment)
+    document = yaml.safe_load(manifest.read_text())
+    document["spec"]["bundle"] = str(bundle)
+    manifest.write_text(yaml.safe_dump(document))
+    platform = platform_factory(manifest)
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(platform.entry("pong-client", PROLIFIC_PID="gil"))
+        page.wait_for_selector("#scene[data-scene-id='instructions']")
+        page.click("#continue")
+        # The environment imports pongrules, which only the wheel provides: without it the game cannot start.
+        page.wait_for_selector("#completion-code", timeout=60_000)
+    data = platform.finish("pong-client")
+    (episode,) = data["episodes"]
+    assert episode["steps"] == len(data["steps"]) == 60
