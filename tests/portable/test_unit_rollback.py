@@ -224,3 +224,39 @@ def test_the_pod_runs_the_same_plain_environment_in_server_mode() -> None:
     states = [payload for event, payload in game.outbox if event == "state"]
     assert states and any(o["id"] == "ball" for o in states[-1]["o"])  # drawn by env.render_objects()
     assert [r["step"] for r in rows] == [1, 2, 3, 4] and {r["source_right"] for r in rows} == {"random"}
+
+
+def test_three_peers_stay_in_step_and_record_the_same_steps() -> None:
+    cfg = config("pong_p2p.yaml")
+    cfg["players"]["third"] = {"type": "human"}  # pong ignores a third paddle's action; the netcode does not
+    cfg["humans"] = ["left", "right", "third"]
+    peers = {agent: Peer(json.dumps(cfg), agent) for agent in cfg["humans"]}
+    net = Network(delay=4, jitter=2, loss=0.2, seed=7)
+    rows: dict[str, list[dict[str, Any]]] = {agent: [] for agent in peers}
+    ends: dict[str, Any] = {}
+    for peer in peers.values():
+        peer.start(0.0)
+    keys = random.Random(5)
+    for tick in range(3000):
+        for peer in peers.values():
+            if tick % 9 == 0:
+                peer.key(keys.choice(["ArrowUp", "ArrowDown"]), keys.random() < 0.6, tick + 1, tick * 33.0, None, None)
+            for to, packet in json.loads(peer.tick(tick * 33.3))["send"]:
+                net.send(tick, to, packet)
+        for to, packet in list(net.due(tick)):
+            for reply_to, reply in json.loads(peers[to].receive(packet, tick * 33.3)):
+                net.send(tick, reply_to, reply)
+        for agent, peer in peers.items():
+            for entry in json.loads(peer.take()):
+                if entry["k"] == "step":
+                    rows[agent].append(entry["row"])
+                elif entry["k"] == "end":
+                    ends[agent] = entry
+        if len(ends) == 3 and not net.in_flight:
+            break
+    assert len(ends) == 3 and len({e["steps"] for e in ends.values()}) == 1
+    columns = [*SHARED, "action_third", "source_third"]
+    as_seen = {agent: [tuple(r.get(c) for c in columns) for r in rows[agent]] for agent in peers}
+    assert as_seen["left"] == as_seen["right"] == as_seen["third"]
+    assert {r["source_third"] for r in rows["left"]} >= {"human"}
+    assert all(e["p2p"]["rollbacks"] > 0 and e["p2p"]["desyncs"] == 0 for e in ends.values())
