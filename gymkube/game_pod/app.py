@@ -296,6 +296,7 @@ def build_app(settings: PodSettings) -> LogOversize:
         Route(f"{prefix}/load", load),
         Route(f"{prefix}/files/{{path:path}}", files),
         *browser.routes(prefix, pod),
+        browser.vendor_route(prefix, static_dir),
         Mount(f"{prefix}/static", StaticFiles(directory=static_dir), name="static"),
     ]
     if prefix:  # probes and the operator reach the pod at its root; a URL without the slash still works

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.resources
 import io
 import logging
+import mimetypes
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,6 +78,28 @@ def build_runtime_zip(bundle_dir: Path | None) -> bytes:
                     continue
                 archive.write(path, f"bundle/{path.relative_to(bundle_dir).as_posix()}")
     return buffer.getvalue()
+
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+"""Vendored files live under versioned paths: a browser keeps them (a participant's second game loads at once)."""
+
+
+def vendor_route(prefix: str, static_dir: Path) -> Route:
+    """static/vendor/: pinned libraries, cached for good, gzipped where a precompressed copy exists."""
+    root = (static_dir / "vendor").resolve()
+
+    async def vendor(request: Request) -> Response:
+        path = (root / request.path_params["path"]).resolve()
+        if not path.is_relative_to(root) or not path.is_file() or path.suffix == ".gz":
+            return Response("not found", status_code=404)
+        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        headers = {"Cache-Control": IMMUTABLE, "Vary": "Accept-Encoding"}
+        packed = path.with_name(path.name + ".gz")
+        if "gzip" in request.headers.get("accept-encoding", "") and packed.is_file():
+            return FileResponse(packed, media_type=media_type, headers=headers | {"Content-Encoding": "gzip"})
+        return FileResponse(path, media_type=media_type, headers=headers)
+
+    return Route(f"{prefix}/static/vendor/{{path:path}}", vendor)
 
 
 def routes(prefix: str, pod: Pod) -> list[Route]:

@@ -129,7 +129,9 @@ def test_two_browsers_play_relay_only_through_coturn_with_the_pods_credentials(p
         play_pair(platform, tmp_path, RELAY_ONLY)
         data = p2p_data(platform)
     assert_peers_agree(data)
-    assert {(via, route.split(" > ")[0]) for via, route in transports(data["events"])} == {("turn", "127.0.0.1")}
+    seen = transports(data["events"])
+    local = {(route or "").partition(">")[0].strip() for _, route in seen} - {"", "?"}
+    assert {via for via, _ in seen} == {"turn"} and local <= {"127.0.0.1"}, seen  # coturn's relay address
 
 
 def test_without_webrtc_the_inputs_go_through_the_pod_and_the_game_goes_on(platform_factory, tmp_path: Path):
