@@ -67,19 +67,27 @@ export class Mesh {
 
   async opened(peer, link) {
     link.opened = true;
-    // TURN or not: the type of the local candidate of the pair in use.
+    // TURN or not: the type of the local candidate of the pair in use (the stats may lag the open event a little).
     let via = "direct";
     let address = null;
-    try {
-      const stats = await link.pc.getStats();
-      for (const s of stats.values()) {
-        if (s.type === "candidate-pair" && (s.nominated || s.selected) && s.state === "succeeded") {
-          const local = stats.get(s.localCandidateId);
-          if (local?.candidateType === "relay") via = "turn";
-          address = `${local?.address ?? "?"} > ${stats.get(s.remoteCandidateId)?.address ?? "?"}`;
+    for (let attempt = 0; attempt < 10 && address === null && !this.closed; attempt++) {
+      try {
+        const stats = await link.pc.getStats();
+        let pair = null;
+        for (const s of stats.values()) {
+          if (s.type === "transport" && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
         }
-      }
-    } catch { /* stats are a nicety */ }
+        for (const s of stats.values()) {
+          if (!pair && s.type === "candidate-pair" && s.nominated && s.state === "succeeded") pair = s;
+        }
+        if (pair) {
+          const local = stats.get(pair.localCandidateId);
+          if (local?.candidateType === "relay") via = "turn";
+          address = `${local?.address ?? "?"} > ${stats.get(pair.remoteCandidateId)?.address ?? "?"}`;
+        }
+      } catch { /* stats are a nicety */ }
+      if (address === null) await new Promise((r) => setTimeout(r, 100));
+    }
     this.use(peer, via, address);
   }
 
