@@ -204,15 +204,16 @@ def check_frames(
 ) -> None:
     """Draw times name frames that were sent: a recorded step, or step 0 (the reset) of a recorded episode.
 
-    A p2p browser draws frames it predicted before they are confirmed; in an episode cut short (not
-    terminated or truncated) the last of them never are, so draws after its last step are expected.
+    A browser game's episode cut short (not terminated or truncated) by a closed tab or a reload lost the
+    steps the page had not sent yet (at most about a second), and a p2p page draws frames it predicted
+    before they are confirmed: in such an episode, draws after its last recorded step are expected.
     """
     recorded = {(row["game"], int(row["episode"]), int(row["step"])) for row in steps}
     recorded |= {(game, episode, 0) for game, episode, _ in recorded}
     cut_short = {
         (row["game"], int(row["episode"])): int(row.get("steps") or 0)
         for row in episodes
-        if row.get("mode") == "p2p" and row.get("status") not in ("terminated", "truncated")
+        if row.get("mode") in ("client", "p2p") and row.get("status") not in ("terminated", "truncated")
     }
     unknown: Counter[tuple[str, int]] = Counter()
     for row in frames:

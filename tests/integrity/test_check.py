@@ -91,3 +91,14 @@ def test_draw_times_must_name_frames_that_were_sent():
         "game g1 episode 1: 1 draw time(s) for steps that were not recorded",
         "game g1 episode 2: 1 draw time(s) for steps that were not recorded",
     ]
+
+
+def test_a_browser_episode_cut_short_may_have_drawn_steps_its_closed_tab_never_sent():
+    tables = clean()
+    shown = {"participant": "p1", "session": "s1", "game": "g1", "episode": 1, "t_drawn_client_ms": 1.0}
+    tables["frames"] = [{**shown, "step": n} for n in (4, 5, 6)]  # drawn, never sent: the last second
+    assert problems(tables) == ["game g1 episode 1: 2 draw time(s) for steps that were not recorded"]
+    episode = tables["episodes"][0]
+    for mode, status, found in (("client", "abandoned", 0), ("p2p", "abandoned", 0), ("client", "truncated", 2)):
+        tables["episodes"][0] = episode | {"mode": mode, "status": status}
+        assert len(problems(tables)) == (1 if found else 0), (mode, status)
