@@ -92,12 +92,6 @@ class Ticker:
         """Stop stepping a game."""
         self.games.pop(game.id, None)
 
-    async def flush_outbox(self, game: Game) -> None:
-        """Send a game's pending messages now (used outside the tick, e.g. on reconnect)."""
-        if game.outbox:
-            messages, game.outbox = game.outbox, []
-            await self.send(game, messages)
-
     async def _run(self) -> None:
         GC.start()
         try:

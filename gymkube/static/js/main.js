@@ -30,6 +30,8 @@ function stopGame() {
 }
 
 function onScene(msg) {
+  // Back after a dropped connection to the scene whose game runs in this page: it has kept going; keep it.
+  if (msg?.resumed && browserGame && !browserGame.stopped && scene?.id === msg.scene?.id) return;
   stopGame();
   scene = msg.scene;
   const gym = showScene(msg, finishScene);
@@ -83,9 +85,11 @@ function onPlay(msg) {
 }
 
 function onConnection(state) {
-  if (state === "reconnecting" || state === "closed") stopInput();
+  // A game running in this page goes on while the pod is away: its records wait and are sent when it is back.
+  const playingHere = Boolean(browserGame && !browserGame.stopped);
+  if ((state === "reconnecting" && !playingHere) || state === "closed") stopInput();
   if (state === "closed" && scene?.type === "end") return; // the pod may hang up once the study is over
-  showConnection(state);
+  showConnection(state, !playingHere);
 }
 
 function onRefused(message) {

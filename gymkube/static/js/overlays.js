@@ -121,14 +121,17 @@ export function showRole(game) {
   line.replaceChildren("You are ", swatch, " ", name, ...(who.partners ? [" — ", partners] : []));
 }
 
-/** Reflects the connection in a banner, and as "Reconnecting…" on the game overlay; restores the overlay once back. */
-export function showConnection(state) {
+/**
+ * Reflects the connection in a banner, and (with `overlay`) as "Reconnecting…" on the game overlay; restores the
+ * overlay once back. A game running in the page keeps its overlay: it plays on while the pod is away.
+ */
+export function showConnection(state, overlay = true) {
   const banner = document.getElementById("connection");
   const lost = state === "reconnecting" || state === "closed";
   banner.textContent = state === "closed" ? "The connection was closed. Please reload the page." : "Reconnecting…";
   banner.hidden = !lost;
   const box = document.getElementById("status");
-  if (!box) return;
+  if (!box || (!overlay && state !== "closed")) return;
   if (lost) {
     clearInterval(box.timer);
     say(box, banner.textContent);
