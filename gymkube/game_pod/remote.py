@@ -37,6 +37,8 @@ MAX_ENTRIES = 2500
 """Entries per `records` message (a browser sends about one second of play at a time)."""
 MAX_INFO_COLUMNS = 64
 MAX_TEXT = 2000
+MAX_RESTARTS = 20
+"""Episodes a page may cut short by starting the next one (reloads) in one game; more are refused."""
 MAX_EVENTS_PER_GAME = 200
 """Events (desyncs, transports, ...) recorded per game; more are counted, not stored."""
 SHARED = re.compile(r"^(action|source|reward)_[\w.-]+$|^(reward|terminated|truncated|obs_hash)$")
@@ -151,6 +153,7 @@ class RemoteGame:
         self.ends: dict[int, dict[str, Any]] = {}  # episode -> end reports by agent (p2p: one per peer)
         self.ends_since: dict[int, float] = {}
         self.disagreements = 0
+        self.restarts = 0
         self.events_recorded = 0
         self.rejected = 0
         self.runtime = runtime or {}
@@ -323,6 +326,9 @@ class RemoteGame:
         if episode != self.next_episode:
             raise BadEntry(f"episode {episode} starts, expected {self.next_episode}")
         if self.episode_open:  # the page was reloaded mid-episode: that episode is over
+            self.restarts += 1
+            if self.restarts > MAX_RESTARTS:
+                raise BadEntry(f"more than {MAX_RESTARTS} episodes were cut short in this game")
             self.flush_pending(force=True)
             self.record("episodes", self.episode_row("interrupted", self.step, None, {}))
         reported = entry.get("v")
@@ -399,6 +405,8 @@ class RemoteGame:
         episode, step = row.get("episode"), row.get("step")
         if episode != self.episode or not isinstance(step, int) or not is_count(step) or step < 1:
             raise BadEntry(f"step {step!r} of episode {episode!r} does not belong to episode {self.episode}")
+        if step > self.scene.max_steps:
+            raise BadEntry(f"step {step} is beyond the scene's maxSteps ({self.scene.max_steps})")
         clean = self._clean_row(session, row)
         key = (self.episode, step)
         if step <= self.step:

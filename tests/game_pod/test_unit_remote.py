@@ -87,6 +87,19 @@ def test_a_bad_entry_is_refused_with_its_reason_and_nothing_after_it_is_taken(en
     assert record.rows["steps"] == []
 
 
+def test_a_page_cannot_record_more_than_the_scene_allows() -> None:
+    game, record, members = make("pong_client.yaml")
+    me = members["left"]
+    game.receive(me, "left", [{"k": "start", "e": 1, "seed": 1, "t": 0}])
+    with pytest.raises(BadEntry, match="beyond the scene's maxSteps"):
+        game.receive(me, "left", [{"k": "step", "row": step(game.scene.max_steps + 1)}])
+    for episode in range(2, remote.MAX_RESTARTS + 2):  # every start cuts the open episode short
+        game.receive(me, "left", [{"k": "start", "e": episode, "seed": 1, "t": 0}])
+    with pytest.raises(BadEntry, match="cut short"):
+        game.receive(me, "left", [{"k": "start", "e": remote.MAX_RESTARTS + 2, "seed": 1, "t": 0}])
+    assert [e["status"] for e in record.rows["episodes"]] == ["interrupted"] * remote.MAX_RESTARTS
+
+
 def test_too_many_entries_at_once_are_refused() -> None:
     game, _, members = make("pong_client.yaml")
     with pytest.raises(BadEntry, match="at most"):
