@@ -9,7 +9,7 @@ PORT ?= 8000
 EXPERIMENTS ?= examples/cartpole.yaml examples/forage_ai.yaml examples/forage_human_human.yaml \
 	examples/pong_client.yaml examples/pong_p2p.yaml
 
-.PHONY: vendor bench bench-routing bench-operator bench-p2p tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
+.PHONY: vendor bench bench-routing bench-operator bench-p2p bench-browser tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,9 @@ bench-operator: $(STAMP)
 
 bench-p2p: $(STAMP) vendor
 	$(BIN)/python benchmarks/p2p_latency.py
+
+bench-browser: $(STAMP)
+	$(BIN)/python benchmarks/browser_capacity.py
 
 tools: $(STAMP)
 	$(BIN)/python tests/chart/helm.py helm >/dev/null

@@ -6,6 +6,10 @@ import { Mesh } from "./p2p.js";
 const SEND_EVERY_MS = 1000; // records reach the pod at least this often: a closed tab loses at most about a second
 const MAX_CATCH_UP = 4; // ticks run at once after the page was slow; beyond that the game slows down instead
 const STALL_NOTICE_MS = 600;
+// A batch stays well under the pod's 64 KiB message limit (a bigger one closes the connection, nothing written):
+// about 100 step rows of a typical game; a backlog after an offline spell goes out in several batches at once.
+const MAX_BATCH_CHARS = 40000;
+const MAX_ENTRY_CHARS = 48000; // a single larger entry (a huge recorded observation) drops the observation
 
 /**
  * `play` is the pod's `play` message. `hooks`: {state(s), status(gameMessage), records(payload) -> Promise<ack>,
@@ -171,9 +175,23 @@ export class BrowserGame {
     }
     if (this.sending || !this.pending.length) return;
     this.sending = true;
-    const batch = this.pending.slice(0, 2000);
+    let chars = 0;
+    let count = 0;
+    for (const entry of this.pending) {
+      let size = JSON.stringify(entry).length;
+      if (size > MAX_ENTRY_CHARS && entry.row?.obs !== undefined) {
+        entry.row.obs = null; // kept from the batch limit; the step itself is recorded
+        size = JSON.stringify(entry).length;
+      }
+      if (count > 0 && (chars + size > MAX_BATCH_CHARS || count >= 2000)) break;
+      chars += size;
+      count += 1;
+    }
+    const batch = this.pending.slice(0, count);
+    let sent = false;
     try {
       const ack = await this.hooks.records({ g: this.id, x: batch });
+      sent = Boolean(ack?.ok);
       if (ack?.ok) this.pending.splice(0, batch.length);
       else if (ack?.error) { // the pod refused it: sending it again cannot help
         this.pending.splice(0, batch.length);
@@ -181,9 +199,9 @@ export class BrowserGame {
       }
     } catch { /* offline or unanswered: kept for the next try */ }
     this.sending = false;
-    if (wait && this.pending.length && !this.stopped) {
-      await new Promise((r) => setTimeout(r, 500));
-      return this.flush(true);
+    if (this.pending.length && (wait || sent) && !this.stopped) { // a backlog: the next batch now (or soon, at the end)
+      if (wait && !sent) await new Promise((r) => setTimeout(r, 500));
+      return this.flush(wait);
     }
   }
 
