@@ -79,7 +79,9 @@ def test_a_closed_tab_loses_at_most_the_last_second(platform_factory, tmp_path: 
     data = platform.finish("pong-client")
     (episode,) = data["episodes"]
     assert episode["status"] == "abandoned"
-    assert page_closed_at_step - 30 - 4 <= episode["steps"] == len(data["steps"]) <= page_closed_at_step
+    # At most a second (30 steps, plus a few for the send interval's jitter) lost; a step or two may have been
+    # played and sent (on pagehide) between reading the step count and the close.
+    assert page_closed_at_step - 30 - 4 <= episode["steps"] == len(data["steps"]) <= page_closed_at_step + 3
 
 
 def make_wheel(folder: Path, name: str, version: str, module_source: str) -> str:
