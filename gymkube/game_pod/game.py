@@ -15,8 +15,8 @@ from gymkube.game_pod import environments
 from gymkube.game_pod.frames import FrameEncoder
 from gymkube.game_pod.players import Actor, make_actor
 from gymkube.game_pod.protocol import Event
-from gymkube.portable.common import flatten_info, observation_hash, plain_value
-from gymkube.portable.inputs import HumanSlot
+from gymkube.portable.common import step_columns
+from gymkube.portable.inputs import HumanSlot, input_columns
 from gymkube.spec.gym import GymScene, HumanPlayer
 
 log = logging.getLogger(__name__)
@@ -322,11 +322,7 @@ class Game:
             actor = self.actors.get(agent)
             if actor is None:
                 action, source, event = self.slots[agent].take_action()
-                row[f"input_seq_{agent}"] = event.seq if event else None
-                row[f"input_recv_ns_{agent}"] = event.recv_ns if event else None
-                row[f"input_client_ms_{agent}"] = event.client_ms if event else None
-                row[f"input_frame_{agent}"] = event.frame if event else None
-                row[f"input_frame_ms_{agent}"] = event.frame_ms if event else None
+                row |= input_columns(agent, event, with_recv=True)
             else:
                 action = actor.act(self.observation)
                 source = "fallback" if agent in self.takeovers else actor.source
@@ -336,20 +332,11 @@ class Game:
         step_action: Any = actions if self.multi_agent else actions[self.human.agent]
         self.observation, reward, terminated, truncated, info = self.env.step(step_action)
         self.step += 1
-        if isinstance(reward, dict):
-            for agent, value in reward.items():
-                row[f"reward_{agent}"] = float(value)
-            mine = [float(reward[a]) for a in self.slots if a in reward]
-            reward = sum(mine) if mine else sum(reward.values())
-        self.score += float(reward)
         truncated = bool(truncated) or self.step >= self.scene.max_steps
-        row["reward"] = float(reward)
-        row["terminated"] = bool(terminated)
-        row["truncated"] = truncated
-        row["obs_hash"] = observation_hash(self.observation)
-        if self.record_observations:
-            row["obs"] = plain_value(self.observation)
-        row.update(flatten_info(info))
+        columns, counted = step_columns(self.slots, self.observation, reward, terminated, truncated, info,
+                                        self.record_observations)  # fmt: skip
+        row |= columns
+        self.score += counted
         self.record("steps", row)
         self.outbox.append((Event.STATE, self.frames.state(self, None)))
         if terminated or truncated:

@@ -15,7 +15,7 @@ from typing import Any
 
 import socketio
 
-from gymkube.game_pod.browser import runtime_urls
+from gymkube.game_pod.browser import has_browser_games, runtime_urls
 from gymkube.game_pod.environments import bundle_hash
 from gymkube.game_pod.game import Game
 from gymkube.game_pod.groups import Lobby
@@ -98,7 +98,8 @@ class Pod:
                 self.error("could not archive the bundle for replays", repr(exc))
         await self.writer.flush()
         self._writer_task = asyncio.get_running_loop().create_task(self.writer.run())
-        self._remote_task = asyncio.get_running_loop().create_task(self._sweep_remote_games())
+        if has_browser_games(self):
+            self._remote_task = asyncio.get_running_loop().create_task(self._sweep_remote_games())
         log.info(
             "game pod %s serving experiment %r; data to %s",
             self.name,

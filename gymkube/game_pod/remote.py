@@ -112,8 +112,6 @@ class BadEntry(ValueError):
 class RemoteGame:
     """A gym scene played in the browser(s); the pod keeps its records and its place in the flow."""
 
-    solo_mode = False
-
     def __init__(
         self,
         scene: GymScene,
@@ -138,7 +136,6 @@ class RemoteGame:
         self.base_seed = scene.seed if scene.seed is not None else random.SystemRandom().randrange(2**31)
         self.slots = {agent: Seat() for agent in scene.human_agents}
         self.solo = len(self.slots) == 1
-        self.actors: dict[str, Any] = {}
         self.members: dict[str, Any] = {}
         self.listener: Callable[[str, Any], None] | None = None
         self.outbox: list[tuple[str, dict[str, Any]]] = []
@@ -168,11 +165,6 @@ class RemoteGame:
     def is_active(self) -> bool:
         """Not yet over."""
         return self.status not in (Status.DONE, Status.ABANDONED)
-
-    @property
-    def human(self) -> Seat:
-        """The first seat."""
-        return next(iter(self.slots.values()))
 
     @property
     def round(self) -> int:

@@ -104,6 +104,34 @@ def flatten_info(info: dict[str, Any], prefix: str = "info_") -> dict[str, Any]:
     return flat
 
 
+def step_columns(
+    humans: Iterable[str],
+    observation: Any,
+    reward: Any,
+    terminated: Any,
+    truncated: bool,
+    info: dict[str, Any],
+    record_observations: bool,
+) -> tuple[dict[str, Any], float]:
+    """A step row's columns from `env.step`'s result (`truncated` already counting maxSteps), and the score's reward.
+
+    A dict reward is recorded per agent (`reward_<agent>`); the reward that counts is the human agents' sum
+    (every agent's when no human has one).
+    """
+    columns: dict[str, Any] = {}
+    if isinstance(reward, dict):
+        for agent, value in reward.items():
+            columns[f"reward_{agent}"] = float(value)
+        mine = [float(reward[a]) for a in humans if a in reward]
+        reward = sum(mine) if mine else sum(float(v) for v in reward.values())
+    columns |= {"reward": float(reward), "terminated": bool(terminated), "truncated": bool(truncated),
+                "obs_hash": observation_hash(observation)}  # fmt: skip
+    if record_observations:
+        columns["obs"] = plain_value(observation)
+    columns.update(flatten_info(info))
+    return columns, float(reward)
+
+
 class SafeFormat(dict[str, Any]):
     """`str.format_map` values where an unknown `{name}` stays as it is."""
 

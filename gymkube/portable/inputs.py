@@ -31,6 +31,20 @@ class InputEvent:
     frame_ms: float | None = None
 
 
+def input_columns(agent: str, event: InputEvent | None, with_recv: bool = False) -> dict[str, Any]:
+    """The step row's columns for the input a step consumed (all None when it consumed none).
+
+    `with_recv`: also the pod's receive time (server mode; a browser game's keys never reach the pod).
+    """
+    columns: dict[str, Any] = {f"input_seq_{agent}": event.seq if event else None}
+    if with_recv:
+        columns[f"input_recv_ns_{agent}"] = event.recv_ns if event else None
+    columns[f"input_client_ms_{agent}"] = event.client_ms if event else None
+    columns[f"input_frame_{agent}"] = event.frame if event else None
+    columns[f"input_frame_ms_{agent}"] = event.frame_ms if event else None
+    return columns
+
+
 @dataclass
 class HumanSlot:
     """Turns key downs/ups into one action per tick.

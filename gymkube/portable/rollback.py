@@ -31,7 +31,8 @@ import json
 import statistics
 from typing import Any
 
-from gymkube.portable.sim import MAX_TAKE, Sim
+from gymkube.portable.inputs import input_columns
+from gymkube.portable.sim import PageGame, Sim
 
 MAX_INPUTS_PER_PACKET = 64
 SYNC_LEAD = 1.0
@@ -58,13 +59,12 @@ def _first_number_path(value: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...
     return None
 
 
-class Peer:
+class Peer(PageGame):
     """One participant's side of a `p2p` game. The page calls `key`, `start`, `tick`, `receive` and `take`."""
 
     def __init__(self, config_json: str, me: str) -> None:
-        config = json.loads(config_json)
-        self.sim = Sim(config)
-        self.game: str = config["game"]
+        super().__init__(config_json)
+        config = self.config
         self.me = me
         self.humans = list(self.sim.humans)
         self.others = [a for a in self.humans if a != me]
@@ -75,9 +75,6 @@ class Peer:
         self.redundancy: int = settings["redundancy"]
         self.hash_every: int = settings["hashEvery"]
         self.default = config["defaultAction"]
-        self.next_episode: int = config["episode"]
-        self.rounds_done: int = config["roundsDone"]
-        self.entries: list[dict[str, Any]] = []
         self.inputs: dict[int, dict[str, dict[int, tuple[int, str]]]] = {}  # episode -> agent -> frame -> input
         self.acked: dict[str, int] = dict.fromkeys(self.others, 0)  # my inputs each peer holds, contiguously
         self.acked_episode: dict[str, int] = dict.fromkeys(self.others, 0)
@@ -140,7 +137,8 @@ class Peer:
                 return known[earlier][0]
         return int(self.default) if self.default != "previous" else 0
 
-    def _actions(self, frame: int, record_use: bool) -> dict[str, tuple[int, str]]:
+    def _actions(self, frame: int) -> dict[str, tuple[int, str]]:
+        """The inputs of `frame`, predicted where not known yet (the predictions are kept, to spot a wrong one)."""
         inputs = self._episode_inputs(self.episode)
         actions = self.sim.ai_actions()
         used: dict[str, int] = {}
@@ -151,16 +149,10 @@ class Peer:
                 actions[agent] = (used[agent], "predicted")
             else:
                 actions[agent] = (got[0], SOURCE_NAMES.get(got[1], "human"))
-        if record_use:
-            self.used[frame] = used
+        self.used[frame] = used
         return actions
 
     # episodes ----------------------------------------------------------------------------
-
-    @property
-    def finished(self) -> bool:
-        """Every episode of the scene played."""
-        return self.rounds_done >= self.sim.episodes
 
     def start(self, now_ms: float) -> str:
         """Begin the next episode; its first frame. The first `inputDelay` frames take the default action."""
@@ -186,7 +178,7 @@ class Peer:
 
     def _simulate(self, frame: int, now_ms: float) -> None:
         """Step `frame` (the sim is at frame - 1) with the best inputs known, and keep its row and snapshot."""
-        self.rows[frame] = self.sim.advance(self._actions(frame, True), now_ms)
+        self.rows[frame] = self.sim.advance(self._actions(frame), now_ms)
         self.snapshots[frame] = self.sim.save()
 
     def _rollback(self, now_ms: float) -> None:
@@ -217,12 +209,7 @@ class Peer:
             return
         action, source, event = self.sim.slots[self.me].take_action()
         inputs[frame] = (action, SOURCES.get(source, "h"))
-        self.local_meta[frame] = {
-            f"input_seq_{self.me}": event.seq if event else None,
-            f"input_client_ms_{self.me}": event.client_ms if event else None,
-            f"input_frame_{self.me}": event.frame if event else None,
-            f"input_frame_ms_{self.me}": event.frame_ms if event else None,
-        }
+        self.local_meta[frame] = input_columns(self.me, event)
 
     def tick(self, now_ms: float) -> str:
         """One tick: {send: [[peer, packet]], state, stalled, end}."""
@@ -487,8 +474,3 @@ class Peer:
             if episode > self.acked_episode[sender] or ack > self.acked[sender]:
                 self.acked[sender] = ack
             self.acked_episode[sender] = episode
-
-    def take(self) -> str:
-        """The entries not yet handed over, oldest first (the page sends them to the pod)."""
-        taken, self.entries = self.entries[:MAX_TAKE], self.entries[MAX_TAKE:]
-        return json.dumps(taken)

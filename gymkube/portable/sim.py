@@ -16,19 +16,11 @@ import hashlib
 import json
 import math
 import random
-import time
 from collections.abc import Callable
 from typing import Any
 
-from gymkube.portable.common import (
-    flatten_info,
-    hud_text,
-    import_entry_point,
-    observation_hash,
-    plain_value,
-    split_objects,
-)
-from gymkube.portable.inputs import HumanSlot
+from gymkube.portable.common import hud_text, import_entry_point, split_objects, step_columns
+from gymkube.portable.inputs import HumanSlot, input_columns
 
 MAX_TAKE = 2000
 """Entries handed to the page per call (a second of play is at most 60 steps per game)."""
@@ -169,18 +161,11 @@ class Sim:
         step_action: Any = chosen if self.multi_agent else chosen[self.humans[0]]
         self.observation, reward, terminated, truncated, info = self.env.step(step_action)
         self.step += 1
-        if isinstance(reward, dict):
-            for agent, value in reward.items():
-                row[f"reward_{agent}"] = float(value)
-            mine = [float(reward[a]) for a in self.humans if a in reward]
-            reward = sum(mine) if mine else sum(float(v) for v in reward.values())
-        self.score += float(reward)
         truncated = bool(truncated) or self.step >= self.max_steps
-        row |= {"reward": float(reward), "terminated": bool(terminated), "truncated": truncated,
-                "obs_hash": observation_hash(self.observation)}  # fmt: skip
-        if self.record_observations:
-            row["obs"] = plain_value(self.observation)
-        row.update(flatten_info(info))
+        columns, counted = step_columns(self.humans, self.observation, reward, terminated, truncated, info,
+                                        self.record_observations)  # fmt: skip
+        row |= columns
+        self.score += counted
         self.over = bool(terminated) or truncated
         return row
 
@@ -216,7 +201,30 @@ class Sim:
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
-class Solo:
+class PageGame:
+    """What the page drives in either mode: the Sim, where the scene's episodes stand, the entries for the pod."""
+
+    def __init__(self, config_json: str) -> None:
+        config = json.loads(config_json)
+        self.config = config
+        self.sim = Sim(config)
+        self.game: str = config["game"]
+        self.next_episode: int = config["episode"]
+        self.rounds_done: int = config["roundsDone"]
+        self.entries: list[dict[str, Any]] = []
+
+    @property
+    def finished(self) -> bool:
+        """Every episode of the scene played."""
+        return self.rounds_done >= self.sim.episodes
+
+    def take(self) -> str:
+        """The entries not yet handed over, oldest first (the page sends them to the pod)."""
+        taken, self.entries = self.entries[:MAX_TAKE], self.entries[MAX_TAKE:]
+        return json.dumps(taken)
+
+
+class Solo(PageGame):
     """`client` mode: one participant's game, stepped by the page at the scene's frame rate.
 
     The page calls `key` for each key change, `start` when a countdown ends, `feeds` and `tick` once per
@@ -224,18 +232,8 @@ class Solo:
     """
 
     def __init__(self, config_json: str) -> None:
-        config = json.loads(config_json)
-        self.sim = Sim(config)
-        self.game: str = config["game"]
-        self.next_episode: int = config["episode"]
-        self.rounds_done: int = config["roundsDone"]
+        super().__init__(config_json)
         self.human = self.sim.humans[0]
-        self.entries: list[dict[str, Any]] = []
-
-    @property
-    def finished(self) -> bool:
-        """Every episode of the scene played."""
-        return self.rounds_done >= self.sim.episodes
 
     def key(self, key: str, down: bool, seq: int, client_ms: float, frame: int | None, frame_ms: float | None) -> None:
         """A key went down or up (only while an episode runs)."""
@@ -260,11 +258,7 @@ class Solo:
         action, source, event = slot.take_action()
         actions = sim.ai_actions(json.loads(logits_json) if logits_json else None)
         actions[self.human] = (action, source)
-        row = sim.advance(actions, now_ms)
-        row[f"input_seq_{self.human}"] = event.seq if event else None
-        row[f"input_client_ms_{self.human}"] = event.client_ms if event else None
-        row[f"input_frame_{self.human}"] = event.frame if event else None
-        row[f"input_frame_ms_{self.human}"] = event.frame_ms if event else None
+        row = sim.advance(actions, now_ms) | input_columns(self.human, event)
         self.entries.append({"k": "step", "row": row})
         end = None
         if sim.over:
@@ -274,13 +268,3 @@ class Solo:
             self.rounds_done += 1
             self.next_episode = sim.episode + 1
         return json.dumps({"state": sim.frame(self.game, now_ms), "end": end})
-
-    def take(self) -> str:
-        """The entries not yet handed over, oldest first (the page sends them to the pod)."""
-        taken, self.entries = self.entries[:MAX_TAKE], self.entries[MAX_TAKE:]
-        return json.dumps(taken)
-
-
-def now_ms() -> float:
-    """The wall clock in ms (CPython tests; the page passes its own clock)."""
-    return time.time() * 1000

@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from gymkube.game_pod import game as game_module
-from gymkube.game_pod.game import Game, Status, flatten_info
+from gymkube.game_pod.game import Game, Status
 from gymkube.game_pod.protocol import Event
+from gymkube.portable.common import flatten_info
 from gymkube.spec import GymScene, load_experiments
 
 ROOT = Path(__file__).resolve().parents[2]
