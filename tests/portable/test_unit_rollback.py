@@ -56,25 +56,36 @@ class Network:
             yield to, packet
 
 
-def play_pair(
-    net: Network, cfg: dict[str, Any], ticks: int = 2000, perturb_at: int | None = None, late_start: int = 0
+def play_peers(
+    net: Network,
+    cfg: dict[str, Any],
+    ticks: int = 2000,
+    perturb_at: int | None = None,
+    late_start: int = 0,
+    key_every: int = 7,
+    key_seed: int = 3,
 ) -> dict[str, Any]:
-    """Two peers playing pong with scripted keys until both episodes are confirmed over (right starts late)."""
-    peers = {agent: Peer(json.dumps(cfg), agent) for agent in ("left", "right")}
+    """Peers (one per human seat) playing pong with scripted keys until every episode is confirmed over.
+
+    `right` starts `late_start` ticks late; `perturb_at`: the tick at which `right`'s state is corrupted.
+    """
+    peers = {agent: Peer(json.dumps(cfg), agent) for agent in cfg["humans"]}
     outputs: dict[str, dict[str, Any]] = {
         agent: {"stalls": 0, "rows": [], "events": [], "leads": []} for agent in peers
     }
-    peers["left"].start(0.0)
-    keys = random.Random(3)
+    for agent, peer in peers.items():
+        if agent != "right" or not late_start:
+            peer.start(0.0)
+    keys = random.Random(key_seed)
     seq = 0
     for tick in range(ticks):
-        if tick == late_start:
+        if late_start and tick == late_start:
             peers["right"].start(tick * 33.3)
         for agent, peer in peers.items():
             if agent == "right" and tick < late_start:
                 continue
             outputs[agent]["leads"].append(peer.lead(tick * 33.3))
-            if tick % 7 == 0:  # a key goes down or up now and then
+            if tick % key_every == 0:  # a key goes down or up now and then
                 seq += 1
                 peer.key(keys.choice(["ArrowUp", "ArrowDown"]), keys.random() < 0.6, seq, tick * 33.0, None, None)
             if perturb_at is not None and tick == perturb_at and agent == "right":
@@ -126,7 +137,7 @@ def replay_hashes(cfg: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
 )
 def test_peers_record_the_same_confirmed_steps_whatever_the_network(delay: int, jitter: int, loss: float) -> None:
     cfg = config("pong_p2p.yaml")
-    out = play_pair(Network(delay, jitter, loss), cfg)
+    out = play_peers(Network(delay, jitter, loss), cfg)
     left, right = out["left"], out["right"]
     assert "end" in left and "end" in right, "an episode never ended"
     assert left["end"]["steps"] == right["end"]["steps"] == len(left["rows"]) == len(right["rows"])
@@ -149,7 +160,7 @@ def test_peers_record_the_same_confirmed_steps_whatever_the_network(delay: int, 
 
 def test_a_peer_far_behind_makes_the_other_wait_within_the_prediction_window() -> None:
     cfg = config("pong_p2p.yaml", max_prediction=4)
-    out = play_pair(Network(delay=12), cfg)
+    out = play_peers(Network(delay=12), cfg)
     assert out["left"]["stalls"] > 0 and out["right"]["stalls"] > 0
     assert out["left"]["end"]["p2p"]["max_rollback"] <= 4
     assert shared(out["left"]["rows"]) == shared(out["right"]["rows"])
@@ -157,7 +168,7 @@ def test_a_peer_far_behind_makes_the_other_wait_within_the_prediction_window() -
 
 def test_an_injected_desync_is_detected_and_resynchronised() -> None:
     cfg = config("pong_p2p.yaml", hash_every=10)
-    out = play_pair(Network(delay=2, jitter=1), cfg, perturb_at=60)
+    out = play_peers(Network(delay=2, jitter=1), cfg, perturb_at=60)
     kinds = {agent: [e["kind"] for e in out[agent]["events"]] for agent in out}
     assert "perturbed" in kinds["right"] and "resync" in kinds["right"]
     assert "desync" in kinds["left"] and "resync_sent" in kinds["left"]
@@ -199,7 +210,7 @@ def test_a_solo_browser_game_records_every_step_with_policy_outputs() -> None:
 
 def test_a_peer_that_started_ahead_waits_until_both_are_level() -> None:
     cfg = config("pong_p2p.yaml")
-    out = play_pair(Network(delay=1), cfg, late_start=6)
+    out = play_peers(Network(delay=1), cfg, late_start=6)
     left, right = out["left"], out["right"]
     assert left["end"]["p2p"]["waits"] >= 4 and right["end"]["p2p"]["waits"] <= 1
     settled = [abs(x) for agent in ("left", "right") for x in out[agent]["leads"][120:220]]
@@ -230,33 +241,12 @@ def test_three_peers_stay_in_step_and_record_the_same_steps() -> None:
     cfg = config("pong_p2p.yaml")
     cfg["players"]["third"] = {"type": "human"}  # pong ignores a third paddle's action; the netcode does not
     cfg["humans"] = ["left", "right", "third"]
-    peers = {agent: Peer(json.dumps(cfg), agent) for agent in cfg["humans"]}
-    net = Network(delay=4, jitter=2, loss=0.2, seed=7)
-    rows: dict[str, list[dict[str, Any]]] = {agent: [] for agent in peers}
-    ends: dict[str, Any] = {}
-    for peer in peers.values():
-        peer.start(0.0)
-    keys = random.Random(5)
-    for tick in range(3000):
-        for peer in peers.values():
-            if tick % 9 == 0:
-                peer.key(keys.choice(["ArrowUp", "ArrowDown"]), keys.random() < 0.6, tick + 1, tick * 33.0, None, None)
-            for to, packet in json.loads(peer.tick(tick * 33.3))["send"]:
-                net.send(tick, to, packet)
-        for to, packet in list(net.due(tick)):
-            for reply_to, reply in json.loads(peers[to].receive(packet, tick * 33.3)):
-                net.send(tick, reply_to, reply)
-        for agent, peer in peers.items():
-            for entry in json.loads(peer.take()):
-                if entry["k"] == "step":
-                    rows[agent].append(entry["row"])
-                elif entry["k"] == "end":
-                    ends[agent] = entry
-        if len(ends) == 3 and not net.in_flight:
-            break
+    out = play_peers(Network(delay=4, jitter=2, loss=0.2, seed=7), cfg, ticks=3000, key_every=9, key_seed=5)
+    rows = {agent: out[agent]["rows"] for agent in out}
+    ends = {agent: out[agent]["end"] for agent in out if "end" in out[agent]}
     assert len(ends) == 3 and len({e["steps"] for e in ends.values()}) == 1
     columns = [*SHARED, "action_third", "source_third"]
-    as_seen = {agent: [tuple(r.get(c) for c in columns) for r in rows[agent]] for agent in peers}
+    as_seen = {agent: [tuple(r.get(c) for c in columns) for r in rows[agent]] for agent in out}
     assert as_seen["left"] == as_seen["right"] == as_seen["third"]
     assert {r["source_third"] for r in rows["left"]} >= {"human"}
     assert all(e["p2p"]["rollbacks"] > 0 and e["p2p"]["desyncs"] == 0 for e in ends.values())
