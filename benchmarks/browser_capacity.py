@@ -31,7 +31,6 @@ import os
 import platform
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,9 +42,8 @@ from typing import Any
 import httpx
 import psutil
 import yaml
-from capacity import percentile, pin_loadgen
-from loadgen import GymkubeClient, Participant
-from systems import free_port
+from capacity import cpu_window, measure_on, percentile, pin_loadgen, round1
+from systems import free_port, stop_process
 
 from gymkube.bot import ParticipantBot
 from gymkube.game_pod.protocol import Event
@@ -100,7 +98,7 @@ class Pod:
 
     def __init__(self, document: dict[str, Any]) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = self.base_url = f"http://127.0.0.1:{self.port}"
         self.tmp = tempfile.TemporaryDirectory(prefix="bench-browser-")
         folder = Path(self.tmp.name)
         (folder / "experiment.json").write_text(json.dumps(document))
@@ -139,6 +137,10 @@ class Pod:
         """The pod's process id (taskset execs it)."""
         return self.process.pid
 
+    def token(self, index: int) -> str:
+        """Participant `index`'s token."""
+        return token(index)
+
     def load(self) -> dict[str, Any]:
         """The pod's `/load` report."""
         return dict(httpx.get(f"{self.url}/load", timeout=5).json())
@@ -151,13 +153,7 @@ class Pod:
 
     def stop(self) -> None:
         """Terminate (then kill) the pod; the storage folder stays until `cleanup()`."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 30)
         self.log.close()
 
     def stored_rows(self) -> dict[str, int]:
@@ -360,16 +356,12 @@ def window_stats(browsers: list[Browser], t0: float, t1: float) -> dict[str, Any
     return {
         "batches_acked": len(latencies),
         "rows_acked_per_s": round(rows / (t1 - t0), 1),
-        "ack_p50_ms": _r(percentile(latencies, 50)),
-        "ack_p99_ms": _r(percentile(latencies, 99)),
-        "ack_max_ms": _r(max(latencies) if latencies else None),
+        "ack_p50_ms": round1(percentile(latencies, 50)),
+        "ack_p99_ms": round1(percentile(latencies, 99)),
+        "ack_max_ms": round1(max(latencies) if latencies else None),
         "failed_batches": len(failures),
         "failure_kinds": sorted(set(failures))[:3],
     }
-
-
-def _r(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
 
 
 async def measure_client(n: int, live_cap: int, recording: list[dict[str, Any]], window_s: float,
@@ -417,11 +409,7 @@ async def measure_client(n: int, live_cap: int, recording: list[dict[str, Any]],
         never_played = sum(1 for b in browsers if not b.playing.is_set())
         ramp_s = time.perf_counter() - ramp0
         await asyncio.sleep(warmup_s)
-        proc, me = psutil.Process(pod.pid), psutil.Process()
-        cpu0, mine0, t0 = proc.cpu_times(), me.cpu_times(), time.perf_counter()
-        await asyncio.sleep(window_s)
-        cpu1, mine1, t1 = proc.cpu_times(), me.cpu_times(), time.perf_counter()
-        rss = proc.memory_info().rss
+        window = await cpu_window(pod.pid, window_s)
         load = pod.load()
         await asyncio.sleep(1.5)  # let batches sent at the window's end be answered
     finally:
@@ -435,11 +423,9 @@ async def measure_client(n: int, live_cap: int, recording: list[dict[str, Any]],
         stored = pod.stored_rows()
     finally:
         pod.cleanup()
-    span = t1 - t0
-    pod_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / span * 100
-    loadgen_cpu = (mine1.user + mine1.system - mine0.user - mine0.system) / span * 100
+    pod_cpu, loadgen_cpu, rss = window.server_cpu_pct, window.loadgen_cpu_pct, window.server_rss
     acked_total = sum(n for b in browsers for _, _, n in b.acks)
-    stats = window_stats(browsers, t0, t1)
+    stats = window_stats(browsers, window.t0, window.t1)
     errors = sorted({b.error for b in browsers if b.error})[:3] + list(load.get("errors") or [])[:3]
     row = {
         "mode": "client",
@@ -478,55 +464,28 @@ async def _close(bot: ParticipantBot) -> None:
 
 
 async def measure_server(n: int, window_s: float, warmup_s: float) -> dict[str, Any]:
-    """The same game in `server` mode: N loadgen GymkubeClients (one key per frame), one window."""
+    """The same game in `server` mode: capacity.py's measurement (loadgen GymkubeClients, one key per frame)."""
     pod = Pod(experiment("server"))
-    participants = [Participant(i, key="ArrowUp") for i in range(n)]
-    clients = [GymkubeClient(pod.url, p, token(i)) for i, p in enumerate(participants)]
-    gate = asyncio.Semaphore(CONNECTS_AT_ONCE)
-
-    async def start(client: GymkubeClient, http: httpx.AsyncClient) -> None:
-        async with gate:
-            try:
-                await asyncio.wait_for(client.start(http), 20)
-            except Exception as exc:
-                client.p.error = repr(exc)[:200]
-
     try:
-        async with httpx.AsyncClient(timeout=20) as http:
-            await asyncio.gather(*(start(c, http) for c in clients))
-        waits = [asyncio.wait_for(p.started.wait(), 20) for p in participants if p.error is None]
-        await asyncio.gather(*waits, return_exceptions=True)
-        never_started = sum(1 for p in participants if not p.started.is_set())
-        await asyncio.sleep(warmup_s)
-        proc, me = psutil.Process(pod.pid), psutil.Process()
-        cpu0, mine0, t0 = proc.cpu_times(), me.cpu_times(), time.perf_counter()
-        await asyncio.sleep(window_s)
-        cpu1, mine1, t1 = proc.cpu_times(), me.cpu_times(), time.perf_counter()
-        rss = proc.memory_info().rss
+        row = await measure_on("gymkube", pod, n, window_s, warmup_s, key="ArrowUp")
     finally:
-        await asyncio.gather(*(c.close() for c in clients))
         await asyncio.to_thread(pod.stop)
         pod.cleanup()
-    span = t1 - t0
-    fps = [sum(1 for t in p.frames if t0 <= t < t1) / span for p in participants]
-    latencies = [lat * 1000 for p in participants for sent, lat in p.latencies if t0 <= sent < t1]
-    pod_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / span * 100
-    loadgen_cpu = (mine1.user + mine1.system - mine0.user - mine0.system) / span * 100
     return {
         "mode": "server",
         "game": "pong",
         "n": n,
-        "pod_cpu_pct": round(pod_cpu, 1),
-        "pod_cpu_pct_per_participant": round(pod_cpu / n, 3),
-        "pod_rss_mb": round(rss / 2**20, 1),
-        "slowest_fps": round(min(fps), 2),
-        "median_fps": round(statistics.median(fps), 2),
-        "input_latency_p50_ms": _r(percentile(latencies, 50)),
-        "input_latency_p99_ms": _r(percentile(latencies, 99)),
-        "never_started": never_started,
-        "errors": sorted({p.error for p in participants if p.error})[:3],
-        "loadgen_cpu_pct": round(loadgen_cpu, 1),
-        "loadgen_saturated": loadgen_cpu > 90,
+        "pod_cpu_pct": row["server_cpu_pct"],
+        "pod_cpu_pct_per_participant": round(row["server_cpu_pct"] / n, 3),
+        "pod_rss_mb": row["server_rss_mb"],
+        "slowest_fps": row["slowest_fps"],
+        "median_fps": row["median_fps"],
+        "input_latency_p50_ms": row["latency_p50_ms"],
+        "input_latency_p99_ms": row["latency_p99_ms"],
+        "never_started": row["never_started"],
+        "errors": row["errors"],
+        "loadgen_cpu_pct": row["loadgen_cpu_pct"],
+        "loadgen_saturated": row["loadgen_saturated"],
     }
 
 

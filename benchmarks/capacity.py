@@ -16,7 +16,8 @@ import json
 import os
 import statistics
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import httpx
 import psutil
@@ -41,7 +42,47 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def make_client(system: str, server: Server, participant: Participant) -> Client:
+class Served(Protocol):
+    """What the load generator needs of a running server: its address, process, tokens, and a way to stop it."""
+
+    base_url: str
+
+    @property
+    def pid(self) -> int: ...
+
+    def token(self, index: int) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Window:
+    """One measurement window: its bounds (perf_counter), the CPU used in it, and the server's memory after it."""
+
+    t0: float
+    t1: float
+    server_cpu_pct: float
+    loadgen_cpu_pct: float
+    server_rss: int
+
+
+async def cpu_window(pid: int, window_s: float) -> Window:
+    """Wait out one window; the server's and this load generator's CPU (% of one core) over it."""
+    server, me = psutil.Process(pid), psutil.Process()
+    cpu0, mine0, t0 = server.cpu_times(), me.cpu_times(), time.perf_counter()
+    await asyncio.sleep(window_s)
+    cpu1, mine1, t1 = server.cpu_times(), me.cpu_times(), time.perf_counter()
+    span = t1 - t0
+    return Window(
+        t0,
+        t1,
+        (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / span * 100,
+        (mine1.user + mine1.system - mine0.user - mine0.system) / span * 100,
+        server.memory_info().rss,
+    )
+
+
+def make_client(system: str, server: Served, participant: Participant) -> Client:
     if system == "gymkube":
         return GymkubeClient(server.base_url, participant, server.token(participant.index))
     if system == "interactive-gym":
@@ -51,8 +92,14 @@ def make_client(system: str, server: Server, participant: Participant) -> Client
 
 async def measure(system: str, n: int, window_s: float, warmup_s: float) -> dict[str, Any]:
     """Start a server, play N sessions, measure one window, stop everything."""
-    server = Server(system)
-    participants = [Participant(i) for i in range(n)]
+    return await measure_on(system, Server(system), n, window_s, warmup_s)
+
+
+async def measure_on(
+    system: str, server: Served, n: int, window_s: float, warmup_s: float, key: str = "ArrowLeft"
+) -> dict[str, Any]:
+    """Play N sessions on a running server (`key`: the first key each presses), measure one window, stop it."""
+    participants = [Participant(i, key=key) for i in range(n)]
     clients = [make_client(system, server, p) for p in participants]
     gate = asyncio.Semaphore(CONNECTS_AT_ONCE)
 
@@ -70,15 +117,13 @@ async def measure(system: str, n: int, window_s: float, warmup_s: float) -> dict
         results = await asyncio.gather(*waits, return_exceptions=True)
         never_started = sum(1 for r in results if isinstance(r, Exception)) + sum(1 for p in participants if p.error)
         await asyncio.sleep(warmup_s)
-        server_proc, me = psutil.Process(server.pid), psutil.Process()
-        cpu0, mine0, t0 = server_proc.cpu_times(), me.cpu_times(), time.perf_counter()
-        await asyncio.sleep(window_s)
-        cpu1, mine1, t1 = server_proc.cpu_times(), me.cpu_times(), time.perf_counter()
-        rss = server_proc.memory_info().rss
+        window = await cpu_window(server.pid, window_s)
     finally:
         await asyncio.gather(*(c.close() for c in clients))
         server.stop()
+    t0, t1 = window.t0, window.t1
     span = t1 - t0
+    server_cpu, loadgen_cpu, rss = window.server_cpu_pct, window.loadgen_cpu_pct, window.server_rss
     fps = [sum(1 for t in p.frames if t0 <= t < t1) / span for p in participants]
     gaps = [
         (b - a) * 1000 for p in participants for a, b in zip(p.frames, p.frames[1:], strict=False) if t0 <= a and b < t1
@@ -88,18 +133,16 @@ async def measure(system: str, n: int, window_s: float, warmup_s: float) -> dict
     sent_in_window = len(latencies) + unanswered
     sizes = [s for p in participants for s in p.sizes]
     messages = [sum(1 for t in p.messages if t0 <= t < t1) / span for p in participants]
-    server_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / span * 100
-    loadgen_cpu = (mine1.user + mine1.system - mine0.user - mine0.system) / span * 100
     p99 = percentile(latencies, 99)
     row = {
         "system": system,
         "n": n,
         "slowest_fps": round(min(fps), 2),
         "median_fps": round(statistics.median(fps), 2),
-        "gap_p50_ms": _r(percentile(gaps, 50)),
-        "gap_p99_ms": _r(percentile(gaps, 99)),
-        "latency_p50_ms": _r(percentile(latencies, 50)),
-        "latency_p99_ms": _r(p99),
+        "gap_p50_ms": round1(percentile(gaps, 50)),
+        "gap_p99_ms": round1(percentile(gaps, 99)),
+        "latency_p50_ms": round1(percentile(latencies, 50)),
+        "latency_p99_ms": round1(p99),
         "inputs_unanswered": unanswered,
         "inputs_sent": sent_in_window,
         "server_cpu_pct": round(server_cpu, 1),
@@ -115,7 +158,8 @@ async def measure(system: str, n: int, window_s: float, warmup_s: float) -> dict
     return row
 
 
-def _r(value: float | None) -> float | None:
+def round1(value: float | None) -> float | None:
+    """One decimal, or None."""
     return None if value is None else round(value, 1)
 
 

@@ -31,6 +31,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Terminate a server process; kill it when it has not exited within `timeout_s`."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def gymkube_experiment() -> dict[str, Any]:
     """examples/cartpole.yaml reduced to its game and end: no countdown, 1000 episodes of up to 500 steps."""
     document = yaml.safe_load((ROOT / "examples" / "cartpole.yaml").read_text())
@@ -97,12 +108,6 @@ class Server:
 
     def stop(self) -> None:
         """Terminate (then kill) the process and remove its folder."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 10)
         self.log.close()
         self.tmp.cleanup()
