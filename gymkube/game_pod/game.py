@@ -32,6 +32,18 @@ class Status(enum.StrEnum):
     ABANDONED = "abandoned"
 
 
+def scene_columns(scene: GymScene) -> dict[str, Any]:
+    """An episode row's columns that come from its scene: what `gymkube replay` rebuilds the environment from."""
+    env = scene.environment
+    return {
+        "env": env.name,
+        "env_source": "id" if env.id is not None else "entryPoint",
+        "env_kwargs": json.dumps(env.kwargs, sort_keys=True),
+        "fps": scene.fps,
+        "max_steps": scene.max_steps,
+    }
+
+
 class Game:
     """A gym scene being played: one participant, or a group, beside any AI players."""
 
@@ -235,11 +247,7 @@ class Game:
             "seed": self.seed,
             "t_start_ns": self.t_start_ns,
             "t_end_ns": time.time_ns(),
-            "env": self.scene.environment.name,
-            "env_source": "id" if self.scene.environment.id is not None else "entryPoint",
-            "env_kwargs": json.dumps(self.scene.environment.kwargs, sort_keys=True),
-            "fps": self.scene.fps,
-            "max_steps": self.scene.max_steps,
+            **scene_columns(self.scene),
             "players": json.dumps(players, sort_keys=True),
             "versions": json.dumps(environments.runtime_versions(self.env), sort_keys=True),
         }

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gymkube.game_pod import environments
-from gymkube.game_pod.game import Status
+from gymkube.game_pod.game import Status, scene_columns
 from gymkube.game_pod.protocol import Event
 from gymkube.portable.inputs import client_time, is_count
 from gymkube.spec.gym import GymScene, HumanPlayer, NoopPlayer, PolicyPlayer, RandomPlayer
@@ -262,7 +262,6 @@ class RemoteGame:
             | ({"participant": self.members[agent].progress.participant} if agent in self.members else {})
             for agent, spec in self.scene.players.items()
         }
-        env = self.scene.environment
         return {
             **self.base_row,
             "episode": self.episode,
@@ -272,11 +271,7 @@ class RemoteGame:
             "seed": self.base_seed + self.episode - 1,
             "t_start_ns": self.t_start_ns,
             "t_end_ns": time.time_ns(),
-            "env": env.name,
-            "env_source": "id" if env.id is not None else "entryPoint",
-            "env_kwargs": json.dumps(env.kwargs, sort_keys=True),
-            "fps": self.scene.fps,
-            "max_steps": self.scene.max_steps,
+            **scene_columns(self.scene),
             "players": json.dumps(players, sort_keys=True),
             "versions": json.dumps(self.versions, sort_keys=True),
             "mode": self.scene.mode,
