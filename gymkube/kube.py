@@ -1,102 +1,126 @@
-"""A small async client for the Kubernetes API: in-cluster service account or a kubeconfig."""
+"""Kubernetes through the official `kubernetes` client: credentials loaded in one place, every call off the event loop.
+
+Why the official package's synchronous client, each call in a worker thread, rather than an asyncio
+client (kubernetes_asyncio, or the `kubernetes.aio` that the official package gained in release 36):
+its kubeconfig loader is the one every Python tool has used for years, and it keeps credentials fresh
+by itself (an exec plugin's token past its expiry, the service account token kubelet rotates on disk:
+both re-read before the next request), where the asyncio loaders need a refresh task of their own.
+The operator and the control plane make a few calls per reconcile or poll, so a thread per call
+costs nothing that matters, and kopf's own login can be built from the same loaded configuration
+(`gymkube.operator.client.connection_info`).
+
+Pinned below release 37: 37 regenerated the client (pydantic models) and 37.0.2 asks for
+python-dateutil>=3, which botocore refuses, so pip backtracks for ever.
+"""
 
 from __future__ import annotations
 
-import base64
+import asyncio
+import json
 import os
-import ssl
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-import yaml
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
 
-SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+Manifest = dict[str, Any]
+
+MERGE_PATCH = "application/merge-patch+json"
+"""A JSON merge patch: lists are replaced, as our manifests mean them (the client's default for a
+dict body is a strategic merge, which keeps list items the manifest no longer has)."""
+REQUEST_TIMEOUT_S = 10.0
+"""No call waits longer on the API server (it holds a worker thread while it waits)."""
 
 
 class KubeError(Exception):
-    """The API server said no; `status` is its HTTP status."""
+    """The API server said no, or could not be reached (`status` 0)."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{status}: {message}")
+        super().__init__(f"{status}: {message}" if status else message)
         self.status = status
 
 
-def _from_kubeconfig(path: Path) -> tuple[str, dict[str, str], ssl.SSLContext | bool]:
-    config = yaml.safe_load(path.read_text())
-    context_name = config.get("current-context")
-    context = next(c["context"] for c in config["contexts"] if c["name"] == context_name)
-    cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
-    user: dict[str, Any] = next((u["user"] for u in config.get("users", []) if u["name"] == context.get("user")), {})
-    headers = {"Authorization": f"Bearer {user['token']}"} if user.get("token") else {}
-    verify: ssl.SSLContext | bool = not cluster.get("insecure-skip-tls-verify", False)
-    if cluster.get("certificate-authority-data"):
-        with tempfile.NamedTemporaryFile("wb", delete=False, suffix=".crt") as ca:
-            ca.write(base64.b64decode(cluster["certificate-authority-data"]))
-        verify = ssl.create_default_context(cafile=ca.name)
-    elif cluster.get("certificate-authority"):
-        verify = ssl.create_default_context(cafile=cluster["certificate-authority"])
-    return cluster["server"], headers, verify
+def load_configuration() -> tuple[client.Configuration, str]:
+    """Credentials for the API server, and the namespace to work in.
 
+    The pod's service account when running in a cluster, else $KUBECONFIG (several paths are
+    merged, as kubectl does; `~/.kube/config` when unset) with its current context. Every auth
+    method the official client knows works: a token or token file, a client certificate (kind's
+    kubeconfig), an exec plugin (EKS, GKE, AKS), the OIDC and GCP auth providers, basic auth.
+    The namespace is $GYMKUBE_NAMESPACE, else the service account's, else the context's, else `default`.
 
-def connect() -> tuple[KubeApi, str]:
-    """A client from the pod's service account, else from $KUBECONFIG; and the namespace to use."""
-    if (SERVICE_ACCOUNT / "token").exists():
-        server = f"https://{os.environ['KUBERNETES_SERVICE_HOST']}:{os.environ['KUBERNETES_SERVICE_PORT']}"
-        headers = {"Authorization": f"Bearer {(SERVICE_ACCOUNT / 'token').read_text().strip()}"}
-        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(SERVICE_ACCOUNT / "ca.crt"))
-        namespace = (SERVICE_ACCOUNT / "namespace").read_text().strip()
-    else:
-        server, headers, verify = _from_kubeconfig(Path(os.environ.get("KUBECONFIG", "~/.kube/config")).expanduser())
-        namespace = "default"
-    return KubeApi(server, headers, verify), os.environ.get("GYMKUBE_NAMESPACE", namespace)
-
-
-class KubeApi:
-    """JSON over HTTP to the API server; errors become KubeError."""
-
-    def __init__(self, server: str, headers: dict[str, str], verify: ssl.SSLContext | bool = True) -> None:
-        self.client = httpx.AsyncClient(base_url=server, headers=headers, verify=verify, timeout=10.0)
-
-    async def request(self, method: str, path: str, body: Any = None, content_type: str | None = None) -> Any:
-        """One API call; returns the decoded JSON body."""
-        headers = {"Content-Type": content_type} if content_type else {}
-        reply = await self.client.request(method, path, json=body, headers=headers)
-        if reply.status_code >= 400:
-            try:
-                message = reply.json().get("message", reply.text)
-            except ValueError:
-                message = reply.text
-            raise KubeError(reply.status_code, message)
-        return reply.json() if reply.content else None
-
-    async def get(self, path: str) -> Any:
-        """GET."""
-        return await self.request("GET", path)
-
-    async def list(self, path: str, label_selector: str | None = None) -> list[dict[str, Any]]:
-        """The items of a list, optionally filtered by labels."""
-        query = f"?labelSelector={label_selector}" if label_selector else ""
-        return list((await self.request("GET", path + query)).get("items") or [])
-
-    async def create(self, path: str, body: dict[str, Any]) -> Any:
-        """POST a new object."""
-        return await self.request("POST", path, body)
-
-    async def merge_patch(self, path: str, patch: dict[str, Any]) -> Any:
-        """A JSON merge patch."""
-        return await self.request("PATCH", path, patch, "application/merge-patch+json")
-
-    async def delete(self, path: str) -> Any:
-        """DELETE (404 is fine: it is gone)."""
+    Raises:
+        KubeError: when there is neither a service account nor a usable kubeconfig.
+    """
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+        service_account = Path(config.incluster_config.SERVICE_TOKEN_FILENAME).parent
+        namespace = (service_account / "namespace").read_text().strip()
+    except config.ConfigException:
+        kubeconfig = os.environ.get("KUBECONFIG", "~/.kube/config")  # read now: the client reads it at import
         try:
-            return await self.request("DELETE", path)
-        except KubeError as exc:
-            if exc.status != 404:
-                raise
-            return None
+            config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+            _, context = config.list_kube_config_contexts(config_file=kubeconfig)
+        except (config.ConfigException, OSError) as exc:
+            raise KubeError(
+                0, f"no Kubernetes credentials: not in a cluster, and kubeconfig {kubeconfig}: {exc}"
+            ) from None
+        namespace = context["context"].get("namespace") or "default"
+    return configuration, os.environ.get("GYMKUBE_NAMESPACE", namespace)
+
+
+def _error_message(exc: ApiException) -> str:
+    """The `message` of the API server's Status answer, else its reason."""
+    try:
+        status = json.loads(exc.body)
+        return str(status.get("message") or exc.reason)
+    except (TypeError, ValueError, AttributeError):
+        return str(exc.reason)
+
+
+class Kube:
+    """The official client's typed APIs over one connection pool; every call runs in a worker thread."""
+
+    def __init__(self, configuration: client.Configuration) -> None:
+        self.configuration = configuration
+        self.api_client = client.ApiClient(configuration)
+        self.core = client.CoreV1Api(self.api_client)
+        self.apps = client.AppsV1Api(self.api_client)
+        self.policy = client.PolicyV1Api(self.api_client)
+        self.networking = client.NetworkingV1Api(self.api_client)
+        self.custom = client.CustomObjectsApi(self.api_client)
+
+    async def call(self, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one operation of the typed APIs (e.g. `kube.apps.read_namespaced_stateful_set`) in a thread.
+
+        Returns:
+            The answer as the API server sent it, decoded from JSON: the operator and the runtime
+            compare and build plain manifests, and a round trip through the client's models would
+            drop the fields its release does not know.
+
+        Raises:
+            KubeError: the API server answered with an error status, or could not be reached.
+        """
+        return await asyncio.to_thread(self._call, operation, *args, **kwargs)
+
+    @staticmethod
+    def _call(operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            response = operation(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_S, **kwargs)
+        except ApiException as exc:
+            raise KubeError(exc.status or 0, _error_message(exc)) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise KubeError(0, f"the Kubernetes API could not be reached: {exc}") from None
+        try:
+            return json.loads(response.data) if response.data else None
+        finally:
+            response.release_conn()
 
     async def close(self) -> None:
         """Close the connection pool."""
-        await self.client.aclose()
+        self.api_client.close()
+        self.api_client.rest_client.pool_manager.clear()

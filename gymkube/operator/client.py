@@ -1,36 +1,25 @@
-"""The operator's client for the objects it owns (kopf itself only watches and patches Experiments)."""
+"""The operator's client for the children of Experiments, and kopf's login with the same credentials."""
 
 from __future__ import annotations
 
-import ssl
-import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
+from kubernetes import client
 
-from gymkube.kube import KubeApi, KubeError
+from gymkube.kube import MERGE_PATCH, Kube, KubeError, Manifest
 
-Manifest = dict[str, Any]
-
-# The plural (URL) name of every kind the operator touches.
-PLURALS = {
-    "ConfigMap": "configmaps",
-    "Service": "services",
-    "Pod": "pods",
-    "StatefulSet": "statefulsets",
-    "PodDisruptionBudget": "poddisruptionbudgets",
-    "Ingress": "ingresses",
+# Every kind the operator touches: the typed API that serves it, and its name in that API's
+# operations (`create_namespaced_<name>`, `read_namespaced_<name>`, ...).
+KINDS = {
+    ("v1", "ConfigMap"): ("core", "config_map"),
+    ("v1", "Service"): ("core", "service"),
+    ("v1", "Pod"): ("core", "pod"),
+    ("apps/v1", "StatefulSet"): ("apps", "stateful_set"),
+    ("policy/v1", "PodDisruptionBudget"): ("policy", "pod_disruption_budget"),
+    ("networking.k8s.io/v1", "Ingress"): ("networking", "ingress"),
 }
-
-
-def object_path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
-    """The API path of a namespaced collection, or of one object in it."""
-    root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    path = f"{root}/namespaces/{namespace}/{PLURALS[kind]}"
-    return f"{path}/{name}" if name else path
 
 
 def covers(actual: Any, desired: Any) -> bool:
@@ -49,30 +38,37 @@ def covers(actual: Any, desired: Any) -> bool:
 class ChildClient:
     """Create-or-patch, read, list and delete the children of Experiments."""
 
-    def __init__(self, api: KubeApi) -> None:
-        self.api = api
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+
+    def _operation(self, verb: str, api_version: str, kind: str) -> Callable[..., Any]:
+        api, name = KINDS[(api_version, kind)]
+        operation: Callable[..., Any] = getattr(getattr(self.kube, api), f"{verb}_namespaced_{name}")
+        return operation
 
     async def apply(self, manifest: Manifest) -> Manifest:
         """Create the object; if it exists, merge-patch it to `manifest` unless it already matches."""
-        meta = manifest["metadata"]
-        collection = object_path(manifest["apiVersion"], manifest["kind"], meta["namespace"])
+        api_version, kind, meta = manifest["apiVersion"], manifest["kind"], manifest["metadata"]
         try:
-            created: Manifest = await self.api.create(collection, manifest)
+            created: Manifest = await self.kube.call(
+                self._operation("create", api_version, kind), meta["namespace"], manifest
+            )
             return created
         except KubeError as exc:
             if exc.status != 409:
                 raise
-        path = f"{collection}/{meta['name']}"
-        existing: Manifest = await self.api.get(path)
-        if covers(existing, manifest):
+        existing = await self.get(api_version, kind, meta["namespace"], meta["name"])
+        if existing is not None and covers(existing, manifest):
             return existing  # no write: no new resourceVersion, no rollout, no watch event
-        patched: Manifest = await self.api.merge_patch(path, manifest)
+        patched = await self.patch(api_version, kind, meta["namespace"], meta["name"], manifest)
+        if patched is None:
+            raise kopf.TemporaryError(f"{kind} {meta['name']} was deleted while it was being updated", delay=1)
         return patched
 
     async def get(self, api_version: str, kind: str, namespace: str, name: str) -> Manifest | None:
         """The object, or None when it does not exist."""
         try:
-            found: Manifest = await self.api.get(object_path(api_version, kind, namespace, name))
+            found: Manifest = await self.kube.call(self._operation("read", api_version, kind), name, namespace)
             return found
         except KubeError as exc:
             if exc.status == 404:
@@ -81,8 +77,9 @@ class ChildClient:
 
     async def patch(self, api_version: str, kind: str, namespace: str, name: str, patch: Manifest) -> Manifest | None:
         """Merge-patch the object; None when it does not exist."""
+        operation = self._operation("patch", api_version, kind)
         try:
-            patched: Manifest = await self.api.merge_patch(object_path(api_version, kind, namespace, name), patch)
+            patched: Manifest = await self.kube.call(operation, name, namespace, patch, _content_type=MERGE_PATCH)
             return patched
         except KubeError as exc:
             if exc.status == 404:
@@ -91,51 +88,40 @@ class ChildClient:
 
     async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         """Delete the object (already gone is fine)."""
-        await self.api.delete(object_path(api_version, kind, namespace, name))
+        try:
+            await self.kube.call(self._operation("delete", api_version, kind), name, namespace)
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
 
     async def list(self, api_version: str, kind: str, namespace: str, label_selector: str) -> list[Manifest]:
         """The objects of one kind in a namespace that match a label selector."""
-        return await self.api.list(object_path(api_version, kind, namespace), label_selector)
+        found = await self.kube.call(
+            self._operation("list", api_version, kind), namespace, label_selector=label_selector
+        )
+        return list(found.get("items") or [])
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self.kube.close()
 
 
-CREDENTIALS_TTL_S = 60.0
-"""How long read credentials are reused; service account tokens rotate over an hour or more."""
+def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:
+    """kopf's credentials, taken from a configuration that `gymkube.kube.load_configuration` loaded.
 
-
-@dataclass
-class Connector:
-    """Opens a ChildClient with the credentials kopf's default login finds: the service account, else $KUBECONFIG."""
-
-    settings: kopf.OperatorSettings
-    _cached: tuple[float, str, dict[str, str], ssl.SSLContext] | None = field(default=None, init=False, repr=False)
-
-    def _credentials(self) -> tuple[str, dict[str, str], ssl.SSLContext]:
-        # Reading the kubeconfig and building an SSL context (the system CA bundle) costs tens of
-        # milliseconds: done for every handler run, it dominated a burst of reconciles.
-        now = time.monotonic()
-        if self._cached is None or now - self._cached[0] > CREDENTIALS_TTL_S:
-            login = kopf.login_with_service_account(settings=self.settings) or kopf.login_with_kubeconfig(
-                settings=self.settings
-            )
-            if login is None:
-                raise kopf.PermanentError("no Kubernetes credentials: no service account token and no kubeconfig")
-            self._cached = (now, login.server, dict(login.as_http_headers()), login.as_ssl_context())
-        _, server, headers, context = self._cached
-        return server, headers, context
-
-    @asynccontextmanager
-    async def open(self) -> AsyncIterator[ChildClient]:
-        """A client for one handler run, closed after it.
-
-        The credentials are re-read at least every minute because a service account token on disk
-        is rotated; a client per run leaves nothing open when the operator stops in the middle of a run.
-
-        Raises:
-            kopf.PermanentError: when there are no credentials at all.
-        """
-        server, headers, context = self._credentials()
-        api = KubeApi(server, headers, context)
-        try:
-            yield ChildClient(api)
-        finally:
-            await api.close()
+    The token is asked for through the client, which first renews it when it has expired (an exec
+    plugin's, the service account's), as kopf's own `login_via_client` does.
+    """
+    header = configuration.get_api_key_with_prefix("BearerToken") or ""
+    scheme, token = header.split(" ", 1) if " " in header else (None, header)  # "Bearer abc", "Basic ...", "abc"
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        username=configuration.username or None,
+        password=configuration.password or None,
+        scheme=scheme,
+        token=token or None,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import kopf
 
+from gymkube.kube import Kube, KubeError, load_configuration
 from gymkube.operator.builders import GROUP, PLURAL, VERSION
 from gymkube.operator.children import (
     drain,
@@ -16,7 +18,7 @@ from gymkube.operator.children import (
     reconciled_status,
     validate,
 )
-from gymkube.operator.client import Connector
+from gymkube.operator.client import ChildClient, connection_info
 from gymkube.operator.settings import get_settings
 from gymkube.operator.status import status_changes
 from gymkube.spec.load import ManifestError
@@ -26,7 +28,7 @@ LOAD_INTERVAL_S = get_settings().load_interval_s  # kopf takes a timer's interva
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    """Keep kopf's bookkeeping in gymkube.io annotations; remember how to reach the API for children."""
+    """Keep kopf's bookkeeping in gymkube.io annotations; open the client for children."""
     settings.persistence.finalizer = "gymkube.io/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="gymkube.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -36,7 +38,27 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.WARNING
     # A watch the API server ends now and then is re-established; one that stalls silently is not.
     settings.watching.server_timeout = 300
-    memo.kube = Connector(settings)
+    try:
+        configuration, _namespace = await asyncio.to_thread(load_configuration)  # an exec plugin may run
+    except KubeError as exc:
+        raise kopf.PermanentError(str(exc)) from None
+    memo.kube = ChildClient(Kube(configuration))
+
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """kopf connects with the credentials the children's client uses, loaded again at every (re-)login."""
+    try:
+        configuration, _namespace = load_configuration()
+    except KubeError as exc:
+        raise kopf.LoginError(str(exc)) from None
+    return connection_info(configuration)
+
+
+@kopf.on.cleanup()
+async def close_client(memo: kopf.Memo, **_: Any) -> None:
+    """Close the children's client."""
+    await memo.kube.close()
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile")
@@ -50,8 +72,7 @@ async def reconcile(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, mem
     except ManifestError as exc:
         patch.status.update(status_changes(status, failed_status(body, exc, settings)))
         raise kopf.PermanentError(f"invalid spec: {'; '.join(exc.problems)}") from None
-    async with memo.kube.open() as kube:
-        statefulset = await ensure_children(kube, body, experiment, settings)
+    statefulset = await ensure_children(memo.kube, body, experiment, settings)
     patch.status.update(status_changes(status, reconciled_status(body, experiment, statefulset, settings)))
 
 
@@ -66,15 +87,13 @@ async def load(
         experiment = validate(body)
     except ManifestError:
         return  # reconcile reported it as Failed
-    async with memo.kube.open() as kube:
-        report = await observe_and_scale(kube, body, experiment, get_settings())
+    report = await observe_and_scale(memo.kube, body, experiment, get_settings())
     patch.status.update(status_changes(status, report))
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, id="drain")
 async def drain_game_pods(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Scale to zero and wait until every game pod has drained and flushed its data."""
-    async with memo.kube.open() as kube:
-        remaining = await drain(kube, body)
+    remaining = await drain(memo.kube, body)
     if remaining:
         raise kopf.TemporaryError(f"waiting for {remaining} game pods to drain and flush", delay=2)

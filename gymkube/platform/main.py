@@ -37,11 +37,11 @@ def make_runtime(settings: PlatformSettings, secret: str) -> Runtime:
     """The runtime the settings name."""
     storage = open_storage(settings.storage_url)
     if settings.runtime == "kubernetes":
-        from gymkube.kube import connect
+        from gymkube.kube import Kube, load_configuration
         from gymkube.platform.runtime.kubernetes import KubernetesRuntime
 
-        api, namespace = connect()
-        return KubernetesRuntime(api, namespace, settings.public_url)
+        configuration, namespace = load_configuration()
+        return KubernetesRuntime(Kube(configuration), namespace, settings.public_url)
     from gymkube.platform.runtime.local import LocalRuntime
 
     return LocalRuntime(

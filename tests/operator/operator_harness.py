@@ -81,14 +81,18 @@ def emulated_cluster(tmp_path: Path) -> Iterator[EmulatedCluster]:
             get_settings.cache_clear()
 
 
-@contextmanager
-def running_operator() -> Iterator[KopfRunner]:
-    """The operator's handlers under KopfRunner (a fresh registry each time), checked on exit."""
+def operator_runner(*, reraise: bool = True) -> KopfRunner:
+    """The operator's handlers under KopfRunner, with a fresh registry (handlers.py registers into it)."""
     handlers = str(Path(gymkube.operator.__file__).parent / "handlers.py")  # run as a script: fresh handlers
     args = ["run", "--all-namespaces", "--standalone", handlers]
     registry = kopf.OperatorRegistry()
-    kopf.on.login(registry=registry)(kopf.login_with_kubeconfig)  # what kopf's default registry does itself
-    with KopfRunner(args, registry=registry, settings=fast_kopf_settings(), timeout=15) as runner:
+    return KopfRunner(args, registry=registry, settings=fast_kopf_settings(), timeout=15, reraise=reraise)
+
+
+@contextmanager
+def running_operator() -> Iterator[KopfRunner]:
+    """The operator under KopfRunner until the block ends, checked on exit."""
+    with operator_runner() as runner:
         yield runner
     assert runner.exception is None, runner.output
     assert runner.exit_code == 0, runner.output

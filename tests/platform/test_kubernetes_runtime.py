@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gymkube.kube import KubeApi, _from_kubeconfig
+from gymkube.kube import Kube, load_configuration
 from gymkube.platform.main import build_app
 from gymkube.platform.runtime.base import RuntimeFailure
 from gymkube.platform.runtime.kubernetes import KubernetesRuntime
@@ -27,14 +27,16 @@ HTTP_PORT = {"name": "http", "containerPort": 8100}
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[EmulatedCluster]:
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedCluster]:
     with EmulatedCluster(tmp_path / "kubeconfig") as emulated:
+        monkeypatch.setenv("KUBECONFIG", str(emulated.kubeconfig))
         yield emulated
 
 
 def runtime_for(cluster: EmulatedCluster) -> KubernetesRuntime:
-    server, headers, verify = _from_kubeconfig(cluster.kubeconfig)
-    return KubernetesRuntime(KubeApi(server, headers, verify), "default", "https://play.example.org")
+    """The runtime as the control plane makes it: credentials and namespace from $KUBECONFIG."""
+    configuration, namespace = load_configuration()
+    return KubernetesRuntime(Kube(configuration), namespace, "https://play.example.org")
 
 
 def pod(name: str, ip: str | None, ready: bool, experiment: str = "cartpole") -> dict:

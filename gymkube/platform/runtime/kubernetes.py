@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gymkube.kube import KubeApi, KubeError
+from gymkube.kube import MERGE_PATCH, Kube, KubeError
 from gymkube.platform.runtime.base import ExperimentRecord, PodEndpoint, RuntimeFailure
+from gymkube.spec.crd import GROUP, PLURAL, VERSION
 from gymkube.spec.experiment import Experiment
 from gymkube.spec.load import ManifestError, parse_experiment
 
 log = logging.getLogger(__name__)
 
-GROUP_PATH = "/apis/gymkube.io/v1alpha1"
+EXPERIMENT_LABEL = "gymkube.io/experiment"
 
 
 def _ready(pod: dict[str, Any]) -> bool:
@@ -31,16 +32,19 @@ def _port(pod: dict[str, Any]) -> int:
 class KubernetesRuntime:
     """Creates, patches and deletes Experiments; reads their status and their ready game pods."""
 
-    def __init__(self, api: KubeApi, namespace: str, public_url: str) -> None:
-        self.api = api
+    def __init__(self, kube: Kube, namespace: str, public_url: str) -> None:
+        self.kube = kube
         self.namespace = namespace
         self.public_url = public_url.rstrip("/")
         self._records: dict[str, ExperimentRecord] = {}
         self._pods: dict[str, list[PodEndpoint]] = {}
 
-    def _path(self, name: str = "") -> str:
-        base = f"{GROUP_PATH}/namespaces/{self.namespace}/experiments"
-        return f"{base}/{name}" if name else base
+    async def _patch(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        operation = self.kube.custom.patch_namespaced_custom_object
+        patched: dict[str, Any] = await self.kube.call(
+            operation, GROUP, VERSION, self.namespace, PLURAL, name, patch, _content_type=MERGE_PATCH
+        )
+        return patched
 
     def _record(self, body: dict[str, Any]) -> ExperimentRecord | None:
         document: dict[str, Any] = {k: body[k] for k in ("apiVersion", "kind", "spec") if k in body}
@@ -62,15 +66,17 @@ class KubernetesRuntime:
 
     async def close(self) -> None:
         """Close the API connection (the pods belong to the operator)."""
-        await self.api.close()
+        await self.kube.close()
 
     async def refresh(self) -> None:
         """Re-read the experiments and their ready pods."""
-        items = await self.api.list(self._path())
-        records = {r.name: r for r in (self._record(item) for item in items) if r is not None}
+        kube = self.kube
+        experiments = await kube.call(kube.custom.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL)
+        game_pods = await kube.call(kube.core.list_namespaced_pod, self.namespace, label_selector=EXPERIMENT_LABEL)
+        records = {r.name: r for r in map(self._record, experiments.get("items") or []) if r is not None}
         pods: dict[str, list[PodEndpoint]] = {}
-        for pod in await self.api.list(f"/api/v1/namespaces/{self.namespace}/pods", "gymkube.io/experiment"):
-            experiment = pod["metadata"].get("labels", {}).get("gymkube.io/experiment")
+        for pod in game_pods.get("items") or []:
+            experiment = pod["metadata"].get("labels", {}).get(EXPERIMENT_LABEL)
             ip = (pod.get("status") or {}).get("podIP")
             if experiment not in records or not ip or not _ready(pod) or pod["metadata"].get("deletionTimestamp"):
                 continue
@@ -92,12 +98,13 @@ class KubernetesRuntime:
             raise RuntimeFailure("spec.bundle must name an uploaded bundle (sha256:...) on Kubernetes")
         body = experiment.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"status"})
         body["metadata"] = {**body["metadata"], "namespace": self.namespace}
+        create = self.kube.custom.create_namespaced_custom_object
         try:
-            saved = await self.api.create(self._path(), body)
+            saved = await self.kube.call(create, GROUP, VERSION, self.namespace, PLURAL, body)
         except KubeError as exc:
             if exc.status != 409:
                 raise RuntimeFailure(f"the Kubernetes API refused the experiment: {exc}") from None
-            saved = await self.api.merge_patch(self._path(experiment.name), {"spec": body["spec"]})
+            saved = await self._patch(experiment.name, {"spec": body["spec"]})
         record = self._record(saved)
         if record is None:
             raise RuntimeFailure("the Kubernetes API returned an experiment that does not validate")
@@ -106,13 +113,18 @@ class KubernetesRuntime:
 
     async def delete(self, name: str) -> None:
         """Delete the Experiment; the operator drains its pods before it goes."""
-        await self.api.delete(self._path(name))
+        delete = self.kube.custom.delete_namespaced_custom_object
+        try:
+            await self.kube.call(delete, GROUP, VERSION, self.namespace, PLURAL, name)
+        except KubeError as exc:
+            if exc.status != 404:  # already gone is fine
+                raise
         self._records.pop(name, None)
         self._pods.pop(name, None)
 
     async def set_paused(self, name: str, paused: bool) -> ExperimentRecord:
         """Patch `spec.paused`."""
-        record = self._record(await self.api.merge_patch(self._path(name), {"spec": {"paused": paused}}))
+        record = self._record(await self._patch(name, {"spec": {"paused": paused}}))
         if record is None:
             raise RuntimeFailure(f"experiment {name} no longer validates")
         self._records[name] = record
