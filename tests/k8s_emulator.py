@@ -1,20 +1,26 @@
 """An in-memory Kubernetes API for tests: kmock's KubernetesEmulator with fix-ups, served from a thread.
 
-Emulated (enough for kopf, `kubectl apply/get/wait/delete` and the operator's own client):
+Emulated (enough for kopf, `kubectl apply/get/wait/delete` and the official `kubernetes` client):
 discovery (/api, /apis, groups, versions; builtins from kmock's bundled K3s list plus the CRDs
 registered from their YAML), create / get / list / merge-patch / JSON-patch / delete of any
 namespaced object, `uid`, `resourceVersion`, `generation` (bumped when `spec` changes),
 `creationTimestamp`, the `status` subresource, finalizers and `deletionTimestamp`, label and
 field selectors, watches (resourceVersion, timeoutSeconds, WatchList bookmarks), garbage
-collection through `ownerReferences`, and `meta.k8s.io/v1 Table` answers with the CRD's printer
-columns for `kubectl get`.
+collection through `ownerReferences`, `meta.k8s.io/v1 Table` answers with the CRD's printer
+columns for `kubectl get`, and `201 Created` for a create (kmock answers 200, for which the
+official client's typed create of a custom object returns None).
+
+Authenticated as a real API server is: served over TLS with a certificate from a CA made at test
+time (k8s_credentials.py), a request gets 401 unless it carries the cluster's bearer token or came
+over a connection whose client certificate the CA signed (a certificate from any other CA fails the
+TLS handshake). The official client, kopf and kubectl all reach it through a kubeconfig.
 
 Not emulated: no scheduler, no kubelet, no controllers (nothing creates Pods, EndpointSlices or
 ReplicaSets, nothing fills in a StatefulSet's status: tests play the StatefulSet controller by
 patching `.../statefulsets/NAME/status` and creating Pod objects themselves); no admission
 webhooks, no defaulting, no validation against the CRD schema or OpenAPI (`kubectl apply` needs
 `--validate=false`); no server-side apply (415), no PUT, no strategic merge (lists are replaced);
-no authentication or RBAC (any token is accepted); a no-op patch still bumps resourceVersion;
+no RBAC; a no-op patch still bumps resourceVersion;
 `propagationPolicy` is ignored (garbage collection always cascades, in the background).
 Relies on kmock 0.8 internals (`kmock._internal`, `_lock`, `_buses`): the version is pinned.
 The stateless parts (selectors, Table answers) are in k8s_views.py.
@@ -23,6 +29,7 @@ The stateless parts (selectors, Table answers) are in k8s_views.py.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import threading
@@ -39,6 +46,7 @@ import attrs
 import jsonpatch
 import kmock
 import yaml
+from k8s_credentials import ClusterCredentials, TLSServer, token_user, write_kubeconfig
 from k8s_views import as_table, match_fields, match_labels, now
 from kmock._internal import dicts, enums, rendering
 
@@ -55,6 +63,7 @@ HISTORY = 64
 class GymkubeEmulator(kmock.KubernetesEmulator):
     """kmock's emulator with the fix-ups kopf and kubectl need (see the module docstring)."""
 
+    token: str  # the one bearer token accepted (besides client certificates the cluster's CA signed)
     calls: list[tuple[str, str]] = attrs.field(factory=list, init=False)  # (method, path?query), in order
     _versions: Iterator[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
     _columns: dict[kmock.resource, list[dict[str, Any]]] = attrs.field(factory=dict, init=False)
@@ -91,14 +100,26 @@ class GymkubeEmulator(kmock.KubernetesEmulator):
                 )
                 self._columns[resource] = version.get("additionalPrinterColumns", [])
 
+    def _authenticate(self, request: rendering.Request) -> None:
+        """401 unless the connection's client certificate was verified or the request has the token."""
+        raw = request._raw_request
+        transport = raw.transport if raw is not None else None
+        if transport is not None and transport.get_extra_info("peercert"):
+            return  # the TLS handshake verified it against the cluster's CA
+        scheme, _, token = (raw.headers.get("Authorization", "") if raw is not None else "").partition(" ")
+        if scheme.lower() == "bearer" and token == self.token:  # the scheme in any case, as kube-apiserver
+            return
+        raise kmock.KubernetesError(status=401, reason="Unauthorized", message="Unauthorized")
+
     async def _handle(self, request: rendering.Request) -> Any:
         resource, data = request.resource, request.data
-        self.calls.append((request.method.value, request.url.path_qs))
         # kmock keeps every request and, to match the next one, scans the whole history once per
         # reaction: a burst of thousands of requests turns quadratic. No test asserts on kmock's
         # history, so keep only recent requests (enough for every request still in flight).
         if len(self._requests) > HISTORY:
             del self._requests[:-HISTORY]
+        self._authenticate(request)
+        self.calls.append((request.method.value, request.url.path_qs))
         if resource is not None and resource.plural and request.action == enums.action.CREATE:
             if isinstance(data, dict):
                 self._fill_in_created(request, data)
@@ -109,6 +130,8 @@ class GymkubeEmulator(kmock.KubernetesEmulator):
         response = await super()._handle(request)
         if resource is not None and request.name and request.action in (enums.action.DELETE, enums.action.UPDATE):
             await self._collect_garbage()
+        if request.action == enums.action.CREATE and response.status == 200 and not response.prepared:
+            response.set_status(201)  # see the module docstring
         return response
 
     def _fill_in_created(self, request: rendering.Request, data: dict[str, Any]) -> None:
@@ -271,24 +294,29 @@ class ApiError(Exception):
 class EmulatedCluster:
     """A GymkubeEmulator with the gymkube CRD, served on 127.0.0.1 from its own thread and event loop.
 
-    kopf's KopfRunner, kubectl and the tests all talk to it over HTTP; the sync helpers take
+    kopf's KopfRunner, kubectl and the tests all talk to it over HTTPS with its credentials
+    (`kubeconfig` holds its token; `write_kubeconfig_for` writes others); the sync helpers take
     API paths such as `/apis/apps/v1/namespaces/default/statefulsets/gx-cartpole`.
     """
 
     def __init__(self, kubeconfig: Path, crd_path: Path = CRD_PATH) -> None:
-        self.emulator = GymkubeEmulator()  # NB: an emulator is falsy until it serves requests
+        self.credentials = ClusterCredentials.generate()
+        self.emulator = GymkubeEmulator(token=self.credentials.token)  # NB: falsy until it serves requests
         with warnings.catch_warnings():  # kmock 0.8 reads its bundled list with a deprecated call
             warnings.simplefilter("ignore", DeprecationWarning)
             self.emulator.resources.load_bundled()
         self.emulator.load_crd(crd_path)
         self.kubeconfig = kubeconfig
+        self._kubeconfigs = itertools.count(1)
+        self._tls = self.credentials.client_context()
         self.url = ""
         self._ready = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True, name="k8s-emulator")
 
     async def _serve(self) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        async with self.emulator, kmock.Server(self.emulator) as server:
+        server_cls = functools.partial(TLSServer, tls=self.credentials.server_context(self.kubeconfig.parent))
+        async with self.emulator, kmock.Server(self.emulator, server_cls=server_cls) as server:
             self.url = str(server.url).rstrip("/")
             self._ready.set()
             await self._stop.wait()
@@ -297,33 +325,25 @@ class EmulatedCluster:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("the Kubernetes emulator did not start")
-        self.write_kubeconfig()
+        self.write_kubeconfig_for(token_user(self.credentials.token), self.kubeconfig)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
 
-    def write_kubeconfig(self) -> Path:
-        """A kubeconfig for kopf and kubectl: this server, any token, namespace `default`."""
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "emulator", "cluster": {"server": self.url}}],
-            "users": [{"name": "emulator", "user": {"token": "emulator"}}],
-            "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "emulator",
-                                                         "namespace": "default"}}],
-            "current-context": "emulator",
-        }  # fmt: skip
-        self.kubeconfig.write_text(yaml.safe_dump(config))
-        return self.kubeconfig
+    def write_kubeconfig_for(self, user: dict[str, Any], path: Path | None = None) -> Path:
+        """A kubeconfig for this server (trusting its CA) with `user`'s credentials, namespace `default`."""
+        path = path or self.kubeconfig.with_name(f"kubeconfig-{next(self._kubeconfigs)}")
+        return write_kubeconfig(path, self.url, self.credentials.authority.cert_pem, user)
 
     def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
         """One API call; the decoded JSON answer (ApiError for 4xx and 5xx)."""
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data, {"Content-Type": content_type}, method=method)
+        headers = {"Content-Type": content_type, "Authorization": f"Bearer {self.credentials.token}"}
+        request = urllib.request.Request(self.url + path, data, headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10, context=self._tls) as response:
                 return json.load(response)
         except urllib.error.HTTPError as exc:
             raise ApiError(exc.code, exc.read().decode(errors="replace")) from None

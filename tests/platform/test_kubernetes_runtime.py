@@ -9,8 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from kubernetes.config import incluster_config
 
-from gymkube.kube import Kube, load_configuration
+from gymkube.kube import Kube, KubeError, load_configuration
 from gymkube.platform.main import build_app
 from gymkube.platform.runtime.base import RuntimeFailure
 from gymkube.platform.runtime.kubernetes import KubernetesRuntime
@@ -18,12 +19,14 @@ from gymkube.platform.settings import PlatformSettings
 from gymkube.spec import load_experiment_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from k8s_credentials import ACCEPTED, REFUSED, Authority, token_user, user_for, write_kubeconfig  # noqa: E402
 from k8s_emulator import EmulatedCluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = "/apis/gymkube.io/v1alpha1/namespaces/default/experiments"
 PODS = "/api/v1/namespaces/default/pods"
 HTTP_PORT = {"name": "http", "containerPort": 8100}
+CARTPOLE = load_experiment_file(ROOT / "examples" / "cartpole.yaml")[0]
 
 
 @pytest.fixture
@@ -96,3 +99,71 @@ async def test_the_rest_api_creates_the_resource_on_a_cluster(cluster: EmulatedC
         assert reply.status_code == 201, reply.text
         assert reply.json()["phase"] == "Pending"
     assert cluster.get(f"{EXPERIMENTS}/cartpole")["metadata"]["uid"]
+
+
+@pytest.mark.parametrize("method", ACCEPTED)
+async def test_the_runtime_authenticates_with_a_client_certificate_or_an_exec_plugin(
+    cluster: EmulatedCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
+):
+    kubeconfig = cluster.write_kubeconfig_for(user_for(method, cluster.credentials, tmp_path))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    runtime = runtime_for(cluster)
+    await runtime.start()
+    await runtime.apply(CARTPOLE)
+    await runtime.close()
+    assert cluster.get(f"{EXPERIMENTS}/cartpole") is not None
+
+
+@pytest.mark.parametrize("method", REFUSED)
+async def test_the_runtime_is_refused_with_a_wrong_or_missing_credential(
+    cluster: EmulatedCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
+):
+    kubeconfig = cluster.write_kubeconfig_for(user_for(method, cluster.credentials, tmp_path))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    runtime = runtime_for(cluster)
+    with pytest.raises(KubeError) as refused:
+        await runtime.start()
+    with pytest.raises(RuntimeFailure, match="refused the experiment"):
+        await runtime.apply(CARTPOLE)
+    await runtime.close()
+    if method == "untrusted-certificate":  # the TLS handshake fails: no HTTP status at all
+        assert refused.value.status == 0 and "could not be reached" in str(refused.value)
+    else:
+        assert refused.value.status == 401 and "Unauthorized" in str(refused.value)
+    assert cluster.get(f"{EXPERIMENTS}/cartpole") is None
+
+
+async def test_the_runtime_refuses_a_server_whose_certificate_the_kubeconfig_does_not_trust(
+    cluster: EmulatedCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    impostor_ca = Authority("impostor-ca").cert_pem  # the kubeconfig trusts this CA, not the server's
+    kubeconfig = write_kubeconfig(
+        tmp_path / "impostor", cluster.url, impostor_ca, token_user(cluster.credentials.token)
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    runtime = runtime_for(cluster)
+    with pytest.raises(KubeError, match="CERTIFICATE_VERIFY_FAILED"):
+        await runtime.start()
+    await runtime.close()
+
+
+async def test_in_a_cluster_the_runtime_uses_the_pods_service_account(
+    cluster: EmulatedCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    account = tmp_path / "serviceaccount"  # what kubelet mounts at /var/run/secrets/kubernetes.io/serviceaccount
+    account.mkdir()
+    (account / "token").write_text(cluster.credentials.token)
+    (account / "ca.crt").write_bytes(cluster.credentials.authority.cert_pem)
+    (account / "namespace").write_text("studies")
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(account / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(account / "ca.crt"))
+    host, port = cluster.url.removeprefix("https://").rsplit(":", 1)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig-here"))
+
+    runtime = runtime_for(cluster)
+    assert runtime.namespace == "studies"
+    await runtime.apply(CARTPOLE)
+    await runtime.close()
+    assert cluster.get("/apis/gymkube.io/v1alpha1/namespaces/studies/experiments/cartpole") is not None
