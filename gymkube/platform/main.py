@@ -16,7 +16,7 @@ from gymkube.platform.api.routes import bundles, data, experiments, sessions
 from gymkube.platform.entry import make_entry_router
 from gymkube.platform.plane import ControlPlane
 from gymkube.platform.runtime.base import Runtime
-from gymkube.platform.settings import PlatformSettings
+from gymkube.platform.settings import PlatformSettings, SettingsError
 from gymkube.spec.experiment import Experiment
 from gymkube.storage.backends import open_storage
 
@@ -37,10 +37,13 @@ def make_runtime(settings: PlatformSettings, secret: str) -> Runtime:
     """The runtime the settings name."""
     storage = open_storage(settings.storage_url)
     if settings.runtime == "kubernetes":
-        from gymkube.kube import Kube, load_configuration
+        from gymkube.kube import Kube, KubeError, load_configuration
         from gymkube.platform.runtime.kubernetes import KubernetesRuntime
 
-        configuration, namespace = load_configuration()
+        try:
+            configuration, namespace = load_configuration()
+        except KubeError as exc:
+            raise SettingsError(f"the kubernetes runtime needs credentials: {exc}") from None
         return KubernetesRuntime(Kube(configuration), namespace, settings.public_url)
     from gymkube.platform.runtime.local import LocalRuntime
 

@@ -15,7 +15,7 @@ from gymkube.kube import Kube, KubeError, load_configuration
 from gymkube.platform.main import build_app
 from gymkube.platform.runtime.base import RuntimeFailure
 from gymkube.platform.runtime.kubernetes import KubernetesRuntime
-from gymkube.platform.settings import PlatformSettings
+from gymkube.platform.settings import PlatformSettings, SettingsError
 from gymkube.spec import load_experiment_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -167,3 +167,12 @@ async def test_in_a_cluster_the_runtime_uses_the_pods_service_account(
     await runtime.apply(CARTPOLE)
     await runtime.close()
     assert cluster.get("/apis/gymkube.io/v1alpha1/namespaces/studies/experiments/cartpole") is not None
+
+
+def test_without_credentials_the_control_plane_refuses_to_start_saying_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    with pytest.raises(SettingsError, match="needs credentials: .*no-such-kubeconfig"):
+        build_app(PlatformSettings(dev=True, state_dir=tmp_path, runtime="kubernetes"))
