@@ -65,9 +65,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_platform(args: argparse.Namespace) -> int:
     """Run the control plane as configured by GYMKUBE_* variables (the image's entry point)."""
-    import uvicorn
-
     from gymkube.platform.main import build_app
+    from gymkube.platform.serve import serve
     from gymkube.platform.settings import SettingsError, get_settings
 
     settings = get_settings()
@@ -76,7 +75,7 @@ def cmd_platform(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         sys.stderr.write(f"gymkube platform: {exc}\n")
         return 2
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=True)
+    serve(app, settings.host, settings.port, proxy_headers=True)
     return 0
 
 

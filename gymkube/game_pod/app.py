@@ -23,7 +23,6 @@ from gymkube.game_pod.pod import Pod
 from gymkube.game_pod.protocol import Event
 from gymkube.game_pod.remote import BadEntry, RemoteGame
 from gymkube.game_pod.settings import PodSettings
-from gymkube.game_pod.turn import turn_credentials
 from gymkube.spec.load import load_experiment_file
 from gymkube.tokens import TokenError, verify_token
 
@@ -97,7 +96,7 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
             return None
         auth = auth if isinstance(auth, dict) else {}
         try:
-            claims = verify_token(pod.settings.secret, auth.get("token"), pod.experiment.name)
+            claims = verify_token(pod.token_key, auth.get("token"), pod.experiment.name)
         except TokenError as exc:
             log.info("refused a connection: %s", exc)
             return await refuse(sid, "token", "This link is not valid. Please use the link you were given.")
@@ -208,9 +207,9 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
     @sio.on(Event.TURN)
     async def turn(sid: str, data: Any = None, *_: Any) -> dict[str, Any]:
         session = await session_for(sid)
-        if session is None or pod.turn_secret is None or not pod.settings.turn_urls:
+        if session is None:
             return {"urls": []}
-        return turn_credentials(pod.turn_secret, session.progress.participant, pod.settings.turn_urls)
+        return await pod.turn.credentials(session.progress.participant)
 
     @sio.on(Event.TELEMETRY)
     async def telemetry(sid: str, data: Any = None, *_: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import sys
 from collections.abc import Callable
@@ -13,8 +12,9 @@ import gymnasium as gym
 
 from gymkube.portable.common import import_entry_point
 from gymkube.spec.gym import GymScene
+from gymkube.storage.bundles import bundle_files, bundle_hash
 
-__all__ = ["bundle_file", "import_entry_point", "make_env", "find_object_renderer", "bundle_hash"]
+__all__ = ["bundle_file", "bundle_files", "import_entry_point", "make_env", "find_object_renderer", "bundle_hash"]
 
 
 def bundle_file(bundle_dir: Path | None, relative: str) -> Path:
@@ -59,22 +59,6 @@ def find_object_renderer(
         f"environment {scene.environment.name!r} has no render_objects() and no renderer was "
         "given (set rendering.renderer, or rendering.mode: rgb)"
     )
-
-
-def bundle_files(bundle_dir: Path) -> list[Path]:
-    """The bundle's files, sorted, caches left out: what its hash covers and its archive holds."""
-    return sorted(p for p in bundle_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-
-
-def bundle_hash(bundle_dir: Path | None) -> str | None:
-    """sha256 over the bundle's files (paths and contents, sorted), or None without one."""
-    if bundle_dir is None or not bundle_dir.is_dir():
-        return None
-    digest = hashlib.sha256()
-    for path in bundle_files(bundle_dir):
-        digest.update(str(path.relative_to(bundle_dir)).encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 def package_version(package: str) -> str | None:

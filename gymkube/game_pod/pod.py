@@ -16,6 +16,7 @@ from typing import Any
 import socketio
 
 from gymkube.game_pod.browser import has_browser_games, runtime_urls
+from gymkube.game_pod.control_plane import TurnSource, pod_storage, token_key
 from gymkube.game_pod.environments import bundle_hash
 from gymkube.game_pod.game import Game
 from gymkube.game_pod.groups import Lobby
@@ -25,10 +26,8 @@ from gymkube.game_pod.session import ParticipantSession
 from gymkube.game_pod.settings import PodSettings
 from gymkube.game_pod.stager import build_flow
 from gymkube.game_pod.ticker import Ticker
-from gymkube.game_pod.turn import read_turn_secret
 from gymkube.spec.experiment import Experiment
 from gymkube.spec.gym import GymScene
-from gymkube.storage.backends import open_storage
 from gymkube.storage.chunks import DataWriter
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,9 @@ class Pod:
         self.spec = experiment.spec
         self.name = settings.pod_name
         self.sio = sio
-        self.storage = open_storage(self.spec.data.destination or settings.storage)
+        self.storage = pod_storage(settings, experiment.name, self.spec.data.destination)
+        self.token_key = token_key(settings)
+        self.turn = TurnSource(settings, experiment.name)
         self.writer = DataWriter(
             self.storage,
             experiment.name,
@@ -53,7 +54,6 @@ class Pod:
         )
         self.bundle_dir = settings.bundle_dir.resolve() if settings.bundle_dir else self._fetch_bundle()
         self.bundle_hash = bundle_hash(self.bundle_dir)
-        self.turn_secret = read_turn_secret(settings.turn_secret_file)
         self.writer.on_spool_error = self.on_spool_error
         self.writer.before_flush = self.save_pending
         self.sessions: dict[str, ParticipantSession] = {}
@@ -86,16 +86,7 @@ class Pod:
         return extract_bundle(load_bundle(self.storage, digest), target)
 
     async def start(self) -> None:
-        """Archive the bundle beside the data (for replays); begin flushing (old spooled chunks first)."""
-        if self.bundle_dir is not None and self.bundle_hash is not None:
-            from gymkube.integrity.replay import archive_bundle
-
-            try:
-                await asyncio.to_thread(
-                    archive_bundle, self.storage, self.experiment.name, self.bundle_dir, self.bundle_hash
-                )
-            except Exception as exc:  # storage down: the pod still serves; replays then need --bundle
-                self.error("could not archive the bundle for replays", repr(exc))
+        """Begin flushing (old spooled chunks first)."""
         await self.writer.flush()
         self._writer_task = asyncio.get_running_loop().create_task(self.writer.run())
         if has_browser_games(self):

@@ -10,6 +10,7 @@ from types import FrameType
 import uvicorn
 
 from gymkube.game_pod.app import build_app
+from gymkube.game_pod.confinement import confine_pod
 from gymkube.game_pod.pod import Pod
 from gymkube.game_pod.settings import get_settings
 
@@ -47,6 +48,7 @@ class DrainingServer(uvicorn.Server):
 def run_game_pod() -> int:
     """Serve one game pod until told to stop; returns the exit code."""
     settings = get_settings()
+    confine_pod(settings)  # before the app (and with it the experiment's code) is loaded
     app = build_app(settings)
     config = uvicorn.Config(
         app,

@@ -20,6 +20,17 @@ class PodSettings(BaseSettings):
     spool_dir: Path = Path(".gymkube/spool")
     pod_name: str = "pod-0"
     secret: str = "dev-secret"
+    """This experiment's own key (gymkube/keys.py): it verifies participant tokens and proves the pod to the
+    control plane. Never the platform's secret."""
+    control_plane_url: str = ""
+    """Set by both runtimes: the pod then holds no storage credentials and asks the control plane for signed
+    storage URLs and TURN credentials. Unset (a pod run by hand, benchmarks): `storage` is used directly."""
+    sandbox: str = ""
+    """`landlock`: confine the process before any experiment code runs (the embedded runtime sets it)."""
+    sandbox_required: bool = False
+    """Refuse to start when the sandbox cannot be set up (otherwise: a warning, and run unconfined)."""
+    sandbox_deny: list[str] = []
+    """Folders the pod must never reach, whatever else is allowed (the control plane's state folder)."""
     dev: bool = False
     base_path: str = "/"
     host: str = "127.0.0.1"

@@ -7,18 +7,17 @@ each step's reward(s), terminated, truncated and observation hash with the recor
 difference is reported with what differed, so hidden nondeterminism (an unseeded random
 generator, wall-clock time, a dict ordered by hash) is caught at the step where it shows.
 
-The environment's code comes from the bundle archived beside the data (game pods store their
-bundle under `experiments/{name}/bundles/{hash}.zip`), or from a folder given with `--bundle`.
+The environment's code comes from a bundle the experiment's spec named (recorded by the control
+plane, see gymkube/storage/trusted.py), or from a folder given with `--bundle`; never from anything
+a game pod wrote.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import sys
 import tempfile
-import zipfile
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,27 +26,11 @@ from typing import Any
 
 import gymnasium as gym
 
-from gymkube.game_pod.environments import bundle_files, bundle_hash, import_entry_point, runtime_versions
+from gymkube.game_pod.environments import import_entry_point, runtime_versions
 from gymkube.portable.common import observation_hash
 from gymkube.storage.backends import Storage
-
-
-def bundle_archive_key(experiment: str, digest: str) -> str:
-    """Where a game pod archives the bundle its episodes ran with."""
-    return f"experiments/{experiment}/bundles/{digest}.zip"
-
-
-def archive_bundle(storage: Storage, experiment: str, bundle_dir: Path, digest: str) -> bool:
-    """Store the bundle beside the data once (so any episode can be replayed later); True if written."""
-    key = bundle_archive_key(experiment, digest)
-    if key in storage.list(key):
-        return False
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in bundle_files(bundle_dir):
-            archive.write(path, path.relative_to(bundle_dir).as_posix())
-    storage.put(key, buffer.getvalue())
-    return True
+from gymkube.storage.bundles import BundleError, bundle_hash, extract_bundle, load_bundle
+from gymkube.storage.trusted import trusted_bundles
 
 
 @dataclass
@@ -92,36 +75,49 @@ class EpisodeReplay:
 
 
 class BundleCache:
-    """Bundles by content hash: the `--bundle` folder, or archives found beside the data."""
+    """The code episodes ran with, by content hash: the `--bundle` folder, or a bundle the spec named.
+
+    Nothing a game pod wrote decides what runs here: a recorded hash is replayed only with the
+    researcher's own folder (`--bundle`) or with a bundle the control plane recorded as named by the
+    experiment's spec (gymkube/storage/trusted.py), taken from the content-addressed `bundles/` store
+    and checked against its digest and its content hash.
+    """
 
     def __init__(self, storage: Storage, experiment: str, folder: Path | None) -> None:
         self.storage = storage
         self.experiment = experiment
         self.dirs: dict[str, Path] = {}
+        self._trusted: dict[str, str] | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="gymkube-replay-")
         if folder is not None:
             digest = bundle_hash(folder)
             if digest is not None:
                 self.dirs[digest] = folder.resolve()
 
-    def get(self, digest: str | None) -> Path | None:
-        """The folder of the bundle with this hash; LookupError when it cannot be found."""
-        if not digest:
+    def get(self, content_hash: str | None) -> Path | None:
+        """The folder of the bundle with this content hash; LookupError when none may be run."""
+        if not content_hash:
             return None
-        if digest in self.dirs:
-            return self.dirs[digest]
-        try:
-            data = self.storage.get(bundle_archive_key(self.experiment, digest))
-        except KeyError:
+        if content_hash in self.dirs:
+            return self.dirs[content_hash]
+        if self._trusted is None:
+            self._trusted = trusted_bundles(self.storage, self.experiment)
+        digest = self._trusted.get(content_hash)
+        if digest is None:
+            named = ", ".join(sorted(self._trusted.values())) or "none recorded"
             raise LookupError(
-                f"the bundle {digest[:12]}… the episode ran with is not archived; pass its folder with --bundle"
-            ) from None
-        target = Path(self._tmp.name) / digest
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            archive.extractall(target)
-        if bundle_hash(target) != digest:
-            raise LookupError(f"the archived bundle {digest[:12]}… does not match its hash")
-        self.dirs[digest] = target
+                f"the episode ran bundle {content_hash[:12]}…, which is not a bundle the experiment's spec named "
+                f"({named}); not running code from storage that the spec does not name: pass the experiment's "
+                "folder with --bundle if you trust it"
+            )
+        target = Path(self._tmp.name) / digest.removeprefix("sha256:")
+        try:
+            extract_bundle(load_bundle(self.storage, digest), target)
+        except (KeyError, BundleError) as exc:
+            raise LookupError(f"the spec's bundle {digest} cannot be loaded: {exc}") from None
+        if bundle_hash(target) != content_hash:
+            raise LookupError(f"the spec's bundle {digest} does not hold the files the episode ran with")
+        self.dirs[content_hash] = target
         return target
 
     def close(self) -> None:

@@ -6,9 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-import uvicorn
-
 from gymkube.platform.main import build_app, persistent_secret
+from gymkube.platform.serve import serve
 from gymkube.platform.settings import PlatformSettings
 from gymkube.spec import ManifestError, load_experiment_file
 from gymkube.spec.experiment import Experiment
@@ -36,5 +35,5 @@ def run_embedded(files: list[Path], host: str, port: int, data_dir: Path) -> int
         admin_secret=os.environ.get("GYMKUBE_ADMIN_SECRET") or persistent_secret(data_dir, "admin-secret"),
     )
     app = build_app(settings, initial=experiments)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    serve(app, host, port)
     return 0

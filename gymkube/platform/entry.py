@@ -86,7 +86,7 @@ def make_entry_router(plane: ControlPlane) -> APIRouter:
         if recruitment.participant_param and recruitment.participant_param in params:
             recorded[recruitment.participant_param] = participant
         token = sign_token(
-            plane.secret,
+            plane.token_key(record),
             {
                 "x": name,
                 "p": participant,

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from gymkube.platform.admin import make_admin_router
 from gymkube.platform.api.routes import bundles, data, experiments, sessions
 from gymkube.platform.entry import make_entry_router
+from gymkube.platform.internal import make_internal_router
 from gymkube.platform.plane import ControlPlane
 from gymkube.platform.runtime.base import Runtime
 from gymkube.platform.settings import PlatformSettings, SettingsError
@@ -48,7 +49,12 @@ def make_runtime(settings: PlatformSettings, secret: str) -> Runtime:
     from gymkube.platform.runtime.local import LocalRuntime
 
     return LocalRuntime(
-        settings.state_dir, storage, settings.storage_url, secret, drain_timeout_s=settings.drain_timeout_s
+        settings.state_dir,
+        storage,
+        secret,
+        settings.resolved_internal_url,
+        drain_timeout_s=settings.drain_timeout_s,
+        sandbox_required=settings.sandbox_required,
     )
 
 
@@ -95,6 +101,7 @@ def build_app(
     for module in (experiments, bundles, sessions, data):
         app.include_router(module.router)
     app.include_router(make_admin_router(plane))
+    app.include_router(make_internal_router(plane))
 
     @app.get("/healthz", tags=["health"])
     async def health() -> dict[str, bool]:

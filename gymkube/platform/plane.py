@@ -11,12 +11,15 @@ from typing import Any
 
 import httpx
 
+from gymkube.game_pod.turn import read_turn_secret
+from gymkube.keys import PARTICIPANT_TOKENS, derive, experiment_key
 from gymkube.platform.auth import TokenStore
 from gymkube.platform.routing import Router
-from gymkube.platform.runtime.base import Runtime
+from gymkube.platform.runtime.base import ExperimentRecord, Runtime
 from gymkube.platform.settings import PlatformSettings
-from gymkube.storage.backends import Storage
+from gymkube.storage.backends import Storage, open_storage
 from gymkube.storage.chunks import DataWriter
+from gymkube.storage.trusted import record_trusted_bundle
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,30 @@ class ControlPlane:
         self.loads: dict[str, dict[str, Any]] = {}
         self.screening: dict[str, DataWriter] = {}
         self._watcher: asyncio.Task[None] | None = None
+        self._destinations: dict[str, Storage] = {}
+        self._trusted: set[tuple[str, str]] = set()
+        """(experiment, bundle digest) already recorded as trusted for replays."""
+
+    def experiment_key(self, record: ExperimentRecord) -> str:
+        """The experiment's own key (what its game pods hold), derived from the platform secret."""
+        return experiment_key(self.secret, record.namespace, record.name, record.uid)
+
+    def token_key(self, record: ExperimentRecord) -> str:
+        """The key that signs this experiment's participant tokens (its pods verify with the same)."""
+        return derive(self.experiment_key(record), PARTICIPANT_TOKENS)
+
+    def storage_for(self, record: ExperimentRecord, key: str) -> Storage:
+        """Where an object of the experiment lives: uploaded bundles with the platform, data at its destination."""
+        destination = record.experiment.spec.data.destination
+        if key.startswith("bundles/") or not destination:
+            return self.storage
+        if destination not in self._destinations:
+            self._destinations[destination] = open_storage(destination)
+        return self._destinations[destination]
+
+    def turn_secret(self) -> str | None:
+        """The TURN server's shared secret, read when asked (a mounted Secret may change)."""
+        return read_turn_secret(self.settings.turn_secret_file)
 
     def router(self, name: str) -> Router:
         """The router of one experiment (kept in step with the runtime by the pod watcher)."""
@@ -84,9 +111,23 @@ class ControlPlane:
             await writer.close()
         await self.runtime.close()
 
+    async def record_bundles(self) -> None:
+        """Note each experiment's bundle where replays look for the code they may run (once per digest)."""
+        for record in self.runtime.records():
+            digest = record.bundle_digest
+            if digest is None or (record.name, digest) in self._trusted:
+                continue
+            try:
+                await asyncio.to_thread(record_trusted_bundle, self.storage, record.name, digest)
+            except Exception as exc:  # not uploaded yet, or storage down: tried again at the next poll
+                log.warning("cannot record bundle %s of %s for replays yet: %s", digest, record.name, exc)
+                continue
+            self._trusted.add((record.name, digest))
+
     async def poll_once(self, client: httpx.AsyncClient) -> None:
         """Ask every pod for its load, feed the routers, remember the reports."""
         await self.runtime.refresh()
+        await self.record_bundles()
         for record in self.runtime.records():
             self.sync_router(record.name)
             router = self.routers[record.name]

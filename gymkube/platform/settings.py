@@ -33,6 +33,22 @@ class PlatformSettings(BaseSettings):
     poll_interval_s: float = 1.0
     max_upload_bytes: int = 50 * 1024 * 1024
     drain_timeout_s: float = 30.0
+    turn_urls: list[str] = []
+    """TURN servers game pods hand to browsers (p2p); credentials come from the control plane."""
+    turn_secret_file: Path | None = None
+    """The TURN server's shared secret (coturn `static-auth-secret`); it never reaches a game pod."""
+    internal_url: str = ""
+    """Where game pods reach this control plane (default: http://HOST:PORT; on Kubernetes: its Service)."""
+    sandbox_required: bool = False
+    """Embedded runtime: refuse to start a game pod that cannot be confined (Landlock) instead of warning."""
+
+    @property
+    def resolved_internal_url(self) -> str:
+        """Where game pods reach this control plane."""
+        if self.internal_url:
+            return self.internal_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def storage_url(self) -> str:

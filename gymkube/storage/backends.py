@@ -40,6 +40,10 @@ class Storage(ABC):
     def delete(self, key: str) -> None:
         """Remove the object; no error when it is already gone."""
 
+    def presign(self, method: str, key: str, expires_s: int) -> str | None:
+        """A URL that GETs or PUTs one object without credentials until it expires; None where the backend has none."""
+        return None
+
 
 class LocalStorage(Storage):
     """Objects as files below a folder; writes are atomic and fsynced."""
@@ -225,15 +229,18 @@ class S3Storage(Storage):
             if _error_code(exc) not in _MISSING_KEY:
                 raise
 
-    def presigned_url(self, key: str, expires_s: int = 3600) -> str:
-        """A URL that GETs the object without credentials until it expires."""
+    def presign(self, method: str, key: str, expires_s: int) -> str:
+        """A presigned S3 URL for one GET or PUT of the object (SigV4, valid for `expires_s`)."""
+        operation = {"GET": "get_object", "PUT": "put_object"}[method]
         return str(
             self.client.generate_presigned_url(
-                "get_object",
-                Params={"Bucket": self.bucket, "Key": self._key(key)},
-                ExpiresIn=int(expires_s),
+                operation, Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=int(expires_s)
             )
         )
+
+    def presigned_url(self, key: str, expires_s: int = 3600) -> str:
+        """A URL that GETs the object without credentials until it expires."""
+        return self.presign("GET", key, expires_s)
 
     def ensure_bucket(self) -> None:
         """Create the bucket when it does not exist yet (an existing one of ours is fine)."""

@@ -73,6 +73,36 @@ class BundleInfo:
     uncompressed_bytes: int
 
 
+def bundle_files(bundle_dir: Path) -> list[Path]:
+    """A bundle folder's files, sorted, caches and the extraction marker left out: what its hash covers."""
+    return sorted(p for p in bundle_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.name != MARKER)
+
+
+def bundle_hash(bundle_dir: Path | None) -> str | None:
+    """sha256 over a bundle folder's files (paths and contents, sorted), or None without one.
+
+    The same for the researcher's folder, its upload extracted on a pod, and its copy in storage.
+    """
+    if bundle_dir is None or not bundle_dir.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for path in bundle_files(bundle_dir):
+        digest.update(str(path.relative_to(bundle_dir)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def zip_folder(folder: Path) -> bytes:
+    """A bundle folder as a zip, the same bytes for the same files (fixed times): one digest per content."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in bundle_files(folder):
+            entry = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+            entry.external_attr = 0o644 << 16
+            archive.writestr(entry, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
 def bundle_key(digest: str) -> str:
     """The storage key `bundles/<hex>.zip` of a `sha256:<hex>` digest; BundleError (400) if malformed."""
     match = DIGEST.match(digest) if isinstance(digest, str) else None

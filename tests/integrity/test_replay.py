@@ -11,6 +11,9 @@ import yaml
 from conftest import ROOT
 
 from gymkube.bot import ParticipantBot
+from gymkube.storage import LocalStorage
+from gymkube.storage.bundles import bundle_hash, store_bundle, zip_folder
+from gymkube.storage.chunks import encode_chunk
 
 FLAKY_ENV = '''
 """TinyEnv, except that from step 7 on its observation includes an unseeded `random` draw."""
@@ -65,14 +68,12 @@ def play(platform, count: int = 2) -> None:
     asyncio.run(main())
 
 
-def test_a_deterministic_environment_replays_identically_from_the_bundle_archived_beside_the_data(
-    platform_factory, tmp_path
-):
+def test_a_deterministic_environment_replays_identically_from_the_bundle_the_spec_named(platform_factory, tmp_path):
     manifest = experiment(tmp_path, "tiny_env:make")
     platform = platform_factory(manifest)
     play(platform)
     platform.stop()
-    shutil.rmtree(tmp_path / "bundle")  # the archived copy is enough
+    shutil.rmtree(tmp_path / "bundle")  # the copy the control plane stored (bundles/, beyond any pod's reach) is enough
     result = platform.replay("replays")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "4 of 4 episodes replay identically (100.0%)"
@@ -97,18 +98,50 @@ def test_without_the_bundle_the_replay_says_what_is_missing(platform_factory, tm
     play(platform, count=1)
     platform.stop()
     storage = platform.data_dir / "storage"
-    for archived in storage.glob("experiments/replays/bundles/*.zip"):
-        archived.unlink()
+    for record in storage.glob("platform/experiments/replays/bundles/*.json"):
+        record.unlink()  # as for data copied without the control plane's record of the spec's bundles
     result = platform.replay("replays")
     assert result.returncode == 1
-    assert (
-        "NOT REPLAYED: cannot build 'tiny_env:make': the bundle" in result.stdout
-        and "pass its folder with --bundle" in result.stdout
-    )
+    assert "NOT REPLAYED: cannot build 'tiny_env:make': the episode ran bundle" in result.stdout, result.stdout
+    assert "not a bundle the experiment's spec named" in result.stdout and "--bundle" in result.stdout
     again = platform.replay("replays", "--bundle", str(tmp_path / "bundle"))
     assert again.returncode == 0, again.stdout
     missing = platform.replay("no-such-experiment")
     assert missing.returncode == 2 and "no episodes of 'no-such-experiment'" in missing.stderr
+
+
+HOSTILE_ENV = """
+import pathlib
+pathlib.Path({marker!r}).write_text("the replay ran code a game pod planted")
+from tiny_env import make
+"""
+
+
+def test_replay_refuses_code_a_game_pod_planted_beside_the_data(platform_factory, tmp_path):
+    """A pod can write under experiments/NAME/: a bundle and episode rows naming it must not run at replay."""
+    platform = platform_factory(experiment(tmp_path, "tiny_env:make", episodes=1))
+    play(platform, count=1)
+    platform.stop()
+    storage = LocalStorage(platform.data_dir / "storage")
+    planted = tmp_path / "planted"
+    shutil.copytree(tmp_path / "bundle", planted)
+    marker = tmp_path / "ran.txt"
+    (planted / "tiny_env_wrapper.py").write_text(HOSTILE_ENV.format(marker=str(marker)))
+    planted_hash = bundle_hash(planted)
+    assert planted_hash is not None
+    # Where pods used to archive their bundle, and in the content-addressed store under its own digest.
+    storage.put(f"experiments/replays/bundles/{planted_hash}.zip", zip_folder(planted))
+    store_bundle(storage, zip_folder(planted))
+    tables = platform.tables("replays")
+    episode = tables["episodes"][0] | {"game": "planted", "bundle_hash": planted_hash, "env": "tiny_env_wrapper:make"}
+    steps = [row | {"game": "planted"} for row in tables["steps"] if row["game"] == tables["episodes"][0]["game"]]
+    storage.put("experiments/replays/chunks/9999999999999-evil-000000-000001.zip",
+                encode_chunk({"episodes": [episode], "steps": steps}))  # fmt: skip
+    result = platform.replay("replays")
+    assert result.returncode == 1
+    assert "game planted episode 1" in result.stdout and "not a bundle the experiment's spec named" in result.stdout
+    assert not marker.exists(), "replay imported a bundle that the spec does not name"
+    assert "1 of 2 episodes replay identically" in result.stdout
 
 
 def test_check_passes_on_played_data_and_names_the_steps_a_lost_chunk_took(platform_factory, tmp_path):

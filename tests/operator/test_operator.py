@@ -28,6 +28,7 @@ from operator_harness import (
 )
 
 from gymkube.bot import ParticipantBot
+from gymkube.keys import PARTICIPANT_TOKENS, derive
 from gymkube.tokens import sign_token
 
 SECRET = "participant-token-secret"
@@ -97,7 +98,9 @@ def bot(port: int, number: int, stop_at: str | None = None) -> ParticipantBot:
     """A participant bot with a token for the cartpole experiment, aimed straight at the game pod."""
     participant = ParticipantBot("unused", seed=number, stop_at=stop_at)
     participant.pod_url = f"http://127.0.0.1:{port}/"
-    participant.token = sign_token(SECRET, {"x": "cartpole", "p": f"bot-{number}", "s": f"s{number}", "n": 0, "q": {}})
+    participant.token = sign_token(
+        derive(SECRET, PARTICIPANT_TOKENS), {"x": "cartpole", "p": f"bot-{number}", "s": f"s{number}", "n": 0, "q": {}}
+    )
     return participant
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,11 +18,23 @@ class ExperimentRecord:
     generation: int = 1
     created: float = field(default_factory=time.time)
     status: dict[str, Any] = field(default_factory=dict)
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Unique to this experiment's life (Kubernetes: metadata.uid): a new key after delete and re-create."""
+    namespace: str = "local"
+    """Where the experiment lives (Kubernetes: its namespace; the local runtime: 'local')."""
+    local_bundle_digest: str | None = None
+    """`sha256:` of a bundle the local runtime made from a folder (`spec.bundle: ./folder`)."""
 
     @property
     def name(self) -> str:
         """The experiment's name."""
         return self.experiment.name
+
+    @property
+    def bundle_digest(self) -> str | None:
+        """The digest of the bundle the experiment's pods run: the spec's upload, or the folder's stored copy."""
+        bundle = self.experiment.spec.bundle
+        return bundle if bundle is not None and bundle.startswith("sha256:") else self.local_bundle_digest
 
     @property
     def paused(self) -> bool:
@@ -57,6 +70,9 @@ class Runtime(Protocol):
 
     async def close(self) -> None:
         """Stop watching; the local runtime also drains its pods."""
+
+    async def stop_pods(self) -> None:
+        """Drain and stop the game pods this process runs itself (the local runtime's); Kubernetes: nothing."""
 
     async def refresh(self) -> None:
         """Bring cached experiments and pods up to date (called by the pod watcher each second)."""

@@ -58,7 +58,9 @@ class KubernetesRuntime:
         status = dict(body.get("status") or {})
         if meta.get("deletionTimestamp"):  # the operator is draining its pods: admit nobody new
             status["phase"] = "Deleting"
-        return ExperimentRecord(experiment, int(meta.get("generation", 1)), status=status)
+        record = ExperimentRecord(experiment, int(meta.get("generation", 1)), status=status)
+        record.uid, record.namespace = str(meta.get("uid") or ""), str(meta.get("namespace") or self.namespace)
+        return record
 
     async def start(self) -> None:
         """Read what exists."""
@@ -67,6 +69,9 @@ class KubernetesRuntime:
     async def close(self) -> None:
         """Close the API connection (the pods belong to the operator)."""
         await self.kube.close()
+
+    async def stop_pods(self) -> None:
+        """Nothing: the operator runs the pods, and they outlive this process."""
 
     async def refresh(self) -> None:
         """Re-read the experiments and their ready pods."""

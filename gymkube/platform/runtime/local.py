@@ -14,12 +14,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gymkube.keys import experiment_key
 from gymkube.platform.runtime.base import ExperimentRecord, PodEndpoint, RuntimeFailure
 from gymkube.spec.experiment import Experiment
 from gymkube.spec.load import ManifestError, parse_experiment
 from gymkube.storage.backends import Storage
 
 log = logging.getLogger(__name__)
+
+POD_INHERITS = frozenset({"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "PYTHONUNBUFFERED", "VIRTUAL_ENV"})
+"""Variables of the control plane's environment a game pod keeps (the rest, secrets included, it never sees)."""
+POD_SETTINGS_INHERITED = frozenset({
+    "GYMKUBE_PYODIDE_URL", "GYMKUBE_PACKAGE_INDEX_URL", "GYMKUBE_FLUSH_INTERVAL_S", "GYMKUBE_MAX_MESSAGE_BYTES",
+})  # fmt: skip
+"""Game pod settings an operator of the machine may set for every pod through the control plane's environment."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -83,13 +91,15 @@ class LocalRuntime:
     """Runs, watches (restarting crashed pods, as Kubernetes would) and stops game pods."""
 
     def __init__(
-        self, state_dir: Path, storage: Storage, storage_url: str, secret: str,
-        host: str = "127.0.0.1", drain_timeout_s: float = 30.0,
+        self, state_dir: Path, storage: Storage, secret: str, control_plane_url: str,
+        host: str = "127.0.0.1", drain_timeout_s: float = 30.0, sandbox_required: bool = False,
     ) -> None:  # fmt: skip
         self.state_dir = state_dir.resolve()
         self.storage = storage
-        self.storage_url = storage_url
         self.secret = secret
+        """The platform secret: each experiment's pods get only a key derived from it."""
+        self.control_plane_url = control_plane_url
+        self.sandbox_required = sandbox_required
         self.host = host
         self.drain_timeout_s = drain_timeout_s
         self._records: dict[str, ExperimentRecord] = {}
@@ -113,48 +123,79 @@ class LocalRuntime:
             "generation": record.generation,
             "created": record.created,
             "source": self._sources.get(record.name),
+            "uid": record.uid,
         }
         path.write_text(json.dumps(body))
         return manifest_path
 
-    def _bundle_dir(self, experiment: Experiment, source: str | None) -> Path | None:
-        bundle = experiment.spec.bundle
+    def _bundle_dir(self, record: ExperimentRecord, source: str | None) -> Path | None:
+        """The folder of the experiment's bundle, extracted from storage by digest.
+
+        A folder beside the manifest (`spec.bundle: ./folder`) is stored as a bundle first, as an
+        upload would be: its pods then run what storage holds under that digest, and `gymkube
+        replay` trusts exactly that digest (see `ControlPlane.record_bundles`).
+        """
+        from gymkube.storage.bundles import BundleError, extract_bundle, load_bundle, store_bundle, zip_folder
+
+        bundle = record.experiment.spec.bundle
         if bundle is None:
             return None
-        if bundle.startswith("sha256:"):
-            from gymkube.storage.bundles import extract_bundle, load_bundle
-
-            try:
+        try:
+            if bundle.startswith("sha256:"):
                 data = load_bundle(self.storage, bundle)
-            except KeyError:
-                raise RuntimeFailure(f"spec.bundle {bundle} has not been uploaded") from None
-            return extract_bundle(data, self.state_dir / "bundles" / bundle.removeprefix("sha256:"))
-        if source is None:
-            raise RuntimeFailure("spec.bundle must name an uploaded bundle (sha256:...) for this runtime")
-        return (Path(source) / bundle).resolve()
+                digest = bundle
+            else:
+                if source is None:
+                    raise RuntimeFailure("spec.bundle must name an uploaded bundle (sha256:...) for this runtime")
+                folder = (Path(source) / bundle).resolve()
+                if not folder.is_dir():
+                    raise RuntimeFailure(f"spec.bundle {bundle!r}: no folder {folder}")
+                data = zip_folder(folder)
+                digest = store_bundle(self.storage, data).digest
+                record.local_bundle_digest = digest
+        except KeyError:
+            raise RuntimeFailure(f"spec.bundle {bundle} has not been uploaded") from None
+        except BundleError as exc:
+            raise RuntimeFailure(f"spec.bundle {bundle}: {exc}") from None
+        return extract_bundle(data, self.state_dir / "bundles" / digest.removeprefix("sha256:"))
+
+    def _pod_env(
+        self, record: ExperimentRecord, manifest: Path, pod_name: str, port: int, bundle_dir: Path | None
+    ) -> dict[str, str]:
+        """Only what a game pod needs: never the platform secret, the admin secret or storage credentials."""
+        home = self.state_dir / "pods" / pod_name
+        (home / "tmp").mkdir(parents=True, exist_ok=True)
+        env = {name: value for name, value in os.environ.items() if name in POD_INHERITS}
+        env |= {name: value for name, value in os.environ.items() if name in POD_SETTINGS_INHERITED}
+        env |= {
+            "HOME": str(home),
+            "TMPDIR": str(home / "tmp"),
+            "GYMKUBE_EXPERIMENT_FILE": str(manifest),
+            "GYMKUBE_SPOOL_DIR": str(self.state_dir / "spool" / pod_name),
+            "GYMKUBE_POD_NAME": pod_name,
+            "GYMKUBE_SECRET": experiment_key(self.secret, record.namespace, record.name, record.uid),
+            "GYMKUBE_CONTROL_PLANE_URL": self.control_plane_url,
+            "GYMKUBE_HOST": self.host,
+            "GYMKUBE_PORT": str(port),
+            "GYMKUBE_DRAIN_TIMEOUT_S": str(self.drain_timeout_s),
+            "GYMKUBE_SANDBOX": "landlock",
+            "GYMKUBE_SANDBOX_REQUIRED": "true" if self.sandbox_required else "false",
+            "GYMKUBE_SANDBOX_DENY": json.dumps([str(self.state_dir)]),
+        }
+        if bundle_dir is not None:
+            env["GYMKUBE_BUNDLE_DIR"] = str(bundle_dir)
+        return env
 
     def _launch(self, record: ExperimentRecord) -> list[LocalPod]:
         name = record.name
-        bundle_dir = self._bundle_dir(record.experiment, self._sources.get(name))
-        spec_path = self._save(record)
+        bundle_dir = self._bundle_dir(record, self._sources.get(name))
+        manifest = self._save(record)
         pods = []
         for index in range(record.experiment.spec.replicas):
             suffix = f"{index}" if record.generation == 1 else f"v{record.generation}-{index}"
             pod_name = f"{name}-{suffix}"
             port = free_port(self.host)
-            env = {
-                **os.environ,
-                "GYMKUBE_EXPERIMENT_FILE": str(spec_path),
-                "GYMKUBE_STORAGE": self.storage_url,
-                "GYMKUBE_SPOOL_DIR": str(self.state_dir / "spool" / pod_name),
-                "GYMKUBE_POD_NAME": pod_name,
-                "GYMKUBE_SECRET": self.secret,
-                "GYMKUBE_HOST": self.host,
-                "GYMKUBE_PORT": str(port),
-                "GYMKUBE_DRAIN_TIMEOUT_S": str(self.drain_timeout_s),
-            }
-            if bundle_dir is not None:
-                env["GYMKUBE_BUNDLE_DIR"] = str(bundle_dir)
+            env = self._pod_env(record, manifest, pod_name, port, bundle_dir)
             pod = LocalPod(pod_name, name, record.generation, port, env)
             pod.start()
             pods.append(pod)
@@ -167,6 +208,7 @@ class LocalRuntime:
                 body = json.loads(path.read_text())
                 experiment = parse_experiment(body["manifest"], str(path))
                 record = ExperimentRecord(experiment, body["generation"], body["created"])
+                record.uid = body.get("uid") or record.uid
             except (ManifestError, ValueError, KeyError, TypeError) as exc:
                 # Written by an older gymkube, or edited by hand: the experiment is not lost
                 # (its data stays in storage); applying its manifest again brings it back.
@@ -184,7 +226,7 @@ class LocalRuntime:
             return old  # unchanged: nothing to roll
         record = ExperimentRecord(experiment)
         if old is not None:
-            record.created, record.generation = old.created, old.generation + 1
+            record.created, record.generation, record.uid = old.created, old.generation + 1, old.uid
         self._sources[name] = source if source is not None else self._sources.get(name)
         new_pods = await asyncio.to_thread(self._launch, record)
         old_pods = self._pods.get(name, [])
@@ -241,7 +283,11 @@ class LocalRuntime:
             pod.next_restart = now + delay
             pod.start()
 
-    async def close(self) -> None:
-        """Drain and stop every pod."""
+    async def stop_pods(self) -> None:
+        """Drain and stop every pod (they flush through the control plane, which still serves)."""
         self.stopping = True
         await asyncio.to_thread(_stop_pods, self.local_pods(), self.drain_timeout_s + 5)
+
+    async def close(self) -> None:
+        """Drain and stop every pod."""
+        await self.stop_pods()
