@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import islice
@@ -19,9 +18,11 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Query, Request, Response, status
 
+from gymkube.storage.backends import check_key
+
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-_POSITION = re.compile(r"^[A-Za-z0-9._=/-]{1,255}$")
+_MAX_POSITION = 300
 _VERSION = "v1"
 Item = TypeVar("Item")
 
@@ -58,7 +59,11 @@ def _position(kind: str, cursor: str) -> str:
         text = ""
     version, _, rest = text.partition(":")
     cursor_kind, _, position = rest.partition(":")
-    if version != _VERSION or cursor_kind != kind or not _POSITION.match(position):
+    try:
+        valid = version == _VERSION and cursor_kind == kind and check_key(position) == position
+    except ValueError:
+        valid = False
+    if not valid or len(position) > _MAX_POSITION:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"the cursor is not one this list gave out; start again without it (list {kind})",
