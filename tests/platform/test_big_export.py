@@ -7,7 +7,8 @@ is the peak resident set (VmHWM) of the control plane process over its whole lif
 address space (`prlimit --as`) is no measure here: pyarrow's allocator and thread stacks
 reserve far more address space than they ever touch.
 
-GYMKUBE_BIG_EXPORT_ROWS sets the size (default 5 million; `make test-big-export` runs it alone).
+GYMKUBE_BIG_EXPORT_ROWS sets the size (default 5 million, about a minute per test on a busy
+2-core machine); `make bench-export` measures time and memory at 1, 5 and 20 million.
 """
 
 from __future__ import annotations
