@@ -45,7 +45,7 @@ class ExportedTable:
 def read_tables(storage: Storage, experiment: str) -> dict[str, pa.Table]:
     """Every table of an experiment whole in memory, sorted, snapshots resolved (for checks and replays).
 
-    Exports and downloads stream instead (`export_tables`, `stream.stream_table`).
+    Exports and downloads stream instead (`export_tables`, `stream.stream_plan`).
     """
     merged: dict[str, pa.Table] = {}
     for name, plan in survey(storage, experiment, TABLES).items():

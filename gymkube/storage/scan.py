@@ -114,8 +114,8 @@ class _Window(io.RawIOBase):
         return int(read)
 
 
-def chunk_tables(key: str, handle: BinaryIO) -> dict[str, pq.ParquetFile]:
-    """Each table's Parquet file inside one open chunk, read in place.
+def chunk_tables(key: str, handle: BinaryIO, wanted: Iterable[str] | None = None) -> dict[str, pq.ParquetFile]:
+    """Each table's (or each `wanted` table's) Parquet file inside one open chunk, read in place.
 
     Raises:
         ChunkError: when the chunk is not a zip of stored Parquet files.
@@ -123,6 +123,9 @@ def chunk_tables(key: str, handle: BinaryIO) -> dict[str, pq.ParquetFile]:
     try:
         with zipfile.ZipFile(handle) as archive:
             members = [m for m in archive.infolist() if m.filename.endswith(".parquet")]
+        if wanted is not None:
+            names = set(wanted)
+            members = [m for m in members if m.filename.removesuffix(".parquet") in names]
         tables = {}
         for member in members:
             if member.compress_type != zipfile.ZIP_STORED:
@@ -194,9 +197,9 @@ def survey(storage: Storage, experiment: str, tables: Iterable[str]) -> dict[str
     for key, handle in _opened(storage, _chunk_keys(storage, experiment)):
         with closing(handle):
             chunks, last_key = chunks + 1, key
-            for name, parquet in chunk_tables(key, handle).items():
-                plan = plans.get(name)
-                if plan is None or not parquet.metadata.num_rows:
+            for name, parquet in chunk_tables(key, handle, plans).items():
+                plan = plans[name]
+                if not parquet.metadata.num_rows:
                     continue
                 plan.rows += parquet.metadata.num_rows
                 _note_schema(schemas[name], parquet.schema_arrow)
@@ -254,7 +257,7 @@ def read_batches(
         keys = takewhile(lambda key: key <= plan.last_key, _chunk_keys(storage, plan.experiment))
     for key, handle in _opened(storage, keys):
         with closing(handle):
-            parquet = chunk_tables(key, handle).get(plan.table)
+            parquet = chunk_tables(key, handle, [plan.table]).get(plan.table)
             if parquet is None:
                 continue
             # A filter may name columns that are not selected: read every column then.

@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from gymkube.storage.backends import MiB, Storage
-from gymkube.storage.scan import TablePlan, read_batches, survey
+from gymkube.storage.scan import TablePlan, read_batches
 
 FORMATS = ("csv", "parquet")
 ROW_GROUP_ROWS = 32_768
@@ -87,11 +87,6 @@ def stream_plan(storage: Storage, plan: TablePlan, fmt: str) -> Iterator[bytes]:
             yield pieces.take()
     if pieces.size:
         yield pieces.take()
-
-
-def stream_table(storage: Storage, experiment: str, table: str, fmt: str) -> Iterator[bytes]:
-    """Bytes of `table` as `fmt` (csv or parquet); empty output when there are no rows."""
-    yield from stream_plan(storage, survey(storage, experiment, [table])[table], fmt)
 
 
 def export_to_object(storage: Storage, plan: TablePlan, fmt: str, key: str) -> int:

