@@ -204,7 +204,10 @@ class S3Storage(Storage):
         }
         options.update(client_options)
         options = {k: v for k, v in options.items() if v is not None}
-        if endpoint_url and "region_name" not in options and not boto3.session.Session().region_name:
+        # A session of its own reads the credentials as they are now; boto3's shared default
+        # session would keep whatever it first found for the life of the process.
+        session = boto3.session.Session()
+        if endpoint_url and "region_name" not in options and not session.region_name:
             options["region_name"] = "us-east-1"  # SigV4 needs one; S3-compatible servers ignore it
         config = Config(
             connect_timeout=connect_timeout,
@@ -216,7 +219,7 @@ class S3Storage(Storage):
         if isinstance(extra := options.get("config"), Config):
             config = config.merge(extra)
         options["config"] = config
-        self.client = boto3.client("s3", **options)
+        self.client = session.client("s3", **options)
         self.region = self.client.meta.region_name
         self.transfer_config = TransferConfig(
             multipart_threshold=multipart_threshold,

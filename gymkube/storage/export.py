@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -39,7 +38,6 @@ class ExportedTable:
     path: Path
     rows: int
     bytes: int
-    seconds: float
 
 
 def read_tables(storage: Storage, experiment: str) -> dict[str, pa.Table]:
@@ -78,7 +76,7 @@ def export_tables(
     for plan in plans:
         path = out_dir / f"{experiment}-{plan.table}.{fmt}"
         partial = path.with_name(f".{path.name}.part")
-        started, rows = time.monotonic(), 0
+        rows = 0
         try:
             with open(partial, "wb") as sink, progress(plan) if progress else nullcontext() as bar:
                 for rows in encode(read_batches(storage, plan), output_schema(plan), fmt, sink):
@@ -87,7 +85,7 @@ def export_tables(
             os.replace(partial, path)
         finally:
             partial.unlink(missing_ok=True)
-        written.append(ExportedTable(plan.table, path, rows, path.stat().st_size, time.monotonic() - started))
+        written.append(ExportedTable(plan.table, path, rows, path.stat().st_size))
     return written
 
 

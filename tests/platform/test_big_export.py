@@ -3,9 +3,10 @@
 The study is written straight into storage as chunks in the pods' format (tests/storage/
 synthetic_study.py), with columns that differ in type and presence between chunks. Peak memory
 is the peak resident set (VmHWM) of the control plane process over its whole life, and of a
-`gymkube export` process (from wait4): what an out-of-memory killer would look at. Virtual
-address space (`prlimit --as`) is no measure here: pyarrow's allocator and thread stacks
-reserve far more address space than they ever touch.
+`gymkube export` process as it reports it when done: what an out-of-memory killer would look at.
+Not wait4's ru_maxrss: Linux carries the forking parent's resident size (pytest's, hundreds of
+MB late in a run) over exec into the child's. Nor virtual address space (`prlimit --as`):
+pyarrow's allocator and thread stacks reserve far more address space than they ever touch.
 
 GYMKUBE_BIG_EXPORT_ROWS sets the size (default 5 million, about a minute per test on a busy
 2-core machine); `make bench-export` measures time and memory at 1, 5 and 20 million.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -87,17 +89,27 @@ def check_sessions_csv(path: Path, study: Study) -> None:
     assert {s["status"] for s in sessions} == {"completed"}
 
 
+# `gymkube export` as the command runs it, then its own peak resident set (VmHWM) on stderr.
+MEASURED_EXPORT = """
+import sys
+from pathlib import Path
+from gymkube.cli import main
+code = main(["export", *sys.argv[1:]])
+peak = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
+sys.stderr.write(f"{peak}\\n")
+sys.exit(code)
+"""
+
+
 def export_with_cli(storage: str, out: Path, fmt: str) -> float:
     """Run `gymkube export`; its peak resident memory in MB."""
-    command = [sys.executable, "-m", "gymkube", "export", "cartpole", "--data", storage, "--format", fmt,
-               "--out", str(out)]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    stdout, stderr = (stream.read().decode() if stream else "" for stream in (process.stdout, process.stderr))
-    assert process.returncode == 0, stderr
-    assert f"cartpole-steps.{fmt}" in stdout and "exported" in stderr
-    return usage.ru_maxrss / 1024
+    command = [sys.executable, "-c", MEASURED_EXPORT, "cartpole", "--data", storage, "--format", fmt, "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"cartpole-steps.{fmt}" in result.stdout and "exported" in result.stderr
+    peak = re.search(r"^VmHWM:\s+(\d+) kB$", result.stderr, re.MULTILINE)
+    assert peak is not None, result.stderr
+    return int(peak.group(1)) / 1024
 
 
 def test_a_big_study_downloads_as_csv_and_parquet_and_exports_in_bounded_memory(platform_factory, tmp_path: Path):
