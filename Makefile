@@ -9,7 +9,7 @@ PORT ?= 8000
 EXPERIMENTS ?= examples/cartpole.yaml examples/forage_ai.yaml examples/forage_human_human.yaml \
 	examples/pong_client.yaml examples/pong_p2p.yaml
 
-.PHONY: vendor bench bench-routing bench-operator bench-p2p bench-browser tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
+.PHONY: vendor bench bench-routing bench-operator bench-p2p bench-browser bench-export tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ bench-p2p: $(STAMP) vendor
 
 bench-browser: $(STAMP)
 	$(BIN)/python benchmarks/browser_capacity.py
+
+# Streaming 1, 5 and 20 million step rows through the API as Parquet and CSV: time and peak memory
+# (about 6 minutes; BENCH_SHORT=1 for a smoke run). Writes benchmarks/results/export-<date>.json.
+bench-export: $(STAMP)
+	$(BIN)/python benchmarks/export.py
 
 tools: $(STAMP)
 	$(BIN)/python tests/chart/helm.py helm >/dev/null

@@ -11,7 +11,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import time
 from pathlib import Path
@@ -19,22 +18,15 @@ from typing import Any
 
 import capacity
 import flush
-import psutil
 import systems
+from machine import describe
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> dict[str, Any]:
     """What this ran on, and how the cores were split."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.machine())  # fmt: skip
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
+    return describe() | {
         "split": f"server on core {systems.SERVER_CORE} (taskset), load generator on core {capacity.LOADGEN_CORE} "
         "(sched_setaffinity)",
     }

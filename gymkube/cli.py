@@ -107,12 +107,25 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Merge an experiment's data chunks into one table per kind."""
-    from gymkube.storage.export import export_experiment
+    """Merge an experiment's data chunks into one table per kind; paths on stdout, progress on stderr."""
+    import time
 
-    written = export_experiment(args.name, args.data, Path(args.out), args.format)
-    for path in written:
-        _write(str(path))
+    from gymkube.progressbar import ProgressBar
+    from gymkube.storage.export import export_experiment
+    from gymkube.storage.scan import TablePlan
+
+    def progress(plan: TablePlan) -> ProgressBar:
+        return ProgressBar(f"export {plan.table}", plan.rows)
+
+    started = time.monotonic()
+    written = export_experiment(args.name, args.data, Path(args.out), args.format, progress)
+    for table in written:
+        sys.stderr.write(f"  {table.table:<10} {table.rows:>12,} rows {table.bytes / 1e6:>10.1f} MB  {table.path}\n")
+        _write(str(table.path))
+    rows, size, seconds = sum(t.rows for t in written), sum(t.bytes for t in written), time.monotonic() - started
+    sys.stderr.write(
+        f"exported {len(written)} tables of {args.name!r}: {rows:,} rows, {size / 1e6:.1f} MB in {seconds:.1f} s\n"
+    )
     return 0
 
 

@@ -52,14 +52,18 @@ class ControlPlane:
         """The key that signs this experiment's participant tokens (its pods verify with the same)."""
         return derive(self.experiment_key(record), PARTICIPANT_TOKENS)
 
-    def storage_for(self, record: ExperimentRecord, key: str) -> Storage:
-        """Where an object of the experiment lives: uploaded bundles with the platform, data at its destination."""
+    def data_storage(self, record: ExperimentRecord) -> Storage:
+        """Where the experiment's data and progress live: its `spec.data.destination`, else the platform's storage."""
         destination = record.experiment.spec.data.destination
-        if key.startswith("bundles/") or not destination:
+        if not destination:
             return self.storage
         if destination not in self._destinations:
             self._destinations[destination] = open_storage(destination)
         return self._destinations[destination]
+
+    def storage_for(self, record: ExperimentRecord, key: str) -> Storage:
+        """Where an object of the experiment lives: uploaded bundles with the platform, the rest with its data."""
+        return self.storage if key.startswith("bundles/") else self.data_storage(record)
 
     def turn_secret(self) -> str | None:
         """The TURN server's shared secret, read when asked (a mounted Secret may change)."""

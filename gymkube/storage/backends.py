@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 _KEY = re.compile(r"^[A-Za-z0-9._=-]+(/[A-Za-z0-9._=-]+)*$")
 
@@ -39,6 +42,22 @@ class Storage(ABC):
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove the object; no error when it is already gone."""
+
+    @abstractmethod
+    def iter_keys(self, prefix: str, after: str = "") -> Iterator[str]:
+        """Keys under `prefix` that sort after `after` (a whole key), in order, fetched as they are needed."""
+
+    @abstractmethod
+    def open_read(self, key: str) -> BinaryIO:
+        """A seekable reader of the object that need not load it whole; KeyError when there is none."""
+
+    @abstractmethod
+    def open_write(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """A file whose bytes become the object when the block ends without an error.
+
+        Written in bounded memory; until the block ends the object keeps its old content, and
+        when the block raises nothing is stored.
+        """
 
     def presign(self, method: str, key: str, expires_s: int) -> str | None:
         """A URL that GETs or PUTs one object without credentials until it expires; None where the backend has none."""
@@ -92,11 +111,39 @@ class LocalStorage(Storage):
         """Unlink the file if present."""
         self._path(key).unlink(missing_ok=True)
 
+    def iter_keys(self, prefix: str, after: str = "") -> Iterator[str]:
+        """The listed keys past `after` (a folder listing is one call; only the names are held)."""
+        keys = self.list(prefix)
+        yield from keys[bisect.bisect_right(keys, after) :]
+
+    def open_read(self, key: str) -> BinaryIO:
+        """The file, opened for reading; KeyError when missing."""
+        try:
+            return open(self._path(key), "rb")  # noqa: SIM115 - the caller closes it
+        except FileNotFoundError:
+            raise KeyError(key) from None
+
+    @contextmanager
+    def open_write(self, key: str) -> Iterator[BinaryIO]:
+        """A temporary file beside the target, fsynced and renamed over it at the end."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
 
 MiB = 1024 * 1024
 
 
-def _error_code(exc: Exception) -> str:
+def error_code(exc: Exception) -> str:
     """The S3 error code of a botocore ClientError ('' for anything else)."""
     response = getattr(exc, "response", None)
     if not isinstance(response, dict):
@@ -106,6 +153,11 @@ def _error_code(exc: Exception) -> str:
 
 _MISSING_KEY = {"NoSuchKey", "404", "NotFound"}
 _MISSING_BUCKET = {"NoSuchBucket", "404", "NotFound"}
+
+
+def missing_key(exc: Exception) -> bool:
+    """Whether a botocore error says the object does not exist."""
+    return error_code(exc) in _MISSING_KEY
 
 
 class S3Storage(Storage):
@@ -156,7 +208,10 @@ class S3Storage(Storage):
         }
         options.update(client_options)
         options = {k: v for k, v in options.items() if v is not None}
-        if endpoint_url and "region_name" not in options and not boto3.session.Session().region_name:
+        # A session of its own reads the credentials as they are now; boto3's shared default
+        # session would keep whatever it first found for the life of the process.
+        session = boto3.session.Session()
+        if endpoint_url and "region_name" not in options and not session.region_name:
             options["region_name"] = "us-east-1"  # SigV4 needs one; S3-compatible servers ignore it
         config = Config(
             connect_timeout=connect_timeout,
@@ -168,7 +223,7 @@ class S3Storage(Storage):
         if isinstance(extra := options.get("config"), Config):
             config = config.merge(extra)
         options["config"] = config
-        self.client = boto3.client("s3", **options)
+        self.client = session.client("s3", **options)
         self.region = self.client.meta.region_name
         self.transfer_config = TransferConfig(
             multipart_threshold=multipart_threshold,
@@ -197,7 +252,7 @@ class S3Storage(Storage):
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=full_key)
         except ClientError as exc:
-            if _error_code(exc) in _MISSING_KEY:
+            if missing_key(exc):
                 raise KeyError(key) from None
             raise
         with response["Body"] as body:
@@ -205,19 +260,43 @@ class S3Storage(Storage):
 
     def list(self, prefix: str) -> list[str]:
         """Keys below the folder-like `prefix` (as LocalStorage: 'a' means 'a/'), paginated."""
+        return list(self.iter_keys(prefix))
+
+    def iter_keys(self, prefix: str, after: str = "") -> Iterator[str]:
+        """Keys below `prefix` past `after`, one listing page (1,000 keys) at a time.
+
+        S3 lists in byte order, which for the keys `check_key` allows is Python's string order.
+        """
         folder = prefix.strip("/")
         if folder:
             check_key(folder)
             folder += "/"
-        paginator = self.client.get_paginator("list_objects_v2")
-        keys: list[str] = []
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + folder):
-            keys.extend(
-                obj["Key"][len(self.prefix) :]
-                for obj in page.get("Contents", [])
-                if not obj["Key"].endswith("/")  # folder markers some servers list
-            )
-        return sorted(keys)
+        options = {"Bucket": self.bucket, "Prefix": self.prefix + folder}
+        if after:
+            options["StartAfter"] = self.prefix + after
+        for page in self.client.get_paginator("list_objects_v2").paginate(**options):
+            for obj in page.get("Contents", []):
+                if not obj["Key"].endswith("/"):  # folder markers some servers list
+                    yield obj["Key"][len(self.prefix) :]
+
+    def open_read(self, key: str) -> BinaryIO:
+        """The object in one GET when small, else read in ranges as it is read; KeyError when missing."""
+        from gymkube.storage.s3io import open_object
+
+        return open_object(self.client, self.bucket, self._key(key))  # type: ignore[return-value]
+
+    @contextmanager
+    def open_write(self, key: str) -> Iterator[BinaryIO]:
+        """A multipart upload in parts of `multipart_chunksize`; aborted when the block raises."""
+        from gymkube.storage.s3io import MultipartUpload
+
+        upload = MultipartUpload(self.client, self.bucket, self._key(key), self.transfer_config.multipart_chunksize)
+        try:
+            yield upload  # type: ignore[misc]
+            upload.commit()
+        except BaseException:
+            upload.abort()
+            raise
 
     def delete(self, key: str) -> None:
         """DELETE the object; no error when it is already gone."""
@@ -226,7 +305,7 @@ class S3Storage(Storage):
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
-            if _error_code(exc) not in _MISSING_KEY:
+            if error_code(exc) not in _MISSING_KEY:
                 raise
 
     def presign(self, method: str, key: str, expires_s: int) -> str:
@@ -250,7 +329,7 @@ class S3Storage(Storage):
             self.client.head_bucket(Bucket=self.bucket)
             return
         except ClientError as exc:
-            if _error_code(exc) not in _MISSING_BUCKET:
+            if error_code(exc) not in _MISSING_BUCKET:
                 raise
         options: dict[str, Any] = {"Bucket": self.bucket}
         if not self.endpoint_url and self.region and self.region != "us-east-1":
@@ -258,7 +337,7 @@ class S3Storage(Storage):
         try:
             self.client.create_bucket(**options)
         except ClientError as exc:
-            if _error_code(exc) != "BucketAlreadyOwnedByYou":
+            if error_code(exc) != "BucketAlreadyOwnedByYou":
                 raise
 
 

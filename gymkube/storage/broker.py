@@ -17,9 +17,12 @@ costs one PUT, plus one signing request now and then.
 
 from __future__ import annotations
 
+import io
 import threading
 import time
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO
 from urllib.parse import urljoin
 
 import httpx
@@ -98,6 +101,21 @@ class BrokeredStorage(Storage):
     def delete(self, key: str) -> None:
         """A game pod deletes nothing (least privilege)."""
         raise BrokerError("game pods cannot delete from storage")
+
+    def iter_keys(self, prefix: str, after: str = "") -> Iterator[str]:
+        """A game pod lists nothing (least privilege)."""
+        raise BrokerError("game pods cannot list storage")
+
+    def open_read(self, key: str) -> BinaryIO:
+        """The object's bytes through a signed GET (a pod reads only small objects: progress, its bundle)."""
+        return io.BytesIO(self.get(key))
+
+    @contextmanager
+    def open_write(self, key: str) -> Iterator[BinaryIO]:
+        """Bytes written in the block become the object through one signed PUT when it ends without an error."""
+        buffer = io.BytesIO()
+        yield buffer
+        self.put(key, buffer.getvalue())
 
     def close(self) -> None:
         """Close the HTTP client."""

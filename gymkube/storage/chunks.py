@@ -57,39 +57,6 @@ def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
         return pa.table({name: _column([row.get(name) for row in rows]) for name in names})
 
 
-def lenient_schema(schemas: list[pa.Schema]) -> pa.Schema:
-    """One schema for tables from different chunks; columns typed differently become text."""
-    try:
-        return pa.unify_schemas(schemas, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        types: dict[str, set[pa.DataType]] = {}
-        for schema in schemas:
-            for f in schema:
-                if f.type != pa.null():
-                    types.setdefault(f.name, set()).add(f.type)
-        conflicting = {name for name, seen in types.items() if len(seen) > 1}
-        relaxed = [
-            pa.schema([pa.field(f.name, pa.string()) if f.name in conflicting else f for f in schema])
-            for schema in schemas
-        ]
-        return pa.unify_schemas(relaxed, promote_options="permissive")
-
-
-def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """The table with exactly `schema`'s columns: missing ones null, others cast."""
-    columns = [
-        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
-def concat_lenient(tables: list[pa.Table]) -> pa.Table:
-    """Tables from many chunks as one, whatever columns and types each had."""
-    schema = lenient_schema([t.schema for t in tables])
-    return pa.concat_tables([conform(t, schema) for t in tables])
-
-
 def encode_chunk(rows: dict[str, list[dict[str, Any]]]) -> bytes:
     """One zip holding `<table>.parquet` for every table that has rows."""
     buffer = io.BytesIO()

@@ -1,15 +1,20 @@
-"""Merging an experiment's chunks into one table per kind, as Parquet or CSV."""
+"""Exporting an experiment's chunks as one file per table (streamed), and reading them whole for checks."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
+from gymkube.progressbar import ProgressBar
 from gymkube.storage.backends import Storage, open_storage
-from gymkube.storage.chunks import TABLES, concat_lenient, read_chunks
+from gymkube.storage.chunks import TABLES
+from gymkube.storage.scan import ChunkError, TablePlan, output_schema, read_batches, survey
+from gymkube.storage.stream import encode
 
 _SORT_KEYS = {
     "steps": ["session", "t_tick_ns", "step"],
@@ -21,28 +26,30 @@ _SORT_KEYS = {
     "frames": ["session", "t_drawn_client_ms"],
 }
 
+Progress = Callable[[TablePlan], ProgressBar]
+"""Makes the progress bar of one table's export (its total is `plan.rows`)."""
 
-def _latest_session_rows(table: pa.Table) -> pa.Table:
-    # Session rows are snapshots appended at every change; the newest one per session wins.
-    latest: dict[str, dict[str, object]] = {}
-    for row in table.sort_by([("updated_ns", "ascending")]).to_pylist():
-        latest[str(row["session"])] = row
-    return pa.Table.from_pylist(list(latest.values()), schema=table.schema)
+
+@dataclass(frozen=True)
+class ExportedTable:
+    """One file an export wrote."""
+
+    table: str
+    path: Path
+    rows: int
+    bytes: int
 
 
 def read_tables(storage: Storage, experiment: str) -> dict[str, pa.Table]:
-    """Every table of an experiment, merged from all chunks, sorted, snapshots resolved."""
-    parts: dict[str, list[pa.Table]] = {t: [] for t in TABLES}
-    for chunk in read_chunks(storage, experiment):
-        for name, table in chunk.items():
-            parts.setdefault(name, []).append(table)
+    """Every table of an experiment whole in memory, sorted, snapshots resolved (for checks and replays).
+
+    Exports and downloads stream instead (`export_tables`, `stream.stream_plan`).
+    """
     merged: dict[str, pa.Table] = {}
-    for name, tables in parts.items():
-        if not tables:
+    for name, plan in survey(storage, experiment, TABLES).items():
+        if not plan.rows:
             continue
-        table = concat_lenient(tables)
-        if name == "sessions":
-            table = _latest_session_rows(table)
+        table = pa.Table.from_batches(list(read_batches(storage, plan)), output_schema(plan))
         keys_present = [k for k in _SORT_KEYS.get(name, []) if k in table.column_names]
         if keys_present:
             table = table.sort_by([(k, "ascending") for k in keys_present])
@@ -50,30 +57,43 @@ def read_tables(storage: Storage, experiment: str) -> dict[str, pa.Table]:
     return merged
 
 
-def export_tables(storage: Storage, experiment: str, out_dir: Path, fmt: str = "parquet") -> list[Path]:
-    """Write `<experiment>-<table>.<fmt>` for every table with rows; return the paths.
+def export_tables(
+    storage: Storage, experiment: str, out_dir: Path, fmt: str = "parquet", progress: Progress | None = None
+) -> list[ExportedTable]:
+    """Write `<experiment>-<table>.<fmt>` for every table with rows, streamed.
+
+    Rows come in storage order (as flushed, so each session's rows are in time order). A file
+    appears only complete: it is written under a temporary name and renamed at the end.
 
     Raises:
         LookupError: when the experiment has no data in this storage.
     """
-    tables = read_tables(storage, experiment)
-    if not tables:
+    plans = [plan for plan in survey(storage, experiment, TABLES).values() if plan.rows]
+    if not plans:
         raise LookupError(f"no data for experiment {experiment!r} in {storage.url}")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, table in tables.items():
-        path = out_dir / f"{experiment}-{name}.{fmt}"
-        if fmt == "csv":
-            pacsv.write_csv(table, path)
-        else:
-            pq.write_table(table, path, compression="zstd")
-        written.append(path)
+    for plan in plans:
+        path = out_dir / f"{experiment}-{plan.table}.{fmt}"
+        partial = path.with_name(f".{path.name}.part")
+        rows = 0
+        try:
+            with open(partial, "wb") as sink, progress(plan) if progress else nullcontext() as bar:
+                for rows in encode(read_batches(storage, plan), output_schema(plan), fmt, sink):
+                    if bar is not None:
+                        bar.update(rows)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+        written.append(ExportedTable(plan.table, path, rows, path.stat().st_size))
     return written
 
 
-def export_experiment(experiment: str, storage_url: str | Path, out_dir: Path, fmt: str = "parquet") -> list[Path]:
+def export_experiment(
+    experiment: str, storage_url: str | Path, out_dir: Path, fmt: str = "parquet", progress: Progress | None = None
+) -> list[ExportedTable]:
     """`export_tables` for a storage URL or folder (the `gymkube export` command)."""
     try:
-        return export_tables(open_storage(storage_url), experiment, out_dir, fmt)
-    except LookupError as exc:
+        return export_tables(open_storage(storage_url), experiment, out_dir, fmt, progress)
+    except (LookupError, ChunkError) as exc:
         raise SystemExit(str(exc)) from None

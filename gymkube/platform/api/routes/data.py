@@ -1,44 +1,56 @@
-"""Data: an experiment's tables streamed as CSV or Parquet, or a presigned S3 URL."""
+"""Data: an experiment's tables streamed as CSV or Parquet, or exported to S3 behind a presigned URL."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import StreamingResponse
 
 from gymkube.platform.api.deps import Plane, ScopedExperiment
-from gymkube.storage.backends import S3Storage
+from gymkube.storage.backends import S3Storage, Storage
 from gymkube.storage.chunks import TABLES
-from gymkube.storage.export import export_tables
-from gymkube.storage.stream import stream_table
+from gymkube.storage.scan import ChunkError, TablePlan, survey
+from gymkube.storage.stream import export_to_object, stream_plan
 
 router = APIRouter(prefix="/api/v1/experiments", tags=["data"])
 
 Table = Literal["steps", "episodes", "scenes", "sessions", "events", "screening", "frames"]
 Format = Literal["csv", "parquet"]
 MEDIA = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+URL_EXPIRES_S = 3600
 
 
-async def _in_thread(chunks: Any) -> AsyncIterator[bytes]:
+async def _in_thread(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
     # The storage SDKs block: pull each piece of the stream in a worker thread.
-    sentinel = object()
-    while (piece := await asyncio.to_thread(next, chunks, sentinel)) is not sentinel:
-        yield piece  # type: ignore[misc]
+    sentinel = b""
+    while piece := await asyncio.to_thread(next, pieces, sentinel):
+        yield piece
+
+
+async def _survey(storage: Storage, name: str, table: str) -> TablePlan:
+    """The table's schema and size, read before the first byte is sent (a damaged chunk is a clear 500)."""
+    try:
+        return (await asyncio.to_thread(survey, storage, name, [table]))[table]
+    except ChunkError as exc:
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(exc)) from None
 
 
 @router.get("/{name}/data/{table}")
 async def download_table(
     record: ScopedExperiment, plane: Plane, table: Table, format: Format = "csv"
 ) -> StreamingResponse:
-    """One table of the experiment, streamed (rows in the order they were flushed)."""
-    chunks = stream_table(plane.storage, record.name, table, format)
+    """One table of the experiment, streamed chunk by chunk (rows in the order they were stored)."""
+    plan = await _survey(plane.data_storage(record), record.name, table)
     return StreamingResponse(
-        _in_thread(chunks),
+        _in_thread(stream_plan(plane.data_storage(record), plan, format)),
         media_type=MEDIA[format],
-        headers={"Content-Disposition": f'attachment; filename="{record.name}-{table}.{format}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{record.name}-{table}.{format}"',
+            "X-Gymkube-Rows": str(plan.rows),
+        },
     )
 
 
@@ -46,26 +58,18 @@ async def download_table(
 async def presigned_table_url(
     record: ScopedExperiment, plane: Plane, table: Table, format: Format = "parquet"
 ) -> dict[str, Any]:
-    """Export the table into the bucket and return a presigned download URL (S3 storage only)."""
-    storage = plane.storage
+    """Export the table into the bucket (a multipart upload, streamed) and return a presigned download URL."""
+    storage = plane.data_storage(record)
     if not isinstance(storage, S3Storage):
         raise HTTPException(status.HTTP_409_CONFLICT, "presigned URLs need S3 storage; download the table")
-    key = f"exports/{record.name}/{record.name}-{table}.{format}"
-
-    def export() -> None:
-        import tempfile
-        from pathlib import Path
-
-        with tempfile.TemporaryDirectory() as folder:
-            try:
-                written = export_tables(storage, record.name, Path(folder), format)
-            except LookupError:
-                written = []
-            for path in written:
-                if path.name == f"{record.name}-{table}.{format}":
-                    storage.put(key, path.read_bytes())
-                    return
+    plan = await _survey(storage, record.name, table)
+    if not plan.rows:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {table} rows yet")
-
-    await asyncio.to_thread(export)
-    return {"url": storage.presigned_url(key), "expires_s": 3600, "tables": list(TABLES)}
+    key = f"exports/{record.name}/{record.name}-{table}.{format}"
+    rows = await asyncio.to_thread(export_to_object, storage, plan, format, key)
+    return {
+        "url": storage.presigned_url(key, URL_EXPIRES_S),
+        "expires_s": URL_EXPIRES_S,
+        "rows": rows,
+        "tables": list(TABLES),
+    }

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from gymkube.platform.api.deps import CurrentResearcher, Plane, ScopedExperiment, check_scope
+from gymkube.platform.api.pagination import PageRequest, link_next, paged
 from gymkube.platform.plane import ControlPlane
 from gymkube.platform.runtime.base import ExperimentRecord, RuntimeFailure
 from gymkube.spec.experiment import Experiment
@@ -89,9 +90,20 @@ async def create_experiment(request: Request, plane: Plane, researcher: CurrentR
 
 
 @router.get("")
-async def list_experiments(plane: Plane, researcher: CurrentResearcher) -> list[dict[str, Any]]:
-    """The experiments this token may see, with live status."""
-    return [experiment_view(plane, r) for r in plane.runtime.records() if researcher.can(r.name)]
+async def list_experiments(
+    plane: Plane,
+    researcher: CurrentResearcher,
+    page: Annotated[PageRequest, paged("experiments")],
+    request: Request,
+    response: Response,
+) -> list[dict[str, Any]]:
+    """The experiments this token may see, with live status, by name (`Link: rel="next"` when more follow)."""
+    visible = sorted(
+        (r for r in plane.runtime.records() if researcher.can(r.name) and r.name > page.after), key=lambda r: r.name
+    )
+    records, cursor = page.take(visible, lambda record: record.name)
+    link_next(request, response, cursor)
+    return [experiment_view(plane, r) for r in records]
 
 
 @router.get("/{name}")
