@@ -18,6 +18,7 @@ from gymkube.platform.internal import make_internal_router
 from gymkube.platform.plane import ControlPlane
 from gymkube.platform.runtime.base import Runtime
 from gymkube.platform.settings import PlatformSettings, SettingsError
+from gymkube.platform.state import open_state
 from gymkube.spec.experiment import Experiment
 from gymkube.storage.backends import open_storage
 
@@ -68,7 +69,8 @@ def build_app(
     # Participant tokens are signed with this; game pods verify them with the same secret.
     secret = settings.secret or persistent_secret(settings.state_dir, "secret")
     runtime = runtime or make_runtime(settings, secret)
-    plane = ControlPlane(settings, open_storage(settings.storage_url), runtime, secret)
+    state = open_state(settings.state_dir, runtime)
+    plane = ControlPlane(settings, open_storage(settings.storage_url), runtime, secret, state)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

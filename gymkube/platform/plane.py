@@ -6,17 +6,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
 from typing import Any
 
 import httpx
 
 from gymkube.game_pod.turn import read_turn_secret
 from gymkube.keys import PARTICIPANT_TOKENS, derive, experiment_key
-from gymkube.platform.auth import TokenStore
 from gymkube.platform.routing import Router
 from gymkube.platform.runtime.base import ExperimentRecord, Runtime
 from gymkube.platform.settings import PlatformSettings
+from gymkube.platform.state import OrdinalBlocks, StateStore
 from gymkube.storage.backends import Storage, open_storage
 from gymkube.storage.chunks import DataWriter
 from gymkube.storage.trusted import record_trusted_bundle
@@ -29,14 +28,17 @@ POD_COUNTERS = ("participants", "games", "waiting", "completed", "dropped")
 class ControlPlane:
     """Everything the API and the entry share; only caches, rebuilt after a restart."""
 
-    def __init__(self, settings: PlatformSettings, storage: Storage, runtime: Runtime, secret: str) -> None:
+    def __init__(
+        self, settings: PlatformSettings, storage: Storage, runtime: Runtime, secret: str, state: StateStore
+    ) -> None:
         self.settings = settings
         self.storage = storage
         self.runtime = runtime
         self.secret = secret
-        self.tokens = TokenStore(settings.state_dir / "tokens.json")
+        self.state = state
+        """Researcher tokens and arrival counters: shared with other replicas, kept across restarts."""
+        self.arrivals = OrdinalBlocks(state)
         self.routers: dict[str, Router] = {}
-        self.ordinals: dict[str, dict[str, int]] = defaultdict(dict)
         self.loads: dict[str, dict[str, Any]] = {}
         self.screening: dict[str, DataWriter] = {}
         self._watcher: asyncio.Task[None] | None = None
@@ -80,11 +82,6 @@ class ControlPlane:
         spec = record.experiment.spec if record else None
         router.sync(self.runtime.pods(name), spec.capacity if spec else 0, spec.group_size if spec else 1)
 
-    def ordinal(self, name: str, participant: str) -> int:
-        """A participant's arrival number in an experiment (counterbalancing uses it)."""
-        seen = self.ordinals[name]
-        return seen.setdefault(participant, len(seen))
-
     def screening_writer(self, name: str) -> DataWriter:
         """Where failed entry checks of an experiment are recorded."""
         if name not in self.screening:
@@ -98,7 +95,8 @@ class ControlPlane:
         return self.screening[name]
 
     async def start(self) -> None:
-        """Start the runtime and the pod watcher."""
+        """Start the state store, the runtime and the pod watcher."""
+        await self.state.start()
         await self.runtime.start()
         self._watcher = asyncio.create_task(self._watch(), name="pod-watcher")
 
@@ -109,6 +107,7 @@ class ControlPlane:
             await asyncio.gather(self._watcher, return_exceptions=True)
         for writer in self.screening.values():
             await writer.close()
+        await self.state.close()
         await self.runtime.close()
 
     async def record_bundles(self) -> None:
