@@ -114,18 +114,21 @@ def build_app(
 
 
 async def _wait_for_pods(plane: ControlPlane, timeout_s: float = 60.0) -> None:
-    """Until every pod has answered a load poll once (bounded)."""
+    """Until every pod has answered a load poll once, well or badly (bounded: a pod that never
+    listens costs at most `timeout_s`; one that answers badly is marked unhealthy and not waited for)."""
     import asyncio
 
     import httpx
+
+    from gymkube.platform.plane import STARTING
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     async with httpx.AsyncClient(timeout=1.0) as client:
         while loop.time() < deadline:
             await plane.poll_once(client)
-            pods = [p for r in plane.runtime.records() for p in plane.runtime.pods(r.name)]
-            if all(plane.loads.get(p.name, {}).get("alive") for p in pods):
+            loads = [plane.loads.get(p.name, {}) for r in plane.runtime.records() for p in plane.runtime.pods(r.name)]
+            if all(load.get("alive") or load.get("unhealthy", STARTING) != STARTING for load in loads):
                 return
             await asyncio.sleep(0.1)
     log.warning("some game pods did not answer within %.0f s", timeout_s)

@@ -12,8 +12,9 @@ import httpx
 
 from gymkube.game_pod.turn import read_turn_secret
 from gymkube.keys import PARTICIPANT_TOKENS, derive, experiment_key
+from gymkube.platform.loads import BadReport, read_load
 from gymkube.platform.routing import Router
-from gymkube.platform.runtime.base import ExperimentRecord, Runtime
+from gymkube.platform.runtime.base import ExperimentRecord, PodEndpoint, Runtime
 from gymkube.platform.settings import PlatformSettings
 from gymkube.platform.state import OrdinalBlocks, StateStore
 from gymkube.storage.backends import Storage, open_storage
@@ -23,6 +24,8 @@ from gymkube.storage.trusted import record_trusted_bundle
 log = logging.getLogger(__name__)
 
 POD_COUNTERS = ("participants", "games", "waiting", "completed", "dropped")
+STARTING = "not answering yet"
+"""Why a pod whose port refuses connections has no report (starting, or gone)."""
 
 
 class ControlPlane:
@@ -124,29 +127,38 @@ class ControlPlane:
             self._trusted.add((record.name, digest))
 
     async def poll_once(self, client: httpx.AsyncClient) -> None:
-        """Ask every pod for its load, feed the routers, remember the reports."""
+        """Ask every pod for its load, feed the routers, remember the reports (a bad one marks only its pod)."""
         await self.runtime.refresh()
         await self.record_bundles()
+        current: set[str] = set()
         for record in self.runtime.records():
             self.sync_router(record.name)
-            router = self.routers[record.name]
             endpoints = self.runtime.pods(record.name)
-            replies = await asyncio.gather(*(client.get(e.load_url) for e in endpoints), return_exceptions=True)
-            for endpoint, reply in zip(endpoints, replies, strict=True):
-                try:
-                    assert isinstance(reply, httpx.Response)
-                    load = reply.json()
-                    ungrouped = int(load.get("ungrouped", 0))
-                    router.report(endpoint.name, int(load["participants"]), bool(load["draining"]), ungrouped)
-                    self.loads[endpoint.name] = {**load, "seen": time.time()}
-                except (AssertionError, ValueError, KeyError):
-                    router.mark_dead(endpoint.name)
-                    self.loads[endpoint.name] = {
-                        "pod": endpoint.name, "experiment": record.name, "alive": False, "seen": time.time()
-                    }  # fmt: skip
+            current.update(e.name for e in endpoints)
+            await asyncio.gather(*(self._poll_pod(client, record.name, e) for e in endpoints))
+        for gone in set(self.loads) - current:
+            del self.loads[gone]
         for writer in self.screening.values():
             with contextlib.suppress(Exception):
                 await writer.flush()
+
+    async def _poll_pod(self, client: httpx.AsyncClient, experiment: str, endpoint: PodEndpoint) -> None:
+        router = self.routers[experiment]
+        try:
+            report = await read_load(client, endpoint.load_url, endpoint.name, experiment)
+        except httpx.ConnectError:
+            reason = STARTING
+        except BadReport as exc:
+            reason = str(exc)
+        else:
+            router.report(endpoint.name, report.participants, report.draining, report.ungrouped)
+            self.loads[endpoint.name] = report.model_dump() | {"alive": True, "seen": time.time()}
+            return
+        router.mark_dead(endpoint.name)
+        if self.loads.get(endpoint.name, {}).get("unhealthy") != reason and reason != STARTING:
+            log.warning("game pod %s of %s is unhealthy and gets no one new: %s", endpoint.name, experiment, reason)
+        self.loads[endpoint.name] = {"pod": endpoint.name, "experiment": experiment, "alive": False,
+                                     "unhealthy": reason, "seen": time.time()}  # fmt: skip
 
     async def _watch(self) -> None:
         async with httpx.AsyncClient(timeout=1.0) as client:
