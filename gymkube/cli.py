@@ -92,18 +92,42 @@ def cmd_operator(args: argparse.Namespace) -> int:
     return run_operator()
 
 
-def cmd_token_create(args: argparse.Namespace) -> int:
-    """Create a researcher token; it is printed once and stored hashed."""
-    from gymkube.platform.auth import TokenStore
+def cmd_token(args: argparse.Namespace) -> int:
+    """Create, list or revoke researcher tokens where the control plane keeps them (its state folder, or the
+    cluster when GYMKUBE_RUNTIME=kubernetes, e.g. `kubectl exec deploy/gymkube-controlplane -- gymkube token ...`)."""
+    import asyncio
 
-    scope = [e.strip() for e in args.experiments.split(",") if e.strip()] if args.experiments else None
-    token = TokenStore(Path(args.state) / "tokens.json").create(args.name, scope)
-    sys.stderr.write(
-        f"token for {args.name!r} ({'experiments ' + ', '.join(scope) if scope else 'all experiments'}); "
-        "it is shown only now:\n"
-    )
-    _write(token)
-    return 0
+    from gymkube.platform.state import open_state_for_command
+
+    async def run() -> int:
+        state = open_state_for_command(Path(args.state))
+        await state.start()
+        try:
+            if args.action == "create":
+                scope = [e.strip() for e in args.experiments.split(",") if e.strip()] if args.experiments else None
+                token = await state.create_token(args.name, scope)
+                sys.stderr.write(
+                    f"token for {args.name!r} ({'experiments ' + ', '.join(scope) if scope else 'all experiments'}); "
+                    "it is shown only now:\n"
+                )
+                _write(token)
+            elif args.action == "list":
+                for info in await state.list_tokens():
+                    reach = ",".join(info.experiments) if info.experiments is not None else "*"
+                    _write(f"{info.name}\t{reach}\t{info.sha256[:12]}")
+            else:
+                revoked = await state.revoke_tokens(args.name)
+                sys.stderr.write(f"revoked {revoked} token(s) of {args.name!r}\n")
+                return 0 if revoked else 1
+            return 0
+        finally:
+            await state.close()
+
+    try:
+        return asyncio.run(run())
+    except ValueError as exc:
+        sys.stderr.write(f"gymkube token: {exc}\n")
+        return 2
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -210,11 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("token", help="researcher tokens for the REST API")
     token_sub = p.add_subparsers(dest="token_command", required=True)
-    p = token_sub.add_parser("create", help="create a token (printed once, stored hashed)")
-    p.add_argument("name", help="who the token is for")
-    p.add_argument("--experiments", help="comma-separated experiment names this token is limited to")
-    p.add_argument("--state", default=".gymkube", help="the control plane's state folder")
-    p.set_defaults(func=cmd_token_create)
+    for action, about in (("create", "create a token (printed once, stored hashed)"), ("list", "list tokens"),
+                          ("revoke", "delete every token of a researcher")):  # fmt: skip
+        p = token_sub.add_parser(action, help=about)
+        if action != "list":
+            p.add_argument("name", help="who the token is for")
+        if action == "create":
+            p.add_argument("--experiments", help="comma-separated experiment names this token is limited to")
+        p.add_argument("--state", default=".gymkube", help="the control plane's state folder (embedded runtime)")
+        p.set_defaults(func=cmd_token, action=action)
 
     p = sub.add_parser("bot", help="pilot an experiment with bot participants")
     p.add_argument("url", help="the participant entry URL, e.g. http://127.0.0.1:8000/x/cartpole")

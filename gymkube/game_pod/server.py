@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import os
 import signal
+import sys
 from types import FrameType
 
 import uvicorn
@@ -15,6 +18,8 @@ from gymkube.game_pod.pod import Pod
 from gymkube.game_pod.settings import get_settings
 
 log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1
 
 
 class DrainingServer(uvicorn.Server):
@@ -45,9 +50,20 @@ class DrainingServer(uvicorn.Server):
         asyncio.get_event_loop().create_task(drain_then_exit())
 
 
+def follow_parent(parent_pid: int) -> None:
+    """Be sent SIGTERM (and so drain) when the control plane that started this pod dies (Linux)."""
+    if not parent_pid:
+        return
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before the line above
+        raise SystemExit(f"the control plane (pid {parent_pid}) is gone")
+
+
 def run_game_pod() -> int:
     """Serve one game pod until told to stop; returns the exit code."""
     settings = get_settings()
+    follow_parent(settings.parent_pid)
     confine_pod(settings)  # before the app (and with it the experiment's code) is loaded
     app = build_app(settings)
     config = uvicorn.Config(

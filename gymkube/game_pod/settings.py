@@ -25,6 +25,8 @@ class PodSettings(BaseSettings):
     control_plane_url: str = ""
     """Set by both runtimes: the pod then holds no storage credentials and asks the control plane for signed
     storage URLs and TURN credentials. Unset (a pod run by hand, benchmarks): `storage` is used directly."""
+    parent_pid: int = 0
+    """Set by the embedded runtime: the control plane's pid; the pod stops (draining) when that process is gone."""
     sandbox: str = ""
     """`landlock`: confine the process before any experiment code runs (the embedded runtime sets it)."""
     sandbox_required: bool = False

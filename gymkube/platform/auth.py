@@ -1,17 +1,16 @@
-"""Researcher tokens: created by `gymkube token create`, stored hashed, optionally scoped."""
+"""Researcher tokens: who holds one, what it may reach, and how a token is made and recognised (stored hashed)."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
-import os
+import re
 import secrets
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 TOKEN_PREFIX = "gk_"
+MAX_TOKEN_CHARS = 200
+RESEARCHER_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
+"""A researcher's name: also a Kubernetes label value, where tokens are kept as Secrets."""
 
 
 @dataclass(frozen=True)
@@ -26,54 +25,30 @@ class Researcher:
         return self.experiments is None or experiment in self.experiments
 
 
-@dataclass
-class _StoredToken:
+@dataclass(frozen=True)
+class TokenInfo:
+    """A stored token as listed (never the token itself: only its hash is kept)."""
+
     name: str
     sha256: str
-    experiments: list[str] | None
+    experiments: tuple[str, ...] | None
     created: float
 
 
-def _digest(token: str) -> str:
+def new_token() -> str:
+    """A fresh random token (shown once to whoever created it)."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str | None:
+    """The sha256 a token is stored under, or None for something that cannot be a token."""
+    if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_CHARS:
+        return None
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class TokenStore:
-    """Tokens in a JSON file (hashes only; the token itself is shown once at creation)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._cache: list[_StoredToken] | None = None
-        self._mtime = 0.0
-
-    def _load(self) -> list[_StoredToken]:
-        try:
-            mtime = self.path.stat().st_mtime
-        except FileNotFoundError:
-            return []
-        if self._cache is None or mtime != self._mtime:
-            self._cache = [_StoredToken(**t) for t in json.loads(self.path.read_text())]
-            self._mtime = mtime
-        return self._cache
-
-    def create(self, name: str, experiments: list[str] | None = None) -> str:
-        """A new token for `name` (scoped to `experiments` when given); returns it once."""
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        stored = [*self._load(), _StoredToken(name, _digest(token), experiments, time.time())]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps([asdict(t) for t in stored], indent=1))
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
-        return token
-
-    def verify(self, token: str) -> Researcher | None:
-        """The researcher holding `token`, or None."""
-        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
-            return None
-        digest = _digest(token)
-        for stored in self._load():
-            if hmac.compare_digest(stored.sha256, digest):
-                scope = tuple(stored.experiments) if stored.experiments is not None else None
-                return Researcher(stored.name, scope)
-        return None
+def check_name(name: str) -> str:
+    """A researcher's name as given, or ValueError saying what a name may be."""
+    if not RESEARCHER_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a researcher name: 1-63 letters, digits, '.', '_' or '-'")
+    return name

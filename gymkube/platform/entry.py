@@ -91,7 +91,7 @@ def make_entry_router(plane: ControlPlane) -> APIRouter:
                 "x": name,
                 "p": participant,
                 "s": uuid.uuid5(uuid.NAMESPACE_URL, f"{name}/{participant}").hex,
-                "n": plane.ordinal(name, participant),
+                "n": await plane.arrivals.next(name),
                 "q": recorded,
             },
         )

@@ -18,6 +18,7 @@ from gymkube.platform.internal import make_internal_router
 from gymkube.platform.plane import ControlPlane
 from gymkube.platform.runtime.base import Runtime
 from gymkube.platform.settings import PlatformSettings, SettingsError
+from gymkube.platform.state import open_state
 from gymkube.spec.experiment import Experiment
 from gymkube.storage.backends import open_storage
 
@@ -68,7 +69,8 @@ def build_app(
     # Participant tokens are signed with this; game pods verify them with the same secret.
     secret = settings.secret or persistent_secret(settings.state_dir, "secret")
     runtime = runtime or make_runtime(settings, secret)
-    plane = ControlPlane(settings, open_storage(settings.storage_url), runtime, secret)
+    state = open_state(settings.state_dir, runtime)
+    plane = ControlPlane(settings, open_storage(settings.storage_url), runtime, secret, state)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -112,18 +114,21 @@ def build_app(
 
 
 async def _wait_for_pods(plane: ControlPlane, timeout_s: float = 60.0) -> None:
-    """Until every pod has answered a load poll once (bounded)."""
+    """Until every pod has answered a load poll once, well or badly (bounded: a pod that never
+    listens costs at most `timeout_s`; one that answers badly is marked unhealthy and not waited for)."""
     import asyncio
 
     import httpx
+
+    from gymkube.platform.plane import STARTING
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     async with httpx.AsyncClient(timeout=1.0) as client:
         while loop.time() < deadline:
             await plane.poll_once(client)
-            pods = [p for r in plane.runtime.records() for p in plane.runtime.pods(r.name)]
-            if all(plane.loads.get(p.name, {}).get("alive") for p in pods):
+            loads = [plane.loads.get(p.name, {}) for r in plane.runtime.records() for p in plane.runtime.pods(r.name)]
+            if all(load.get("alive") or load.get("unhealthy", STARTING) != STARTING for load in loads):
                 return
             await asyncio.sleep(0.1)
     log.warning("some game pods did not answer within %.0f s", timeout_s)

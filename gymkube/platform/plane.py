@@ -6,17 +6,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
 from typing import Any
 
 import httpx
 
 from gymkube.game_pod.turn import read_turn_secret
 from gymkube.keys import PARTICIPANT_TOKENS, derive, experiment_key
-from gymkube.platform.auth import TokenStore
+from gymkube.platform.loads import BadReport, read_load
 from gymkube.platform.routing import Router
-from gymkube.platform.runtime.base import ExperimentRecord, Runtime
+from gymkube.platform.runtime.base import ExperimentRecord, PodEndpoint, Runtime
 from gymkube.platform.settings import PlatformSettings
+from gymkube.platform.state import OrdinalBlocks, StateStore
 from gymkube.storage.backends import Storage, open_storage
 from gymkube.storage.chunks import DataWriter
 from gymkube.storage.trusted import record_trusted_bundle
@@ -24,19 +24,24 @@ from gymkube.storage.trusted import record_trusted_bundle
 log = logging.getLogger(__name__)
 
 POD_COUNTERS = ("participants", "games", "waiting", "completed", "dropped")
+STARTING = "not answering yet"
+"""Why a pod whose port refuses connections has no report (starting, or gone)."""
 
 
 class ControlPlane:
     """Everything the API and the entry share; only caches, rebuilt after a restart."""
 
-    def __init__(self, settings: PlatformSettings, storage: Storage, runtime: Runtime, secret: str) -> None:
+    def __init__(
+        self, settings: PlatformSettings, storage: Storage, runtime: Runtime, secret: str, state: StateStore
+    ) -> None:
         self.settings = settings
         self.storage = storage
         self.runtime = runtime
         self.secret = secret
-        self.tokens = TokenStore(settings.state_dir / "tokens.json")
+        self.state = state
+        """Researcher tokens and arrival counters: shared with other replicas, kept across restarts."""
+        self.arrivals = OrdinalBlocks(state)
         self.routers: dict[str, Router] = {}
-        self.ordinals: dict[str, dict[str, int]] = defaultdict(dict)
         self.loads: dict[str, dict[str, Any]] = {}
         self.screening: dict[str, DataWriter] = {}
         self._watcher: asyncio.Task[None] | None = None
@@ -84,11 +89,6 @@ class ControlPlane:
         spec = record.experiment.spec if record else None
         router.sync(self.runtime.pods(name), spec.capacity if spec else 0, spec.group_size if spec else 1)
 
-    def ordinal(self, name: str, participant: str) -> int:
-        """A participant's arrival number in an experiment (counterbalancing uses it)."""
-        seen = self.ordinals[name]
-        return seen.setdefault(participant, len(seen))
-
     def screening_writer(self, name: str) -> DataWriter:
         """Where failed entry checks of an experiment are recorded."""
         if name not in self.screening:
@@ -102,7 +102,8 @@ class ControlPlane:
         return self.screening[name]
 
     async def start(self) -> None:
-        """Start the runtime and the pod watcher."""
+        """Start the state store, the runtime and the pod watcher."""
+        await self.state.start()
         await self.runtime.start()
         self._watcher = asyncio.create_task(self._watch(), name="pod-watcher")
 
@@ -113,6 +114,7 @@ class ControlPlane:
             await asyncio.gather(self._watcher, return_exceptions=True)
         for writer in self.screening.values():
             await writer.close()
+        await self.state.close()
         await self.runtime.close()
 
     async def record_bundles(self) -> None:
@@ -129,29 +131,38 @@ class ControlPlane:
             self._trusted.add((record.name, digest))
 
     async def poll_once(self, client: httpx.AsyncClient) -> None:
-        """Ask every pod for its load, feed the routers, remember the reports."""
+        """Ask every pod for its load, feed the routers, remember the reports (a bad one marks only its pod)."""
         await self.runtime.refresh()
         await self.record_bundles()
+        current: set[str] = set()
         for record in self.runtime.records():
             self.sync_router(record.name)
-            router = self.routers[record.name]
             endpoints = self.runtime.pods(record.name)
-            replies = await asyncio.gather(*(client.get(e.load_url) for e in endpoints), return_exceptions=True)
-            for endpoint, reply in zip(endpoints, replies, strict=True):
-                try:
-                    assert isinstance(reply, httpx.Response)
-                    load = reply.json()
-                    ungrouped = int(load.get("ungrouped", 0))
-                    router.report(endpoint.name, int(load["participants"]), bool(load["draining"]), ungrouped)
-                    self.loads[endpoint.name] = {**load, "seen": time.time()}
-                except (AssertionError, ValueError, KeyError):
-                    router.mark_dead(endpoint.name)
-                    self.loads[endpoint.name] = {
-                        "pod": endpoint.name, "experiment": record.name, "alive": False, "seen": time.time()
-                    }  # fmt: skip
+            current.update(e.name for e in endpoints)
+            await asyncio.gather(*(self._poll_pod(client, record.name, e) for e in endpoints))
+        for gone in set(self.loads) - current:
+            del self.loads[gone]
         for writer in self.screening.values():
             with contextlib.suppress(Exception):
                 await writer.flush()
+
+    async def _poll_pod(self, client: httpx.AsyncClient, experiment: str, endpoint: PodEndpoint) -> None:
+        router = self.routers[experiment]
+        try:
+            report = await read_load(client, endpoint.load_url, endpoint.name, experiment)
+        except httpx.ConnectError:
+            reason = STARTING
+        except BadReport as exc:
+            reason = str(exc)
+        else:
+            router.report(endpoint.name, report.participants, report.draining, report.ungrouped)
+            self.loads[endpoint.name] = report.model_dump() | {"alive": True, "seen": time.time()}
+            return
+        router.mark_dead(endpoint.name)
+        if self.loads.get(endpoint.name, {}).get("unhealthy") != reason and reason != STARTING:
+            log.warning("game pod %s of %s is unhealthy and gets no one new: %s", endpoint.name, experiment, reason)
+        self.loads[endpoint.name] = {"pod": endpoint.name, "experiment": experiment, "alive": False,
+                                     "unhealthy": reason, "seen": time.time()}  # fmt: skip
 
     async def _watch(self) -> None:
         async with httpx.AsyncClient(timeout=1.0) as client:

@@ -56,7 +56,13 @@ class PlatformSettings(BaseSettings):
         return self.storage or str(self.state_dir / "storage")
 
     def check(self) -> None:
-        """Refuse to run with a default or weak admin secret outside development mode."""
+        """Refuse to run with a default or weak admin secret outside development mode, or without a shared
+        platform secret on Kubernetes (replicas and the operator must derive the same experiment keys)."""
+        if self.runtime == "kubernetes" and len(self.secret) < 16:
+            raise SettingsError(
+                "GYMKUBE_SECRET is unset or shorter than 16 characters: with the kubernetes runtime every control "
+                "plane replica and the operator must share it (the chart sets it from its Secret)"
+            )
         if self.dev:
             return
         if self.admin_secret == DEFAULT_ADMIN_SECRET or len(self.admin_secret) < 16:

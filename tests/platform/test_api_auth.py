@@ -50,7 +50,7 @@ async def test_every_api_route_answers_401_without_a_valid_token(app):
 
 
 async def test_a_token_scoped_to_other_experiments_gets_403_everywhere_it_could_reach_them(app):
-    token = app.state.plane.tokens.create("alice", ["mine"])
+    token = await app.state.plane.state.create_token("alice", ["mine"])
     headers = {"Authorization": f"Bearer {token}"}
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as client:
@@ -76,7 +76,7 @@ def test_the_control_plane_refuses_to_start_with_the_default_admin_secret(tmp_pa
 
 async def test_tokens_are_stored_hashed(tmp_path: Path):
     app = build_app(PlatformSettings(dev=True, state_dir=tmp_path))
-    token = app.state.plane.tokens.create("bob")
-    stored = (tmp_path / "tokens.json").read_text()
-    assert token not in stored and "bob" in stored
-    assert (tmp_path / "tokens.json").stat().st_mode & 0o077 == 0
+    token = await app.state.plane.state.create_token("bob")
+    stored = (tmp_path / "state.db").read_bytes()
+    assert token.encode() not in stored and b"bob" in stored
+    assert (tmp_path / "state.db").stat().st_mode & 0o077 == 0

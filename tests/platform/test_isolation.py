@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -183,7 +184,7 @@ def test_an_embedded_game_pod_holds_no_platform_secret_and_its_code_cannot_touch
     manifest.write_text(yaml.safe_dump(document))
     platform = platform_factory(manifest, env={"GYMKUBE_ADMIN_SECRET": "an-admin-secret-for-this-test-only"})
     researcher = platform.token("alice")
-    tokens_before = (state / "tokens.json").read_bytes()
+    tokens_before = stored_tokens(state)
 
     pod = pod_environ(platform, "snoop-0")
     assert "GYMKUBE_ADMIN_SECRET" not in pod
@@ -192,11 +193,16 @@ def test_an_embedded_game_pod_holds_no_platform_secret_and_its_code_cannot_touch
 
     play(platform, "snoop", "p1")
     platform.stop()  # (not `finish`: replaying runs the bundle on the researcher's own machine, unconfined)
-    assert (state / "tokens.json").read_bytes() == tokens_before
+    assert stored_tokens(state) == tokens_before
     steps = platform.tables("snoop")["steps"]
     assert steps, "the game was played"
     tried = {f"info_{what}": {row[f"info_{what}"] for row in steps} for what in SNOOPS}
     assert tried == {f"info_{what}": {"refused"} for what in SNOOPS}, tried
+
+
+def stored_tokens(state: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(state / "state.db") as db:
+        return db.execute("SELECT * FROM tokens ORDER BY sha256").fetchall()
 
 
 SNOOPS = ("write_tokens", "read_secret", "read_admin_secret", "read_parent_environ", "list_state", "signal_parent")
@@ -225,7 +231,7 @@ class SnoopEnv(TinyEnv):
     def _snoop(self):
         parent = os.getppid()
         return {
-            "write_tokens": attempt(lambda: (self.state / "tokens.json").open("a").write("[]")),
+            "write_tokens": attempt(lambda: (self.state / "state.db").open("a").write("[]")),
             "read_secret": attempt(lambda: (self.state / "secret").read_text()),
             "read_admin_secret": attempt(lambda: (self.state / "admin-secret").read_text()),
             "read_parent_environ": attempt(lambda: Path(f"/proc/{parent}/environ").read_bytes()),

@@ -90,8 +90,9 @@ def test_experiments_go_to_the_api_and_ready_pods_come_back_with_their_addresses
 
 
 async def test_the_rest_api_creates_the_resource_on_a_cluster(cluster: EmulatedCluster, tmp_path: Path):
-    app = build_app(PlatformSettings(dev=True, state_dir=tmp_path, runtime="kubernetes"), runtime=runtime_for(cluster))
-    token = app.state.plane.tokens.create("alice")
+    settings = PlatformSettings(dev=True, state_dir=tmp_path, runtime="kubernetes", secret="platform-secret-" * 2)
+    app = build_app(settings, runtime=runtime_for(cluster))
+    token = await app.state.plane.state.create_token("alice")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://cp",
                                  headers={"Authorization": f"Bearer {token}"}) as api:  # fmt: skip
@@ -175,4 +176,4 @@ def test_without_credentials_the_control_plane_refuses_to_start_saying_why(
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
     with pytest.raises(SettingsError, match="needs credentials: .*no-such-kubeconfig"):
-        build_app(PlatformSettings(dev=True, state_dir=tmp_path, runtime="kubernetes"))
+        build_app(PlatformSettings(dev=True, state_dir=tmp_path, runtime="kubernetes", secret="a-shared-platform-secret"))

@@ -39,10 +39,10 @@ ATTACKS = {
 
 
 @pytest.fixture
-def client(tmp_path: Path):
+async def client(tmp_path: Path):
     settings = PlatformSettings(dev=True, state_dir=tmp_path, max_upload_bytes=10 * 1024 * 1024)
     app = build_app(settings)
-    token = app.state.plane.tokens.create("mallory")
+    token = await app.state.plane.state.create_token("mallory")
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/zip"}
     return app, httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers)

@@ -23,11 +23,11 @@ def get_plane(request: Request) -> ControlPlane:
 Plane = Annotated[ControlPlane, Depends(get_plane)]
 
 
-def require_token(
+async def require_token(
     plane: Plane, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Researcher:
     """The researcher holding the bearer token; 401 without a valid one."""
-    researcher = plane.tokens.verify(credentials.credentials) if credentials else None
+    researcher = await plane.state.verify_token(credentials.credentials) if credentials else None
     if researcher is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

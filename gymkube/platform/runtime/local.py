@@ -178,6 +178,7 @@ class LocalRuntime:
             "GYMKUBE_HOST": self.host,
             "GYMKUBE_PORT": str(port),
             "GYMKUBE_DRAIN_TIMEOUT_S": str(self.drain_timeout_s),
+            "GYMKUBE_PARENT_PID": str(os.getpid()),
             "GYMKUBE_SANDBOX": "landlock",
             "GYMKUBE_SANDBOX_REQUIRED": "true" if self.sandbox_required else "false",
             "GYMKUBE_SANDBOX_DENY": json.dumps([str(self.state_dir)]),

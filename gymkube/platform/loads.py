@@ -1,0 +1,94 @@
+"""Game pods' load reports, read with bounds and checked field by field: a bad or hostile pod is only unhealthy.
+
+A game pod runs researchers' code, so its `/load` answer is input like any other: it may be slow,
+endless, huge, or say `{"participants": null}`. The control plane reads at most `MAX_REPORT_BYTES`
+within `DEADLINE_S`, validates every field it uses (strict types, bounded numbers and strings), and
+on any failure marks that one pod unhealthy with the reason; nothing else is affected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+
+MAX_REPORT_BYTES = 256 * 1024
+DEADLINE_S = 2.0
+"""The whole answer, not just each read: a pod that trickles bytes is as unhealthy as a silent one."""
+
+Count = Annotated[StrictInt, Field(ge=0, le=10**9)]
+Text = Annotated[str, Field(max_length=2000)]
+
+
+class PodError(BaseModel):
+    """One of a pod's recent errors, as the admin view shows it."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    t_ns: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)] = 0
+    what: Text = ""
+    detail: Text = ""
+
+
+class LoadReport(BaseModel):
+    """What a game pod says about itself (gymkube/game_pod/pod.py `Pod.load`)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    pod: Annotated[str, Field(max_length=253)]
+    experiment: Annotated[str, Field(max_length=63)]
+    participants: Count
+    capacity: Count
+    draining: StrictBool
+    games: Count = 0
+    waiting: Count = 0
+    ungrouped: Count = 0
+    completed: Count = 0
+    dropped: Count = 0
+    spooled_chunks: Count = 0
+    storage_error: Text | None = None
+    writer_error: Text | None = None
+    errors: Annotated[list[PodError], Field(max_length=50)] = []
+
+
+class BadReport(Exception):
+    """Why a pod's report was not taken (said in the log and the admin view)."""
+
+
+async def _read(client: httpx.AsyncClient, url: str) -> bytes:
+    async with client.stream("GET", url) as reply:
+        if reply.status_code != 200:
+            raise BadReport(f"/load answered {reply.status_code}")
+        body = bytearray()
+        async for piece in reply.aiter_bytes():
+            body += piece
+            if len(body) > MAX_REPORT_BYTES:
+                raise BadReport(f"/load answered more than {MAX_REPORT_BYTES} bytes")
+        return bytes(body)
+
+
+async def read_load(client: httpx.AsyncClient, url: str, pod: str, experiment: str) -> LoadReport:
+    """The pod's report, or BadReport saying what was wrong with it.
+
+    Raises:
+        BadReport: unreachable, too slow, too large, not JSON, a field missing, of the wrong type or
+            out of bounds, or a report about another pod or experiment.
+        httpx.ConnectError: nothing listens there yet (a pod still starting).
+    """
+    try:
+        body = await asyncio.wait_for(_read(client, url), DEADLINE_S)
+    except (TimeoutError, httpx.TimeoutException):
+        raise BadReport(f"/load did not answer within {DEADLINE_S:.0f} s") from None
+    except httpx.ConnectError:
+        raise
+    except httpx.HTTPError as exc:
+        raise BadReport(f"/load failed: {type(exc).__name__}") from None
+    try:
+        report = LoadReport.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the report"
+        raise BadReport(f"/load: {where}: {first['msg']}") from None
+    if report.pod != pod or report.experiment != experiment:
+        raise BadReport(f"/load speaks for {report.pod!r} of {report.experiment!r}")
+    return report
