@@ -176,4 +176,5 @@ def test_without_credentials_the_control_plane_refuses_to_start_saying_why(
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
     with pytest.raises(SettingsError, match="needs credentials: .*no-such-kubeconfig"):
-        build_app(PlatformSettings(dev=True, state_dir=tmp_path, runtime="kubernetes", secret="a-shared-platform-secret"))
+        settings = PlatformSettings(dev=True, state_dir=tmp_path, runtime="kubernetes", secret="shared-platform-secret")
+        build_app(settings)
