@@ -43,7 +43,7 @@ async def api(
             monkeypatch.setenv(name, value)
         settings = PlatformSettings(dev=True, state_dir=tmp_path)  # reads GYMKUBE_STORAGE from the environment
     app = build_app(settings)
-    token = app.state.plane.tokens.create("alice")
+    token = await app.state.plane.state.create_token("alice")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://test", headers={"Authorization": f"Bearer {token}"}
