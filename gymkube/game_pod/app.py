@@ -289,8 +289,9 @@ def build_app(settings: PodSettings) -> LogOversize:
     ]
     if prefix:  # probes and the operator reach the pod at its root; a URL without the slash still works
         routes += [Route("/healthz", health), Route("/readyz", ready), Route("/load", load), Route(prefix, to_base)]
-    policy = pages.participant_policy(settings, pod.spec)
-    http = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(pages.SecurityHeaders, policy=policy)])
+    http = Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(pages.SecurityHeaders, pod=pod, prefix=prefix)]
+    )
     http.state.pod = pod
     app = socketio.ASGIApp(sio, other_asgi_app=http, socketio_path=f"{prefix}/socket.io")
     return LogOversize(app, settings.max_message_bytes, pod)

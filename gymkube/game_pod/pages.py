@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import nh3
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import URL, MutableHeaders
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
@@ -41,9 +41,9 @@ if TYPE_CHECKING:
 FILE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".mp3", ".wav", ".ogg", ".mp4"}
 FILE_TYPES |= {".css", ".js", ".html", ".txt", ".json", ".woff2"}
 """What `files/*` serves: media, and what a page of the experiment loads."""
-FRAME_SANDBOX = "allow-scripts allow-forms allow-popups allow-popups-to-escape-sandbox"
-"""No allow-same-origin: an opaque origin. Popups escape the sandbox so a link with target=_blank opens an
-ordinary tab (an information sheet); they get nothing from gymkube's page either."""
+FRAME_SANDBOX = "allow-scripts allow-forms allow-popups"
+"""No allow-same-origin: an opaque origin. A link with target=_blank (an information sheet) opens a new tab,
+sandboxed as the page is."""
 PYPI = ("https://pypi.org", "https://files.pythonhosted.org")
 """Where micropip fetches packages by name when no package index is configured."""
 SAFE_HOST = re.compile(r"^[A-Za-z0-9.:\[\]-]+$")
@@ -83,12 +83,20 @@ def _origin(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def participant_policy(settings: PodSettings, spec: ExperimentSpec) -> str:
+def pod_source(url: URL, prefix: str) -> str | None:
+    """This pod's address as a CSP source (scheme, host and base path), or None when the Host header looks odd."""
+    return f"{url.scheme}://{url.netloc}{prefix}/" if SAFE_HOST.match(url.netloc) else None
+
+
+def participant_policy(settings: PodSettings, spec: ExperimentSpec, pod: str | None) -> str:
     """The CSP of the participant's page: everything from the pod, WebAssembly allowed, no inline script.
 
-    Pyodide from a CDN adds that CDN; a browser game that installs packages by name adds the package index.
+    Requests and the socket reach only below the pod's own base path: on a shared host not the control
+    plane's /x/, /api or /admin, nor another experiment's pods. Pyodide from a CDN adds that CDN; a
+    browser game that installs packages by name adds the package index.
     """
-    scripts, connect = ["'self'", "'wasm-unsafe-eval'"], ["'self'"]
+    scripts = ["'self'", "'wasm-unsafe-eval'"]
+    connect = [pod, "ws" + pod.removeprefix("http")] if pod else ["'self'"]
     cdn = _origin(settings.pyodide_url) if settings.pyodide_url else None
     if cdn:
         scripts.append(cdn)
@@ -133,29 +141,31 @@ def frame_policy(files: str) -> str:
     )
 
 
-def files_source(request: Request, prefix: str) -> str:
-    """`files/` of this pod as a CSP source: scheme, host and path (a host that looks odd: the whole pod)."""
-    netloc = request.url.netloc
-    if not SAFE_HOST.match(netloc):
-        return "'self'"
-    return f"{request.url.scheme}://{netloc}{prefix}/files/"
+def files_source(url: URL, prefix: str) -> str:
+    """`files/` of this pod as a CSP source (a Host header that looks odd: the whole origin)."""
+    pod = pod_source(url, prefix)
+    return f"{pod}files/" if pod else "'self'"
 
 
 class SecurityHeaders:
-    """ASGI middleware: every HTTP response gets nosniff, no referrer and, unless it has its own, `policy`."""
+    """ASGI middleware: every HTTP response gets nosniff, no referrer and, unless it has its own, the CSP of
+    the participant's page."""
 
-    def __init__(self, app: Any, policy: str) -> None:
-        self.app, self.policy = app, policy
+    def __init__(self, app: Any, pod: Pod, prefix: str) -> None:
+        self.app, self.prefix = app, prefix
+        # By this pod's address as the browser asked for it: a few hosts at most (a bounded cache for odd ones).
+        self.policy = lru_cache(maxsize=16)(partial(participant_policy, pod.settings, pod.spec))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        policy = self.policy(pod_source(URL(scope=scope), self.prefix))
 
         async def with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in (BASE_HEADERS | {"Content-Security-Policy": self.policy}).items():
+                for name, value in (BASE_HEADERS | {"Content-Security-Policy": policy}).items():
                     headers.setdefault(name, value)
             await send(message)
 
@@ -198,7 +208,7 @@ def routes(prefix: str, pod: Pod) -> list[Route]:
                 content = bundle_file(pod.bundle_dir, scene.file or "").read_text(encoding="utf-8", errors="replace")
             except FileNotFoundError:
                 return not_found()
-        policy = frame_policy(files_source(request, prefix))
+        policy = frame_policy(files_source(request.url, prefix))
         headers = {"Content-Security-Policy": policy, "Cache-Control": "no-store"}
         return HTMLResponse(page_document(content, head), headers=headers)
 
@@ -209,7 +219,7 @@ def routes(prefix: str, pod: Pod) -> list[Route]:
             return not_found()
         if path.suffix.lower() not in FILE_TYPES:
             return not_found()
-        policy = frame_policy(files_source(request, prefix))
+        policy = frame_policy(files_source(request.url, prefix))
         return FileResponse(
             path, media_type=mimetypes.guess_type(path.name)[0], headers={"Content-Security-Policy": policy}
         )

@@ -60,35 +60,39 @@ def test_every_page_the_pod_serves_carries_a_policy_and_researcher_pages_a_sandb
         {"type": "static", "id": "inline", "html": "<p>Inline</p>"},
         {"type": "static", "id": "from-file", "file": "consent.html"},
     ]
-    with (
-        game_pod_process(tmp_path, document, bundle_dir=str(bundle), pyodide_url="https://cdn.example.org/py/") as port,
-        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
-    ):
-        index = policy(http.get("/"))
+    settings = {"bundle_dir": str(bundle), "pyodide_url": "https://cdn.example.org/py/"}
+    settings["base_path"] = "/play/x/{ordinal}"
+    with game_pod_process(tmp_path, document, **settings) as port, httpx.Client(timeout=30) as http:
+        pod = f"http://127.0.0.1:{port}/play/x/0/"  # as on Kubernetes: one host, each pod below its own path
+        http.base_url = httpx.URL(pod)
+        index = policy(http.get(""))
         assert index["default-src"] == "'self'" and "unsafe-inline" not in index["script-src"]
         assert index["script-src"] == "'self' 'wasm-unsafe-eval' https://cdn.example.org"
-        assert index["connect-src"] == "'self' https://cdn.example.org" and index["frame-src"] == "'self'"
-        for path in ("/static/index.html", "/static/js/main.js", "/load"):
+        # Requests and the socket only below the pod's path: not /x/, /api, /admin, nor other experiments' pods.
+        assert index["connect-src"] == f"{pod} ws{pod.removeprefix('http')} https://cdn.example.org"
+        assert index["frame-src"] == "'self'"
+        for path in ("static/index.html", "static/js/main.js", "load"):
             assert policy(http.get(path)) == index, path
 
-        files = f"http://127.0.0.1:{port}/files/"
-        inline, from_file = http.get("/page?scene=inline"), http.get("/page?scene=from-file")
+        inline, from_file = http.get("page?scene=inline"), http.get("page?scene=from-file")
         for page in (inline, from_file):
             framed = policy(page)
-            assert framed["sandbox"] == "allow-scripts allow-forms allow-popups allow-popups-to-escape-sandbox"
+            assert framed["sandbox"] == "allow-scripts allow-forms allow-popups"
             assert framed["default-src"] == "'none'" and framed["connect-src"] == "'none'"
-            assert framed["script-src"] == f"'unsafe-inline' {files}" and framed["frame-ancestors"] == "'self'"
+            assert framed["script-src"] == f"'unsafe-inline' {pod}files/" and framed["frame-ancestors"] == "'self'"
             assert page.headers["x-content-type-options"] == "nosniff"
             assert page.headers["referrer-policy"] == "no-referrer"
             assert page.text.index("window.gymkube = ") < page.text.index("<body>")  # the bridge comes first
         assert "<p>Inline</p>" in inline.text and "From a file" in from_file.text
-        for missing in ("/page?scene=pong", "/page?scene=nope", "/page", "/page?scene=end"):
+        for missing in ("page?scene=pong", "page?scene=nope", "page", "page?scene=end"):
             assert http.get(missing).status_code == 404, missing
 
-        notes = http.get("/files/notes.html")
+        notes = http.get("files/notes.html")
         assert notes.headers["content-type"].startswith("text/html")
         assert policy(notes)["sandbox"].startswith("allow-scripts") and policy(notes)["connect-src"] == "'none'"
-        script = http.get("/files/consent.js")
+        script = http.get("files/consent.js")
         assert script.headers["content-type"].startswith("text/javascript")
         assert script.headers["x-content-type-options"] == "nosniff"
-        assert http.get("/files/../experiment.json").status_code == 404
+        assert http.get("files/../experiment.json").status_code == 404
+        # A forged Host header cannot write directives into the policy.
+        assert policy(http.get("", headers={"Host": "evil; script-src *"})) == index

@@ -2,7 +2,7 @@
 // The frame's side is static/js/pagebridge.js; the pod checks the answers again (game_pod/page_answers.py).
 import { PAGE_LIMITS } from "./protocol.js";
 
-const SANDBOX = "allow-scripts allow-forms allow-popups allow-popups-to-escape-sandbox"; // as the pod's CSP says
+const SANDBOX = "allow-scripts allow-forms allow-popups"; // as the pod's CSP says: an opaque origin
 export const MAX_HEIGHT_PX = 50000;
 const COLLECT_TIMEOUT_MS = 1000; // the page is asked for its fields once more when Continue is pressed
 const SILENT_PAGE_MS = 1500; // a page that loaded but never spoke (its bridge broken) must not hold Continue
