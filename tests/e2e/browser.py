@@ -67,3 +67,15 @@ def chromium(*extra_args: str, csp_refusals: list[str] | None = None) -> Iterato
             browser.close()
     if csp_refusals is None:
         assert not refusals, f"the page's Content-Security-Policy refused: {refusals}"
+
+
+def click_settled(page: Page, selector: str) -> None:
+    """Scroll to `selector`, let the page draw once, then click it.
+
+    Chromium runs a static scene's page (a sandboxed frame) in a process of its own and routes a click by
+    the layout last drawn: a click Playwright sends right after its own scroll can land in that frame.
+    """
+    target = page.locator(selector)
+    target.scroll_into_view_if_needed()
+    page.evaluate("() => new Promise((drawn) => requestAnimationFrame(() => requestAnimationFrame(drawn)))")
+    target.click()

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
-from browser import chromium
+from browser import chromium, click_settled
 from conftest import quick_manifest
 from playwright.sync_api import Frame, Page, Route, expect
 
@@ -74,7 +74,7 @@ def test_a_consent_page_script_allows_continue_once_the_box_is_ticked_and_fields
         consent.locator("#consent").check()
         # The frame is as tall as its page: the participant scrolls the study's page only.
         assert consent.evaluate("document.documentElement.scrollHeight <= innerHeight")
-        button.click()
+        click_settled(page, "#continue")
 
         about = page_frame(page, "about-you")  # no script: `required` fields hold Continue
         expect(button).to_be_disabled()
@@ -82,7 +82,7 @@ def test_a_consent_page_script_allows_continue_once_the_box_is_ticked_and_fields
         expect(button).to_be_disabled()
         about.locator("select[name=gaming]").select_option("every week")
         expect(button).to_be_enabled()
-        button.click()
+        click_settled(page, "#continue")
         page.wait_for_selector("#completion-code", timeout=20_000)
 
     data = platform.finish("scripted-consent")
@@ -181,12 +181,12 @@ def test_a_page_script_reaches_nothing_of_the_study_and_hostile_messages_are_bou
         assert COOKIE["value"] in page.evaluate("document.cookie")  # the study's page can read it; the frame must not
         page_frame(page, "probe")
         page.wait_for_timeout(1000)  # the page's fetches and socket settle
-        page.click("#continue")
+        click_settled(page, "#continue")
 
         page_frame(page, "hostile")
         page.wait_for_timeout(500)
         height = page.evaluate("document.querySelector('iframe.page-frame').getBoundingClientRect().height")
-        page.click("#continue")
+        click_settled(page, "#continue")
         page.wait_for_selector("#completion-code")
 
         direct = context.new_page()
@@ -251,7 +251,7 @@ def test_researcher_html_outside_static_pages_runs_no_code_in_the_study_origin(p
         for name in page.eval_on_selector_all("#scene input[type=radio]", "els => [...new Set(els.map(e => e.name))]"):
             page.locator(f"#scene input[type=radio][name='{name}']").first.check()
         page.locator("#scene input[type=number]").fill("3")
-        page.click("#continue")
+        click_settled(page, "#continue")
         page.wait_for_selector("#completion-code")
         page.wait_for_timeout(300)
         assert page.evaluate("window.pwned") is None

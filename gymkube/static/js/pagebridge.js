@@ -33,7 +33,8 @@
 
   // Continue needs every field to pass its own HTML checks (required, pattern, min...) and the page's consent.
   const fieldsValid = () => [...document.querySelectorAll("input, select, textarea")].every((el) => !el.willValidate || el.validity.valid);
-  const height = () => Math.ceil(document.documentElement.getBoundingClientRect().height);
+  // The content's height (for a page whose html is 100% tall, what its body holds).
+  const height = () => Math.ceil(Math.max(document.documentElement.getBoundingClientRect().height, document.body?.scrollHeight ?? 0));
 
   function send(reply) {
     queued = false;
