@@ -1,8 +1,8 @@
 """Bot participants: walk an experiment end to end over real socket.io, as a browser would.
 
 Researchers pilot a study with them (`gymkube bot URL --count 10`); the tests and the
-benchmarks use them to play. A bot answers every survey with valid answers, holds keys for a
-few frames at a time, and logs every input it sends so its data can be checked.
+benchmarks use them to play. A bot answers every survey with valid answers, ticks a page's required
+fields, holds keys for a few frames at a time, and logs every input it sends so its data can be checked.
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ class ParticipantBot:
             self.done.set()
         elif kind == "static":
             await asyncio.sleep(float(scene.get("minTimeS") or 0))
-            await self._finish(scene["id"], None)
+            await self._finish(scene["id"], dict.fromkeys(scene.get("required") or [], True) or None)
         elif kind == "survey":
             answers = {q["id"]: valid_answer(q, self.rng) for q in scene["questions"]}
             self.answers[scene["id"]] = answers

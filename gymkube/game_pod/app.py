@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import mimetypes
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import socketio
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gymkube.game_pod import browser
-from gymkube.game_pod.environments import bundle_file
+from gymkube.game_pod import browser, pages
 from gymkube.game_pod.limits import RateLimiter
 from gymkube.game_pod.pod import Pod
 from gymkube.game_pod.protocol import Event
@@ -28,8 +27,6 @@ from gymkube.tokens import TokenError, verify_token
 
 log = logging.getLogger(__name__)
 
-MEDIA_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".mp3", ".wav", ".ogg", ".mp4"}
-MEDIA_TYPES |= {".css", ".html", ".txt", ".json", ".woff2"}
 MAX_UNKNOWN_RECORDED = 10
 """Unknown events recorded per connection (all are ignored and rate-limited)."""
 CLOSE_MESSAGE_TOO_BIG = 1009
@@ -266,15 +263,6 @@ def build_app(settings: PodSettings) -> LogOversize:
     async def load(request: Request) -> Response:
         return JSONResponse(pod.load())
 
-    async def files(request: Request) -> Response:
-        try:
-            path = bundle_file(pod.bundle_dir, request.path_params["path"])
-        except FileNotFoundError:
-            return Response("not found", status_code=404)
-        if path.suffix.lower() not in MEDIA_TYPES:
-            return Response("not found", status_code=404)
-        return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0])
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await pod.start()
@@ -293,14 +281,16 @@ def build_app(settings: PodSettings) -> LogOversize:
         Route(f"{prefix}/healthz", health),
         Route(f"{prefix}/readyz", ready),
         Route(f"{prefix}/load", load),
-        Route(f"{prefix}/files/{{path:path}}", files),
+        *pages.routes(prefix, pod),
         *browser.routes(prefix, pod),
         browser.vendor_route(prefix, static_dir),
         Mount(f"{prefix}/static", StaticFiles(directory=static_dir), name="static"),
     ]
     if prefix:  # probes and the operator reach the pod at its root; a URL without the slash still works
         routes += [Route("/healthz", health), Route("/readyz", ready), Route("/load", load), Route(prefix, to_base)]
-    http = Starlette(routes=routes, lifespan=lifespan)
+    http = Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(pages.SecurityHeaders, pod=pod, prefix=prefix)]
+    )
     http.state.pod = pod
     app = socketio.ASGIApp(sio, other_asgi_app=http, socketio_path=f"{prefix}/socket.io")
     return LogOversize(app, settings.max_message_bytes, pod)

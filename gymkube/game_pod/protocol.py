@@ -103,7 +103,7 @@ PROTOCOL: dict[Event, EventSpec] = {
         "browser",
         {
             "scene": "str: the scene id being finished",
-            "answers": "map | nil: survey answers by question id",
+            "answers": "map | nil: survey answers by question id, or a static page's named values (PAGE_LIMITS)",
         },
         "Finish the current scene; the ack is {ok: bool, errors: {question: message}}.",
     ),
@@ -190,6 +190,17 @@ PROTOCOL: dict[Event, EventSpec] = {
     ),
 }
 
+PAGE_LIMITS: dict[str, int] = {
+    "fields": 100,
+    "nameChars": 64,
+    "textChars": 10_000,
+    "listItems": 100,
+    "answerBytes": 32 * 1024,
+}
+"""Bounds on what a static scene's page records (`scene_done`'s `answers`): the participant's page drops what
+is outside them, the pod refuses it. `answerBytes` is the compact UTF-8 JSON of one page's answers, well under
+the socket's message limit."""
+
 
 def render_protocol_js() -> str:
     """The JavaScript mirror of this table, as checked in at gymkube/static/js/protocol.js."""
@@ -206,5 +217,5 @@ def render_protocol_js() -> str:
         route = {"pod": "pod -> browser", "browser": "browser -> pod"}.get(spec.sender, "browser <-> pod <-> browser")
         lines.append(f"  // {route}: {spec.doc}")
         lines.append(f"  {json.dumps(event.value)}: Object.freeze({json.dumps(sorted(spec.payload))}),")
-    lines += ["});", ""]
+    lines += ["});", "", f"export const PAGE_LIMITS = Object.freeze({json.dumps(PAGE_LIMITS)});", ""]
     return "\n".join(lines)

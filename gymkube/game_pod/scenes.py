@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from gymkube.game_pod.environments import bundle_file
+from gymkube.game_pod.pages import safe_html
 from gymkube.game_pod.progress import Progress
 from gymkube.spec.experiment import ExperimentSpec
 from gymkube.spec.gym import GymScene
@@ -24,33 +23,29 @@ def redirect_url(scene: EndScene, progress: Progress) -> str | None:
     )
 
 
-def client_scene(scene: Scene, progress: Progress, bundle_dir: Path | None) -> dict[str, Any]:
+def client_scene(scene: Scene, progress: Progress) -> dict[str, Any]:
     """The `scene` map of the SCENE event for the participant's current scene."""
     base: dict[str, Any] = {"type": scene.type, "id": progress.current}
     if isinstance(scene, StaticScene):
-        html = (
-            scene.html
-            if scene.html is not None
-            else bundle_file(bundle_dir, scene.file or "").read_text(encoding="utf-8")
-        )
         waited = (time.time_ns() - progress.scene_entered_ns) / 1e9
         return base | {
             "title": scene.title,
-            "html": html,
+            "page": f"page?scene={scene.id}",
+            "required": [f.name for f in scene.fields or [] if f.required],
             "button": scene.button,
             "minTimeS": round(max(0.0, scene.min_time_s - waited), 2),
         }
     if isinstance(scene, SurveyScene):
         return base | {
             "title": scene.title,
-            "html": scene.html,
+            "html": safe_html(scene.html),
             "button": scene.button,
             "questions": [q.model_dump(by_alias=True) for q in scene.questions],
         }
     if isinstance(scene, GymScene):
         return base | {
             "title": scene.title,
-            "instructions": scene.instructions,
+            "instructions": safe_html(scene.instructions),
             "width": scene.rendering.width,
             "height": scene.rendering.height,
             "background": scene.rendering.background,
@@ -59,7 +54,7 @@ def client_scene(scene: Scene, progress: Progress, bundle_dir: Path | None) -> d
         }
     assert isinstance(scene, EndScene)
     return base | {
-        "html": scene.html,
+        "html": safe_html(scene.html),
         "code": progress.completion_code,
         "redirect": redirect_url(scene, progress),
         "redirectDelayS": scene.redirect_delay_s,
@@ -76,7 +71,7 @@ def ending_scene(spec: ExperimentSpec, progress: Progress) -> dict[str, Any]:
         "type": "end",
         "id": f"ended-{reason}",
         "reason": reason,
-        "html": ending.html,
+        "html": safe_html(ending.html),
         "code": progress.completion_code,
         "redirect": redirect_url(end, progress),
         "redirectDelayS": end.redirect_delay_s,

@@ -10,6 +10,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from gymkube.game_pod.game import Game, Status
+from gymkube.game_pod.page_answers import check_page_answers
 from gymkube.game_pod.progress import Progress
 from gymkube.game_pod.protocol import Event
 from gymkube.game_pod.remote import RemoteGame
@@ -217,7 +218,7 @@ class ParticipantSession:
         payload = {
             "index": self.progress.index,
             "total": len(self.progress.flow),
-            "scene": client_scene(scene, self.progress, self.pod.bundle_dir),
+            "scene": client_scene(scene, self.progress),
             "resumed": resumed,
         }
         await self.emit(Event.SCENE, payload)
@@ -297,7 +298,10 @@ class ParticipantSession:
                 waited = (time.time_ns() - self.progress.scene_entered_ns) / 1e9
                 if waited + 0.25 < scene.min_time_s:
                     return {"ok": False, "errors": {"_": "Please take a little longer to read."}}
-                await self.advance(None)
+                values, errors = check_page_answers(scene, data.get("answers"))
+                if errors:
+                    return {"ok": False, "errors": errors}
+                await self.advance(values)
             elif isinstance(scene, SurveyScene):
                 answers, errors = check_answers(scene, data.get("answers"))
                 if errors:

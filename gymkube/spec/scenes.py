@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from gymkube.spec.base import (
     Html,
@@ -18,9 +18,23 @@ from gymkube.spec.base import (
 )
 from gymkube.spec.gym import GymScene
 
+FieldName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,64}$")]
+"""A form field's `name` in a page: 1 to 64 characters, no control characters."""
+
+
+class PageField(SpecModel):
+    """A field of a static page whose answer the pod checks (the page's own `name`)."""
+
+    name: FieldName
+    required: bool = Field(False, description="Continue is refused while the field is empty (or unticked).")
+    max_length: int = Field(1000, ge=1, le=10_000, description="Longest text accepted, in characters.")
+
 
 class StaticScene(SpecModel):
-    """A page of HTML (inline or a file from the experiment) with a continue button."""
+    """A page of HTML (inline or a file from the experiment) with a continue button.
+
+    The page runs in a sandboxed frame: its own scripts run there, and its named fields are recorded.
+    """
 
     type: Literal["static"]
     id: SceneId
@@ -29,11 +43,19 @@ class StaticScene(SpecModel):
     file: RelPath | None = None
     button: ShortText = "Continue"
     min_time_s: float = Field(0, ge=0, le=3600, description="Seconds before the button enables.")
+    fields: list[PageField] | None = Field(
+        None,
+        max_length=100,
+        description="Optional: the page's fields to check and record; without it every named field is recorded.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> StaticScene:
         if (self.html is None) == (self.file is None):
             raise ValueError("give exactly one of 'html' or 'file'")
+        names = [f.name for f in self.fields or []]
+        if len(set(names)) != len(names):
+            raise ValueError("field names must be unique within a page")
         return self
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from browser import chromium
+from browser import chromium, click_settled
 from conftest import quick_manifest
 from datacheck import assert_draw_times, assert_one_row_per_tick
 from playwright.sync_api import Page
@@ -44,7 +44,7 @@ def test_a_participant_plays_cartpole_in_chromium_and_the_data_shows_their_keys(
         for scene_id in ("consent", "instructions"):
             page.wait_for_selector(f"#scene[data-scene-id='{scene_id}']")
             page.screenshot(path=SHOTS / f"cartpole-{scene_id}.png")
-            page.click("#continue")
+            click_settled(page, "#continue")
         # Play while the game runs: alternate the arrows (CartPole falls in ~0.3 s untouched),
         # polling every 5 ms because the default selector wait reacts only after ~250 ms.
         page.wait_for_selector("#scene[data-scene-type='gym']")

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import yaml
-from browser import chromium
+from browser import chromium, click_settled
 from conftest import quick_manifest
 
 
@@ -30,7 +30,7 @@ def test_a_participant_plays_pong_in_the_browser_and_the_pod_keeps_every_step(pl
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(platform.entry("pong-client", PROLIFIC_PID="carol"))
         page.wait_for_selector("#scene[data-scene-id='instructions']")
-        page.click("#continue")
+        click_settled(page, "#continue")
         page.wait_for_selector("#scene[data-game-status='playing']", timeout=60_000)
         page.wait_for_timeout(700)
         page.screenshot(path=str(tmp_path / "playing.png"))
@@ -65,7 +65,7 @@ def test_a_closed_tab_loses_at_most_the_last_second(platform_factory, tmp_path: 
         page = browser.new_context().new_page()
         page.goto(platform.entry("pong-client", PROLIFIC_PID="finn"))
         page.wait_for_selector("#scene[data-scene-id='instructions']")
-        page.click("#continue")
+        click_settled(page, "#continue")
         page.wait_for_selector("#scene[data-game-status='playing']", timeout=60_000)
         page.wait_for_timeout(3300)
         played = page.evaluate("gymkubeDebug.game.game.sim.step")
@@ -121,7 +121,7 @@ def test_packages_the_experiment_lists_are_installed_in_the_browser_with_micropi
         page = browser.new_page()
         page.goto(platform.entry("pong-client", PROLIFIC_PID="gil"))
         page.wait_for_selector("#scene[data-scene-id='instructions']")
-        page.click("#continue")
+        click_settled(page, "#continue")
         # The environment imports pongrules, which only the wheel provides: without it the game cannot start.
         page.wait_for_selector("#completion-code", timeout=60_000)
     data = platform.finish("pong-client")
@@ -140,7 +140,7 @@ def test_the_game_goes_on_while_the_connection_to_the_pod_is_down_and_nothing_is
         page = context.new_page()
         page.goto(platform.entry("pong-client", PROLIFIC_PID="hal"))
         page.wait_for_selector("#scene[data-scene-id='instructions']")
-        page.click("#continue")
+        click_settled(page, "#continue")
         page.wait_for_selector("#scene[data-game-status='playing']", timeout=60_000)
         page.wait_for_timeout(1500)
         context.set_offline(True)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import yaml
-from browser import chromium
+from browser import chromium, click_settled
 from conftest import quick_manifest
 from datacheck import assert_one_row_per_tick
 
@@ -34,7 +34,7 @@ def test_a_participant_plays_beside_the_ai_and_is_sent_back_with_the_code(platfo
         page.goto(platform.entry("forage-ai", PROLIFIC_PID="p42", STUDY_ID="study7"))
         for scene_id in ("consent", "instructions"):
             page.wait_for_selector(f"#scene[data-scene-id='{scene_id}']")
-            page.click("#continue")
+            click_settled(page, "#continue")
         page.wait_for_selector("#scene[data-game-status='playing']", timeout=10_000)
         for key in ("ArrowRight", "ArrowDown", "ArrowLeft", "ArrowUp"):
             start = time.time() * 1000

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import chromium
+from browser import chromium, click_settled
 from conftest import quick_manifest
 from turnserver import turnserver
 
@@ -53,7 +53,7 @@ def play_pair(platform: Any, tmp_path: Path, init_script: str | None = None, dur
             page.on("pageerror", lambda exc, who=who: pytest.fail(f"{who}: {exc}"))
             page.goto(platform.entry("pong-p2p", PROLIFIC_PID=who))
             page.wait_for_selector("#scene[data-scene-id='instructions']")
-            page.click("#continue")
+            click_settled(page, "#continue")
             pages[who] = page
         for page in pages.values():
             page.wait_for_selector("#scene[data-game-status='playing']", timeout=60_000)

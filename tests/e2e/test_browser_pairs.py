@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from browser import chromium
+from browser import chromium, click_settled
 from conftest import quick_manifest
 from datacheck import assert_one_row_per_tick
 
@@ -27,7 +27,7 @@ def test_two_participants_play_one_game_together_each_recorded_under_their_own_a
         alice.goto(platform.entry("forage-pairs", PROLIFIC_PID="alice"))
         for scene_id in ("consent", "instructions"):
             alice.wait_for_selector(f"#scene[data-scene-id='{scene_id}']")
-            alice.click("#continue")
+            click_settled(alice, "#continue")
         alice.wait_for_selector("#scene[data-game-status='waiting']", timeout=10_000)
         # The room says "Checking your connection…" until the first round trips are in (maxLatencyMs is set).
         alice.wait_for_function("document.getElementById('status').textContent.includes('Waiting for')", timeout=10_000)
@@ -37,7 +37,7 @@ def test_two_participants_play_one_game_together_each_recorded_under_their_own_a
         bob.goto(platform.entry("forage-pairs", PROLIFIC_PID="bob"))
         for scene_id in ("consent", "instructions"):
             bob.wait_for_selector(f"#scene[data-scene-id='{scene_id}']")
-            bob.click("#continue")
+            click_settled(bob, "#continue")
         for page in (alice, bob):
             page.wait_for_selector("#scene[data-game-status='playing']", timeout=15_000)
         agents = {who: page.get_attribute("#role", "data-agent") for who, page in pages.items()}

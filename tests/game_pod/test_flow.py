@@ -9,7 +9,9 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urljoin
 
+import httpx
 import pyarrow.parquet as pq
 import yaml
 from conftest import EXAMPLES, quick_manifest
@@ -107,7 +109,8 @@ def test_a_static_page_from_the_experiments_files_and_recorded_observations(plat
     manifest.write_text(yaml.safe_dump(document, sort_keys=False))
     platform = platform_factory(manifest)
     (bot,) = play(platform, "forage-ai", 1)
-    assert bot.scenes[0]["html"] == "<p>Welcome from a file.</p>"
+    page = httpx.get(urljoin(bot.pod_url, bot.scenes[0]["page"]))  # what the scene's sandboxed frame loads
+    assert "<p>Welcome from a file.</p>" in page.text and "sandbox" in page.headers["content-security-policy"]
     platform.stop()
     steps = platform.tables("forage-ai")["steps"]
     assert len(steps) == 10

@@ -5,10 +5,13 @@ import { showScene, showPage } from "./scenes.js";
 import { showGameStatus, showWaiting, showRole, showConnection, showNotice, setHud, showBroken } from "./overlays.js";
 import { startRenderer, stopRenderer, pushState, shownFrame, latestEpisode, setOwnAgent, takeDrawTimes } from "./renderer.js";
 import { startInput, stopInput, isCapturing } from "./input.js";
-import { watchAttention, makeErrorReporter, catchErrors } from "./telemetry.js";
+import { watchAttention, makeErrorReporter, catchErrors, watchPolicy } from "./telemetry.js";
 
 const reportError = makeErrorReporter(sendTelemetry, showBroken);
+// What a researcher's page did wrong, and anything the page's CSP blocked: recorded, never shown as "broken".
+const reportProblem = makeErrorReporter(sendTelemetry, () => {});
 catchErrors(reportError);
+watchPolicy(reportProblem);
 
 let scene = null; // the scene on screen
 let browserGame = null; // the game running in this page (client and p2p modes), or null
@@ -34,7 +37,7 @@ function onScene(msg) {
   if (msg?.resumed && browserGame && !browserGame.stopped && scene?.id === msg.scene?.id) return;
   stopGame();
   scene = msg.scene;
-  const gym = showScene(msg, finishScene);
+  const gym = showScene(msg, finishScene, reportProblem);
   if (gym) startRenderer(gym.canvas, scene, setHud);
 }
 

@@ -51,3 +51,5 @@ export const PAYLOADS = Object.freeze({
   // browser <-> pod <-> browser: A p2p packet through the pod, when no peer-to-peer path came up.
   "relay": Object.freeze(["d", "from", "to"]),
 });
+
+export const PAGE_LIMITS = Object.freeze({"fields": 100, "nameChars": 64, "textChars": 10000, "listItems": 100, "answerBytes": 32768});

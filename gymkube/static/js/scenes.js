@@ -1,5 +1,6 @@
 // The participant's screens: static, survey, gym and end scenes, and full-page messages.
 import { buildSurvey, showErrors } from "./survey.js";
+import { framePage } from "./pageframe.js";
 
 let cleanups = []; // timers of the scene on screen, cleared when the next one is built
 
@@ -8,7 +9,8 @@ const el = (tag, props = {}, ...children) => {
   node.append(...children.filter((c) => c != null));
   return node;
 };
-// Experiment-authored HTML (trusted, from the spec); plain text elsewhere always goes through textContent.
+// Experiment-authored HTML of surveys, gym and end scenes, sanitised by the pod (and under the page's CSP, which
+// runs no inline script); a static scene's page runs in a sandboxed frame instead. Plain text always goes through textContent.
 const html = (className, markup, id = "") => (markup ? Object.assign(el("div", { className, id }), { innerHTML: markup }) : null);
 const add = (root, ...nodes) => root.append(...nodes.filter((n) => n != null)); // null: an absent title or html
 const heading = (title) => (title ? el("h1", {}, title) : null);
@@ -25,12 +27,13 @@ function freshScene(type, id) {
 }
 
 // Sends scene_done from `button`: busy while waiting, "Loading…" after ok until the next scene replaces it.
+// `payload` is the message, or a function that gathers it.
 async function submit(button, finish, payload, onErrors) {
   const label = button.textContent;
   Object.assign(button, { disabled: true, textContent: "Sending…" });
   button.setAttribute("aria-busy", "true");
   let ack;
-  try { ack = await finish(payload); } catch { ack = { ok: false, errors: { "": "Could not reach the study server — please try again in a moment." } }; }
+  try { ack = await finish(typeof payload === "function" ? await payload() : payload); } catch { ack = { ok: false, errors: { "": "Could not reach the study server — please try again in a moment." } }; }
   if (!button.isConnected) return;
   if (ack?.ok) { button.textContent = "Loading…"; button.classList.add("loading"); return; }
   Object.assign(button, { disabled: false, textContent: label });
@@ -38,31 +41,19 @@ async function submit(button, finish, payload, onErrors) {
   onErrors(ack?.errors && Object.keys(ack.errors).length ? ack.errors : { "": "That did not work — please try again." });
 }
 
-/** Shows the `scene` message; returns {canvas} for a gym scene so the caller can start drawing. */
-export function showScene({ scene: s, index, total }, finish) {
+/** Shows the `scene` message; returns {canvas} for a gym scene so the caller can start drawing.
+ * report(text) is told what a static scene's page did wrong (it is researcher code). */
+export function showScene({ scene: s, index, total }, finish, report) {
   const root = freshScene(s.type, s.id);
   const bar = document.getElementById("progress");
   if (bar && total > 0) Object.assign(bar, { max: total, value: Math.min(index + 1, total), hidden: false });
-  if (s.type === "static" || s.type === "survey") {
+  if (s.type === "static") {
+    showPageScene(root, s, finish, report);
+  } else if (s.type === "survey") {
     add(root, heading(s.title), html("content", s.html));
-    const errorBox = el("p", { className: "error form-error", role: "alert", hidden: true });
-    const showGeneral = (errors) => Object.assign(errorBox, { hidden: false, textContent: Object.values(errors).join(" ") });
-    if (s.type === "survey") {
-      const form = buildSurvey(s.questions || [], s.button, (answers) =>
-        submit(form.querySelector("#continue"), finish, { scene: s.id, answers }, (errors) => showErrors(form, errors)));
-      root.append(form);
-    } else {
-      const button = el("button", { type: "button", id: "continue", className: "primary" }, s.button || "Continue");
-      const until = performance.now() + (s.minTimeS || 0) * 1000;
-      every(() => {
-        if (button.getAttribute("aria-busy")) return;
-        const left = Math.ceil((until - performance.now()) / 1000);
-        button.disabled = left > 0;
-        button.textContent = left > 0 ? `${s.button || "Continue"} (${left})` : s.button || "Continue";
-      }, 250);
-      button.addEventListener("click", () => submit(button, finish, { scene: s.id }, showGeneral));
-      root.append(errorBox, el("div", { className: "actions" }, button));
-    }
+    const form = buildSurvey(s.questions || [], s.button, (answers) =>
+      submit(form.querySelector("#continue"), finish, { scene: s.id, answers }, (errors) => showErrors(form, errors)));
+    root.append(form);
   } else if (s.type === "gym") {
     root.classList.add("wide");
     const canvas = el("canvas", { id: "game", width: s.width, height: s.height });
@@ -78,6 +69,26 @@ export function showScene({ scene: s, index, total }, finish) {
   }
   root.focus({ preventScroll: true });
   return null;
+}
+
+// A static scene: the researcher's page in its frame, then Continue (after minTimeS, when the page allows it).
+function showPageScene(root, s, finish, report) {
+  const label = s.button || "Continue";
+  const button = el("button", { type: "button", id: "continue", className: "primary", disabled: true }, label);
+  const errorBox = el("p", { className: "error form-error", role: "alert", hidden: true });
+  const until = performance.now() + (s.minTimeS || 0) * 1000;
+  const update = () => {
+    if (button.getAttribute("aria-busy")) return;
+    const left = Math.ceil((until - performance.now()) / 1000);
+    button.disabled = left > 0 || !page.allowsContinue;
+    button.textContent = left > 0 ? `${label} (${left})` : label;
+  };
+  const page = framePage(s.page, { title: s.title, onChange: update, report });
+  cleanups.push(() => page.stop());
+  every(update, 250);
+  button.addEventListener("click", () => submit(button, finish, async () => ({ scene: s.id, answers: await page.collect() }),
+    (errors) => Object.assign(errorBox, { hidden: false, textContent: Object.values(errors).join(" ") })));
+  add(root, heading(s.title), page.element, errorBox, el("div", { className: "actions" }, button));
 }
 
 function showEnd(root, s) {

@@ -32,3 +32,11 @@ export function catchErrors(reportError) {
   });
   window.addEventListener("unhandledrejection", (event) => reportError(event.reason));
 }
+
+/** Reports what this page's Content-Security-Policy blocked: a policy too strict for a study shows up in its data. */
+export function watchPolicy(report) {
+  document.addEventListener("securitypolicyviolation", (event) => {
+    report(`Content-Security-Policy: ${event.effectiveDirective} blocked ${event.blockedURI || "inline code"}`
+      + (event.sourceFile ? ` (${event.sourceFile}:${event.lineNumber})` : ""));
+  });
+}
