@@ -9,6 +9,7 @@ with a status message (or kept apart), and nothing that is not the Experiment's 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,10 +194,8 @@ def test_experiments_of_one_name_in_two_namespaces_have_their_own_paths_keys_and
     created = {"default": cluster.create(EXPERIMENTS, cartpole()), "lab-b": cluster.create(lab_b, cartpole())}
     paths, keys = {}, {}
     for namespace, experiment in created.items():
-        ingress = wait_for(
-            lambda ns=namespace: cluster.get(f"/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses/gx-cartpole"),
-            f"the Ingress in {namespace}",
-        )
+        path = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses/gx-cartpole"
+        ingress = wait_for(functools.partial(cluster.get, path), f"the Ingress in {namespace}")
         assert ingress["metadata"]["ownerReferences"][0]["uid"] == experiment["metadata"]["uid"]
         (rule,) = ingress["spec"]["rules"]
         paths[namespace] = [p["path"] for p in rule["http"]["paths"]]
