@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
+from gymkube.operator.builders import MANAGED_BY
+
 TURN_LABEL = "gymkube.io/turn"
 """A Secret carries this label (value "true") before an Experiment may mount it as its TURN secret."""
 
@@ -48,10 +50,12 @@ def turn_secret_problem(name: str, namespace: str, secret: Mapping[str, Any] | N
     """Why the Secret named by `spec.turn.secretName` may not be mounted, or None.
 
     The same words whether the Secret is missing or unlabelled: an Experiment's status must not tell
-    its author which Secrets exist in a namespace they may not read.
+    its author which Secrets exist in a namespace they may not read. The operator's own Secrets
+    (experiments' keys) never qualify, whatever labels kopf copied onto them from their Experiment.
     """
     labels = ((secret or {}).get("metadata") or {}).get("labels") or {}
-    if secret is not None and labels.get(TURN_LABEL) == "true":
+    ours = labels.get(MANAGED_BY[0]) == MANAGED_BY[1]
+    if secret is not None and labels.get(TURN_LABEL) == "true" and not ours:
         return None
     return (
         f"spec.turn.secretName: there is no Secret {name} labelled {TURN_LABEL}=true in namespace {namespace} "

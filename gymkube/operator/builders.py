@@ -37,6 +37,7 @@ KEY_CHECKSUM_ANNOTATION = "gymkube.io/key-checksum"
 KEY_SECRET_KEY = "key"
 """The key of the experiment's key Secret (`gx-NAME-key`) that holds its key."""
 EXPERIMENT_LABEL = "gymkube.io/experiment"
+MANAGED_BY = ("app.kubernetes.io/managed-by", "gymkube-operator")
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 # A StatefulSet's name must leave room for its pods' controller-revision-hash label (63 chars).
 MAX_NAME_LENGTH = 49
@@ -72,7 +73,7 @@ def labels(body: Body) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "gymkube",
         "app.kubernetes.io/component": "game-pod",
-        "app.kubernetes.io/managed-by": "gymkube-operator",
+        MANAGED_BY[0]: MANAGED_BY[1],
         EXPERIMENT_LABEL: body["metadata"]["name"],
     }
 

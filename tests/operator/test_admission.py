@@ -57,6 +57,13 @@ def test_something_a_container_runtime_would_not_read_as_an_image_is_refused_bef
         {"metadata": {"name": "s"}},
         {"metadata": {"name": "s", "labels": {"gymkube.io/turn": "false"}}},
         {"metadata": {"name": "s", "labels": {"gymkube.io/turns": "true"}}},
+        # another experiment's key Secret, labelled through its Experiment's labels (kopf copies them)
+        {
+            "metadata": {
+                "name": "s",
+                "labels": {"gymkube.io/turn": "true", "app.kubernetes.io/managed-by": "gymkube-operator"},
+            }
+        },
     ],
 )
 def test_a_turn_secret_needs_the_label_and_a_missing_one_reads_the_same(secret: dict[str, Any] | None):

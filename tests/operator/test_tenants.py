@@ -160,6 +160,17 @@ def test_a_turn_secret_nobody_labelled_for_turn_is_never_mounted(cluster: Emulat
     assert [v["secret"]["secretName"] for v in volumes if "secret" in v] == ["lab-database"]
 
 
+def test_another_experiments_key_is_never_mountable_as_a_turn_secret(cluster: EmulatedCluster):
+    victim = named("victim")
+    victim["metadata"]["labels"] = {"gymkube.io/turn": "true"}  # kopf copies an Experiment's labels to its children
+    cluster.create(EXPERIMENTS, victim)
+    key = wait_for(lambda: cluster.get(f"{SECRETS}/gx-victim-key"), "the victim's key Secret")
+    assert key["metadata"]["labels"]["gymkube.io/turn"] == "true"
+    cluster.create(EXPERIMENTS, cartpole(turn={"secretName": "gx-victim-key", "urls": ["turn:t.example.org:3478"]}))
+    assert refused_with(cluster).startswith("spec.turn.secretName: there is no Secret gx-victim-key labelled")
+    assert cluster.get(f"{STATEFULSETS}/gx-cartpole") is None
+
+
 @pytest.mark.parametrize(
     ("kind", "path", "foreign"),
     [
