@@ -7,9 +7,16 @@
 # (KEEP_CLUSTER=1 keeps it for a look around).
 #
 # Why an ingress controller and no port-forwards: the entry redirects each participant to
-# {publicUrl}/play/cartpole/<pod>/, on the same host and port as the entry itself. kind maps
-# localhost:$E2E_PORT to ingress-nginx, which routes / to the control plane (the chart's
-# Ingress) and /play/cartpole/... to the game pods (the operator's Ingress), as on a real cluster.
+# {publicUrl}/play/gymkube/cartpole/<pod>/ (namespace, experiment, pod), on the same host and port
+# as the entry itself. kind maps localhost:$E2E_PORT to ingress-nginx, which routes / to the
+# control plane (the chart's Ingress) and /play/gymkube/cartpole/... to the game pods (the
+# operator's Ingress), as on a real cluster.
+#
+# The chart's NetworkPolicies are on, as by default: kindnet enforces them (kind 0.24 and newer),
+# so this also checks that game pods reach the control plane's Service (signed storage URLs), that
+# they and the control plane reach SeaweedFS (scripts/e2e/values.yaml names it), and that
+# ingress-nginx reaches both. Game pods hold no storage credentials: their data goes to SeaweedFS
+# through URLs the control plane signs.
 #
 # Needs: docker, kind, curl, and kubectl + helm (on PATH, in $KUBECTL / $HELM, or in .tools/
 # via `python tests/chart/helm.py helm`); the bot runs from .venv (`make install`).
@@ -152,7 +159,17 @@ phase() { k get experiment cartpole -n "$NAMESPACE" -o jsonpath='{.status.phase}
 is_running() { [[ $(phase) == Running ]]; }
 wait_until 300 "Running phase of experiment cartpole" is_running
 wait_until 120 "control plane at $PUBLIC_URL/healthz" curl -fsS "$PUBLIC_URL/healthz"
-wait_until 120 "game pod at $PUBLIC_URL/play/cartpole/0/healthz" curl -fsS "$PUBLIC_URL/play/cartpole/0/healthz"
+POD_URL="$PUBLIC_URL/play/$NAMESPACE/cartpole/0"
+wait_until 120 "game pod at $POD_URL/healthz" curl -fsS "$POD_URL/healthz"
+
+log "checking that the game pod holds its experiment's key only, and no storage credentials"
+pod_env=$(k exec -n "$NAMESPACE" gx-cartpole-0 -- env)
+if grep -E '^(AWS_|GYMKUBE_STORAGE=|GYMKUBE_S3_ENDPOINT=|GYMKUBE_TURN_SECRET_FILE=)' <<<"$pod_env"; then
+  die "the game pod has storage or TURN credentials of the platform's"
+fi
+platform_secret=$(k get secret -n "$NAMESPACE" "$RELEASE-secrets" -o jsonpath='{.data.participant-token-secret}' | base64 -d)
+grep -qF "$platform_secret" <<<"$pod_env" && die "the game pod holds the platform secret"
+grep -q '^GYMKUBE_CONTROL_PLANE_URL=' <<<"$pod_env" || die "the game pod has no control plane URL"
 
 log "creating a researcher token"
 token=$(k exec -n "$NAMESPACE" "deploy/$RELEASE-controlplane" -- gymkube token create e2e --state /var/lib/gymkube)

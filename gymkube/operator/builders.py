@@ -2,8 +2,16 @@
 
 The game pods run as a StatefulSet rather than a Deployment because each pod needs a stable
 address of its own behind the one Ingress: the control plane redirects a participant to
-`/play/NAME/<ordinal>/`, and a StatefulSet names its pods by ordinal (`gx-NAME-0`, `gx-NAME-1`, ...)
-so that a per-pod Service (selecting `statefulset.kubernetes.io/pod-name`) can route that path.
+`/play/NAMESPACE/NAME/<ordinal>/`, and a StatefulSet names its pods by ordinal (`gx-NAME-0`,
+`gx-NAME-1`, ...) so that a per-pod Service (selecting `statefulset.kubernetes.io/pod-name`) can
+route that path. The namespace is part of the path so that Experiments of one name in two
+namespaces never share a path on the shared host (one could otherwise receive the other's
+participants and their tokens).
+
+Game pods hold no credential of the platform's: their experiment's own key (a Secret of its own,
+see isolation.py), and the control plane's in-cluster URL, which they ask for signed storage URLs
+and TURN credentials. Only an experiment's own TURN secret (`spec.turn.secretName`, admitted by
+label) is mounted into its pods.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from gymkube.keys import experiment_key
 from gymkube.operator.settings import OperatorSettings
 
 GROUP = "gymkube.io"
@@ -24,7 +33,11 @@ EXPERIMENT_DIR = "/etc/gymkube/experiment"
 SPOOL_DIR = "/var/spool/gymkube"
 TURN_DIR = "/var/run/gymkube/turn"
 CHECKSUM_ANNOTATION = "gymkube.io/spec-checksum"
+KEY_CHECKSUM_ANNOTATION = "gymkube.io/key-checksum"
+KEY_SECRET_KEY = "key"
+"""The key of the experiment's key Secret (`gx-NAME-key`) that holds its key."""
 EXPERIMENT_LABEL = "gymkube.io/experiment"
+MANAGED_BY = ("app.kubernetes.io/managed-by", "gymkube-operator")
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 # A StatefulSet's name must leave room for its pods' controller-revision-hash label (63 chars).
 MAX_NAME_LENGTH = 49
@@ -40,6 +53,16 @@ def child_name(body: Body) -> str:
     return f"gx-{body['metadata']['name']}"
 
 
+def key_secret_name(body: Body) -> str:
+    """`gx-NAME-key`: the Secret holding the experiment's own key (never a pod Service: those end in a digit)."""
+    return f"{child_name(body)}-key"
+
+
+def public_path(body: Body, ordinal: int | str) -> str:
+    """`/play/NAMESPACE/NAME/<ordinal>/`: where participants reach one game pod on the shared host."""
+    return f"/play/{body['metadata']['namespace']}/{body['metadata']['name']}/{ordinal}/"
+
+
 def pod_name(body: Body, ordinal: int) -> str:
     """`gx-NAME-<ordinal>`: a game pod, and the Service that routes to it alone."""
     return f"{child_name(body)}-{ordinal}"
@@ -50,7 +73,7 @@ def labels(body: Body) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "gymkube",
         "app.kubernetes.io/component": "game-pod",
-        "app.kubernetes.io/managed-by": "gymkube-operator",
+        MANAGED_BY[0]: MANAGED_BY[1],
         EXPERIMENT_LABEL: body["metadata"]["name"],
     }
 
@@ -75,13 +98,20 @@ def experiment_document(body: Body) -> Manifest:
     }
 
 
+def experiment_key_of(body: Body, settings: OperatorSettings) -> str:
+    """The experiment's own key, derived as the control plane derives it (gymkube/keys.py)."""
+    meta = body["metadata"]
+    return experiment_key(settings.platform_secret.get_secret_value(), meta["namespace"], meta["name"], meta["uid"])
+
+
 def spec_checksum(spec: Mapping[str, Any]) -> str:
     """sha256 of the spec as canonical JSON, without the fields that only the operator acts on."""
     pod_facing = {key: value for key, value in spec.items() if key not in LIFECYCLE_FIELDS}
     return hashlib.sha256(json.dumps(pod_facing, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _metadata(body: Body, name: str) -> Manifest:
+def child_metadata(body: Body, name: str) -> Manifest:
+    """Name, namespace and labels of a child."""
     return {"name": name, "namespace": body["metadata"]["namespace"], "labels": labels(body)}
 
 
@@ -91,40 +121,39 @@ def make_configmap(body: Body, settings: OperatorSettings) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _metadata(body, child_name(body)),
+        "metadata": child_metadata(body, child_name(body)),
         "data": {"experiment.json": document},
     }
 
 
-def _turn_secret(body: Body, settings: OperatorSettings) -> str | None:
-    return (body["spec"].get("turn") or {}).get("secretName") or settings.turn_secret
+def own_turn_secret(body: Body) -> str | None:
+    """The experiment's own TURN Secret (`spec.turn.secretName`); the platform's stays with the control plane."""
+    name: str | None = (body["spec"].get("turn") or {}).get("secretName")
+    return name
 
 
 def _env(body: Body, settings: OperatorSettings) -> list[Manifest]:
-    name = body["metadata"]["name"]
-    turn_urls = (body["spec"].get("turn") or {}).get("urls") or settings.turn_urls
     env: list[Manifest] = [
         {"name": "GYMKUBE_EXPERIMENT_FILE", "value": f"{EXPERIMENT_DIR}/experiment.json"},
         {"name": "GYMKUBE_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        {"name": "GYMKUBE_BASE_PATH", "value": f"/play/{name}/{{ordinal}}/"},
+        {"name": "GYMKUBE_BASE_PATH", "value": public_path(body, "{ordinal}")},
         {"name": "GYMKUBE_HOST", "value": "0.0.0.0"},
         {"name": "GYMKUBE_PORT", "value": str(HTTP_PORT)},
-        {"name": "GYMKUBE_STORAGE", "value": settings.storage},
         {"name": "GYMKUBE_SPOOL_DIR", "value": SPOOL_DIR},
         {"name": "GYMKUBE_DRAIN_TIMEOUT_S", "value": str(settings.drain_timeout_s)},
         {
             "name": "GYMKUBE_SECRET",
-            "valueFrom": {"secretKeyRef": {"name": settings.token_secret, "key": "participant-token-secret"}},
+            "valueFrom": {"secretKeyRef": {"name": key_secret_name(body), "key": KEY_SECRET_KEY}},
         },
-        {"name": "GYMKUBE_TURN_URLS", "value": json.dumps(list(turn_urls))},
+        {"name": "GYMKUBE_CONTROL_PLANE_URL", "value": settings.control_plane_url},
     ]
-    if settings.s3_endpoint:
-        env.append({"name": "GYMKUBE_S3_ENDPOINT", "value": settings.s3_endpoint})
     if settings.pyodide_url:
         env.append({"name": "GYMKUBE_PYODIDE_URL", "value": settings.pyodide_url})
     if settings.package_index_url:
         env.append({"name": "GYMKUBE_PACKAGE_INDEX_URL", "value": settings.package_index_url})
-    if _turn_secret(body, settings):
+    if own_turn_secret(body):  # the pod mints TURN credentials itself, for the experiment's own TURN servers
+        urls = (body["spec"].get("turn") or {}).get("urls") or []
+        env.append({"name": "GYMKUBE_TURN_URLS", "value": json.dumps(list(urls))})
         env.append({"name": "GYMKUBE_TURN_SECRET_FILE", "value": f"{TURN_DIR}/secret"})
     return env
 
@@ -135,9 +164,9 @@ def _container(body: Body, settings: OperatorSettings) -> Manifest:
         {"name": "spool", "mountPath": SPOOL_DIR},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
-    if _turn_secret(body, settings):
+    if own_turn_secret(body):
         mounts.append({"name": "turn", "mountPath": TURN_DIR, "readOnly": True})
-    container: Manifest = {
+    return {
         "name": "game-pod",
         "image": body["spec"].get("image") or settings.image,
         "imagePullPolicy": settings.image_pull_policy,
@@ -154,9 +183,6 @@ def _container(body: Body, settings: OperatorSettings) -> Manifest:
         },
         "volumeMounts": mounts,
     }
-    if settings.storage_secret:
-        container["envFrom"] = [{"secretRef": {"name": settings.storage_secret}}]
-    return container
 
 
 def _volumes(body: Body, settings: OperatorSettings) -> list[Manifest]:
@@ -165,7 +191,7 @@ def _volumes(body: Body, settings: OperatorSettings) -> list[Manifest]:
         {"name": "spool", "emptyDir": {}},
         {"name": "tmp", "emptyDir": {}},
     ]
-    turn_secret = _turn_secret(body, settings)
+    turn_secret = own_turn_secret(body)
     if turn_secret:
         items = [{"key": "secret", "path": "secret"}]
         volumes.append({"name": "turn", "secret": {"secretName": turn_secret, "items": items, "optional": True}})
@@ -192,7 +218,7 @@ def make_statefulset(body: Body, settings: OperatorSettings, replicas: int | Non
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": _metadata(body, child_name(body)),
+        "metadata": child_metadata(body, child_name(body)),
         "spec": {
             "replicas": body["spec"].get("replicas", 1) if replicas is None else replicas,
             "serviceName": child_name(body),
@@ -202,7 +228,11 @@ def make_statefulset(body: Body, settings: OperatorSettings, replicas: int | Non
             "template": {
                 "metadata": {
                     "labels": labels(body),
-                    "annotations": {CHECKSUM_ANNOTATION: spec_checksum(body["spec"])},
+                    "annotations": {
+                        CHECKSUM_ANNOTATION: spec_checksum(body["spec"]),
+                        # A new platform secret gives the experiment a new key: the pods must restart to read it.
+                        KEY_CHECKSUM_ANNOTATION: hashlib.sha256(experiment_key_of(body, settings).encode()).hexdigest(),
+                    },
                 },
                 "spec": pod_spec,
             },
@@ -215,7 +245,7 @@ def make_headless_service(body: Body, settings: OperatorSettings) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(body, child_name(body)),
+        "metadata": child_metadata(body, child_name(body)),
         "spec": {
             "clusterIP": "None",
             "selector": selector(body),
@@ -229,7 +259,7 @@ def make_pod_service(body: Body, settings: OperatorSettings, ordinal: int) -> Ma
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(body, pod_name(body, ordinal)),
+        "metadata": child_metadata(body, pod_name(body, ordinal)),
         "spec": {
             "selector": {POD_NAME_LABEL: pod_name(body, ordinal)},
             "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
@@ -242,18 +272,17 @@ def make_pod_disruption_budget(body: Body, settings: OperatorSettings) -> Manife
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": _metadata(body, child_name(body)),
+        "metadata": child_metadata(body, child_name(body)),
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(body)}},
     }
 
 
 def make_ingress(body: Body, settings: OperatorSettings, replicas: int | None = None) -> Manifest:
-    """Ingress `gx-NAME`: `/play/NAME/<i>/` to Service `gx-NAME-<i>` for every ordinal."""
-    name = body["metadata"]["name"]
+    """Ingress `gx-NAME`: `/play/NAMESPACE/NAME/<i>/` to Service `gx-NAME-<i>` for every ordinal."""
     count = body["spec"].get("replicas", 1) if replicas is None else replicas
     paths = [
         {
-            "path": f"/play/{name}/{ordinal}/",
+            "path": public_path(body, ordinal),
             "pathType": "Prefix",
             "backend": {"service": {"name": pod_name(body, ordinal), "port": {"number": 80}}},
         }
@@ -262,7 +291,7 @@ def make_ingress(body: Body, settings: OperatorSettings, replicas: int | None = 
     rule: Manifest = {"http": {"paths": paths}}
     if settings.ingress_host:
         rule = {"host": settings.ingress_host, **rule}
-    metadata = _metadata(body, child_name(body))
+    metadata = child_metadata(body, child_name(body))
     if settings.ingress_annotations:
         metadata["annotations"] = {**metadata.get("annotations", {}), **settings.ingress_annotations}
     return {

@@ -9,16 +9,19 @@ import kopf
 from kubernetes import client
 
 from gymkube.kube import MERGE_PATCH, Kube, KubeError, Manifest
+from gymkube.operator.admission import Refused, foreign_object_problem, owned_by
 
 # Every kind the operator touches: the typed API that serves it, and its name in that API's
 # operations (`create_namespaced_<name>`, `read_namespaced_<name>`, ...).
 KINDS = {
     ("v1", "ConfigMap"): ("core", "config_map"),
+    ("v1", "Secret"): ("core", "secret"),
     ("v1", "Service"): ("core", "service"),
     ("v1", "Pod"): ("core", "pod"),
     ("apps/v1", "StatefulSet"): ("apps", "stateful_set"),
     ("policy/v1", "PodDisruptionBudget"): ("policy", "pod_disruption_budget"),
     ("networking.k8s.io/v1", "Ingress"): ("networking", "ingress"),
+    ("networking.k8s.io/v1", "NetworkPolicy"): ("networking", "network_policy"),
 }
 
 
@@ -47,7 +50,12 @@ class ChildClient:
         return operation
 
     async def apply(self, manifest: Manifest) -> Manifest:
-        """Create the object; if it exists, merge-patch it to `manifest` unless it already matches."""
+        """Create the object; if it exists, merge-patch it to `manifest` unless it already matches.
+
+        Raises:
+            Refused: an object of that name exists and is not owned by the manifest's owner (the
+                Experiment it was adopted to): it is left as it is, never adopted.
+        """
         api_version, kind, meta = manifest["apiVersion"], manifest["kind"], manifest["metadata"]
         try:
             created: Manifest = await self.kube.call(
@@ -58,6 +66,9 @@ class ChildClient:
             if exc.status != 409:
                 raise
         existing = await self.get(api_version, kind, meta["namespace"], meta["name"])
+        owners = [reference["uid"] for reference in meta.get("ownerReferences") or []]
+        if existing is not None and not any(owned_by(existing, uid) for uid in owners):
+            raise Refused(foreign_object_problem(kind, meta["name"]))
         if existing is not None and covers(existing, manifest):
             return existing  # no write: no new resourceVersion, no rollout, no watch event
         patched = await self.patch(api_version, kind, meta["namespace"], meta["name"], manifest)

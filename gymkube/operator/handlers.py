@@ -9,6 +9,7 @@ from typing import Any
 import kopf
 
 from gymkube.kube import Kube, KubeError, load_configuration
+from gymkube.operator.admission import Refused
 from gymkube.operator.builders import GROUP, PLURAL, VERSION
 from gymkube.operator.children import (
     drain,
@@ -65,14 +66,18 @@ async def close_client(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile")
 @kopf.on.update(GROUP, VERSION, PLURAL, id="reconcile")
 async def reconcile(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    """Validate the spec, create or patch every child, report the phase."""
+    """Validate and admit the spec, create or patch every child, report the phase."""
     settings = get_settings()
     try:
         experiment = validate(body)
     except ManifestError as exc:
-        patch.status.update(status_changes(status, failed_status(body, exc, settings)))
+        patch.status.update(status_changes(status, failed_status(body, "; ".join(exc.problems), settings)))
         raise kopf.PermanentError(f"invalid spec: {'; '.join(exc.problems)}") from None
-    statefulset = await ensure_children(memo.kube, body, experiment, settings)
+    try:
+        statefulset = await ensure_children(memo.kube, body, experiment, settings)
+    except Refused as exc:
+        patch.status.update(status_changes(status, failed_status(body, str(exc), settings)))
+        raise kopf.TemporaryError(f"refused: {exc}", delay=settings.refused_retry_s) from None
     patch.status.update(status_changes(status, reconciled_status(body, experiment, statefulset, settings)))
 
 
@@ -87,7 +92,10 @@ async def load(
         experiment = validate(body)
     except ManifestError:
         return  # reconcile reported it as Failed
-    report = await observe_and_scale(memo.kube, body, experiment, get_settings())
+    try:
+        report = await observe_and_scale(memo.kube, body, experiment, get_settings())
+    except Refused as exc:  # a route to a new pod is taken by a foreign object: no new pod then
+        raise kopf.TemporaryError(f"cannot scale: {exc}", delay=get_settings().refused_retry_s) from None
     patch.status.update(status_changes(status, report))
 
 

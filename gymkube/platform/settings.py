@@ -40,6 +40,10 @@ class PlatformSettings(BaseSettings):
     internal_url: str = ""
     """Where game pods reach this control plane (default: http://HOST:PORT; on Kubernetes: its Service)."""
     sandbox_required: bool = False
+    allowed_images: list[str] = []
+    """Patterns an experiment's `spec.image` must match, as the operator checks them (the chart gives both the same
+    list, so the REST API refuses with a 422 what the operator would refuse). Empty: not checked here (the local
+    runtime runs no images)."""
     """Embedded runtime: refuse to start a game pod that cannot be confined (Landlock) instead of warning."""
 
     @property

@@ -13,87 +13,31 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 import yaml
-from helm import ROOT, k8s_tool
+from chart_harness import (  # noqa: F401 - the fixtures `helm` and `render`
+    CHART,
+    DEFAULT,
+    E2E,
+    FULL,
+    KUBERNETES_VERSIONS,
+    NAMESPACE,
+    RELEASE,
+    WITH_BUCKET,
+    Doc,
+    container,
+    env_of,
+    find,
+    grants,
+    helm_fixture,
+    invalid_objects,
+    pod_specs,
+    render_fixture,
+)
+from helm import ROOT
 
 from gymkube.operator.settings import OperatorSettings
 from gymkube.platform.settings import PlatformSettings
-
-CHART = ROOT / "charts" / "gymkube"
-FULL = ("-f", str(CHART / "ci" / "full-values.yaml"))
-DEFAULT: tuple[str, ...] = ()
-WITH_BUCKET = ("--set", "storage.s3.bucket=studies")
-E2E = ("-f", str(ROOT / "scripts" / "e2e" / "values.yaml"), "--set", "publicUrl=http://localhost:8080")
-RELEASE, NAMESPACE = "gymkube", "lab"
-KUBERNETES_VERSIONS = ("1.30", "1.35")
-Doc = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def helm(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Run helm offline with its own config folders; returns the finished process."""
-    try:
-        binary = k8s_tool("helm")
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    home = tmp_path_factory.mktemp("helm-home")
-    (home / "kubeconfig").write_text("")
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(home),
-        "KUBECONFIG": str(home / "kubeconfig"),
-        **{f"HELM_{kind}_HOME": str(home / kind.lower()) for kind in ("CACHE", "CONFIG", "DATA")},
-    }
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(binary), *args], capture_output=True, text=True, env=env, timeout=60)
-
-    return run
-
-
-@pytest.fixture(scope="module")
-def render(helm: Any) -> Any:
-    """`helm template` the chart as release `gymkube` in namespace `lab`; the parsed objects."""
-
-    def render_(*args: str) -> list[Doc]:
-        result = helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *args)
-        assert result.returncode == 0, result.stderr
-        return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-    return render_
-
-
-def find(docs: list[Doc], kind: str, name: str | None = None) -> Doc:
-    """The one object of `kind` (and `name`)."""
-    found = [d for d in docs if d["kind"] == kind and name in (None, d["metadata"]["name"])]
-    assert len(found) == 1, f"{len(found)} {kind} objects named {name}"
-    return found[0]
-
-
-def container(docs: list[Doc], deployment: str) -> Doc:
-    """The single container of a Deployment."""
-    (only,) = find(docs, "Deployment", deployment)["spec"]["template"]["spec"]["containers"]
-    return only
-
-
-def env_of(c: Doc) -> dict[str, Any]:
-    """A container's env as name -> value (or valueFrom)."""
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in c.get("env", [])}
-
-
-def grants(rules: list[Doc]) -> set[tuple[str, str, str]]:
-    """RBAC rules as (apiGroup, resource, verb) triples."""
-    return {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
-
-
-def pod_specs(docs: list[Doc]) -> dict[str, Doc]:
-    """Every pod spec the chart renders (Deployments and the helm test Pod), by object name."""
-    specs = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in docs if d["kind"] == "Deployment"}
-    specs.update({d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Pod"})
-    return specs
-
 
 READ = {"get", "list", "watch"}
 MANAGE = READ | {"create", "patch", "update", "delete"}
@@ -104,6 +48,8 @@ OPERATOR_IN_NAMESPACE = (
                               ("policy", "poddisruptionbudgets"), ("networking.k8s.io", "ingresses")] for v in MANAGE}
     | {("", "pods", v) for v in READ}
     | {("", "events", v) for v in ("create", "patch")}
+    | {("", "secrets", v) for v in ("get", "create", "patch")}  # each experiment's key; the TURN label
+    | {("networking.k8s.io", "networkpolicies", v) for v in ("get", "create", "patch")}
 )  # fmt: skip
 OPERATOR_CLUSTER_ONLY = {("", "namespaces", "list"), ("", "namespaces", "watch")} | {
     ("apiextensions.k8s.io", "customresourcedefinitions", v) for v in READ
@@ -120,17 +66,6 @@ CONTROL_PLANE = (
 def test_lint_strict_passes(helm: Any, values: tuple[str, ...]) -> None:
     result = helm("lint", "--strict", str(CHART), *values)
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def invalid_objects(docs: list[Doc], version: str) -> list[str]:
-    """What Kubernetes `version`'s strict schemas find wrong with each object."""
-    problems = []
-    for doc in docs:
-        try:
-            kubernetes_validate.validate(doc, version, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            problems.append(f"{doc['kind']}/{doc['metadata']['name']}: {'.'.join(map(str, exc.path))}: {exc.message}")
-    return problems
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -150,6 +85,7 @@ def test_default_values_render_the_platform_and_nothing_optional(render: Any) ->
     assert kinds == sorted([
         ("ClusterRole", "lab-gymkube-operator"), ("ClusterRoleBinding", "lab-gymkube-operator"),
         ("Deployment", "gymkube-controlplane"), ("Deployment", "gymkube-operator"),
+        ("NetworkPolicy", "gymkube-controlplane"), ("NetworkPolicy", "gymkube-operator"),
         ("Pod", "gymkube-controlplane-test"), ("Role", "gymkube-controlplane"),
         ("RoleBinding", "gymkube-controlplane"), ("Secret", "gymkube-secrets"),
         ("Service", "gymkube-controlplane"), ("ServiceAccount", "gymkube-controlplane"),
@@ -325,8 +261,9 @@ def test_chart_secret_holds_both_documented_keys_and_everything_uses_it(render: 
     assert len(values["admin-secret"]) >= 16 and len(values["participant-token-secret"]) >= 32
     env = env_of(container(docs, "gymkube-controlplane"))
     assert env["GYMKUBE_ADMIN_SECRET"] == {"secretKeyRef": {"name": "gymkube-secrets", "key": "admin-secret"}}
-    assert env["GYMKUBE_SECRET"] == {"secretKeyRef": {"name": "gymkube-secrets", "key": "participant-token-secret"}}
-    assert env_of(container(docs, "gymkube-operator"))["GYMKUBE_TOKEN_SECRET"] == "gymkube-secrets"
+    platform_secret = {"secretKeyRef": {"name": "gymkube-secrets", "key": "participant-token-secret"}}
+    assert env["GYMKUBE_SECRET"] == platform_secret
+    assert env_of(container(docs, "gymkube-operator"))["GYMKUBE_PLATFORM_SECRET"] == platform_secret
 
 
 def test_existing_secret_is_used_instead_of_generating_one(render: Any) -> None:
@@ -335,7 +272,9 @@ def test_existing_secret_is_used_instead_of_generating_one(render: Any) -> None:
     env = env_of(container(docs, "gymkube-controlplane"))
     assert env["GYMKUBE_ADMIN_SECRET"]["secretKeyRef"]["name"] == "lab-secrets"
     assert env["GYMKUBE_SECRET"]["secretKeyRef"]["name"] == "lab-secrets"
-    assert env_of(container(docs, "gymkube-operator"))["GYMKUBE_TOKEN_SECRET"] == "lab-secrets"
+    assert (
+        env_of(container(docs, "gymkube-operator"))["GYMKUBE_PLATFORM_SECRET"]["secretKeyRef"]["name"] == "lab-secrets"
+    )
 
 
 def test_control_plane_checksum_follows_the_secret(render: Any) -> None:
@@ -386,40 +325,56 @@ def test_full_values_wire_ingress_persistence_storage_and_scheduling(render: Any
     assert env["GYMKUBE_RUNTIME"] == "kubernetes" and env["GYMKUBE_PUBLIC_URL"] == "https://play.example.org"
 
 
+def chart_environment(docs: list[Doc], deployment: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set the container's environment as the kubelet would (Secret values from the rendered Secret, else made up)."""
+    secrets = [d for d in docs if d["kind"] == "Secret"]
+    values = {k: base64.b64decode(v).decode() for k, v in secrets[0]["data"].items()} if secrets else {}
+    for name, value in env_of(container(docs, deployment)).items():
+        if isinstance(value, dict):
+            key = (value.get("secretKeyRef") or {}).get("key")
+            value = values.get(key, "a-long-secret-from-an-existing-secret") if key else NAMESPACE
+        monkeypatch.setenv(name, value)
+
+
 def test_operator_settings_accept_the_charts_environment(render: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     values = yaml.safe_load((CHART / "ci" / "full-values.yaml").read_text())
-    for name, value in env_of(container(render(*FULL), "gymkube-operator")).items():
-        monkeypatch.setenv(name, value)
+    chart_environment(render(*FULL), "gymkube-operator", monkeypatch)
     settings = OperatorSettings()
     assert settings.ingress_annotations == values["gamePods"]["ingressAnnotations"]
     assert settings.image == "registry.example.org/lab/gymkube:0.1.0-rc.1" and settings.image_pull_policy == "Always"
-    assert settings.storage == "s3://lab-studies/gymkube/prod" and settings.storage_secret == "lab-s3-credentials"
-    assert settings.s3_endpoint == "https://s3.example.org" and settings.token_secret == "lab-gymkube-secrets"
-    assert settings.turn_secret == "lab-turn" and settings.turn_urls == values["turn"]["urls"]
+    assert settings.image_patterns == values["gamePods"]["allowedImages"]
+    assert settings.storage == "s3://lab-studies/gymkube/prod"
+    assert settings.control_plane_url == "http://gymkube-controlplane.lab.svc:8080"
     assert settings.public_url == "https://play.example.org"
     assert (settings.ingress_class, settings.ingress_host) == ("nginx", "play.example.org")
     assert (settings.drain_timeout_s, settings.load_interval_s) == (60, 5.0)
     assert settings.game_pod_resources == values["gamePods"]["resources"]
     assert settings.node_selector == {"example.org/pool": "games"}
+    network = settings.network_policy
+    assert network is not None and network.ingress_controller.namespace == "traefik"
+    assert (network.control_plane.namespace, network.operator.namespace) == (NAMESPACE, NAMESPACE)
+    assert network.storage.ports == [443, 9000] and network.storage.peers == values["networkPolicy"]["storage"]["peers"]
 
 
 def test_operator_settings_accept_the_default_environment_with_a_bucket(
     render: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in env_of(container(render(*WITH_BUCKET), "gymkube-operator")).items():
-        monkeypatch.setenv(name, value)
+    docs = render(*WITH_BUCKET)
+    chart_environment(docs, "gymkube-operator", monkeypatch)
     settings = OperatorSettings()
     assert settings.storage == "s3://studies/gymkube" and settings.ingress_class is None
-    assert settings.turn_urls == [] and settings.token_secret == "gymkube-secrets"
+    secret = find(docs, "Secret", "gymkube-secrets")["data"]["participant-token-secret"]
+    assert settings.platform_secret.get_secret_value() == base64.b64decode(secret).decode()
+    assert settings.image_patterns == [
+        f"ghcr.io/gymkube/gymkube:{yaml.safe_load((CHART / 'Chart.yaml').read_text())['appVersion']}"
+    ]
+    assert settings.control_plane_url == "http://gymkube-controlplane.lab.svc:80"
+    assert settings.network_policy is not None
 
 
 def test_control_plane_settings_accept_the_charts_environment(render: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     docs = render(*WITH_BUCKET)
-    secret = {k: base64.b64decode(v).decode() for k, v in find(docs, "Secret")["data"].items()}
-    for name, value in env_of(container(docs, "gymkube-controlplane")).items():
-        if isinstance(value, dict):
-            value = secret[value["secretKeyRef"]["key"]] if "secretKeyRef" in value else NAMESPACE
-        monkeypatch.setenv(name, value)
+    chart_environment(docs, "gymkube-controlplane", monkeypatch)
     settings = PlatformSettings()
     settings.check()  # a generated admin secret is long enough outside dev mode
     assert settings.runtime == "kubernetes" and not settings.dev

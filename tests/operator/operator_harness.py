@@ -6,6 +6,8 @@ Context managers rather than fixtures, so that test modules use them without a s
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +24,15 @@ import gymkube.operator
 from gymkube.operator.settings import get_settings
 
 PUBLIC_URL = "https://study.example.org"
+PLATFORM_SECRET = "the-platform-secret-of-this-cluster"
+CONTROL_PLANE_URL = "http://gymkube-controlplane.studies.svc:80"
+ALLOWED_IMAGES = ["ghcr.io/gymkube/gymkube:*", "registry.example.org/lab-a/*"]
+NETWORK = {
+    "controlPlane": {"namespace": "studies", "podLabels": {"app.kubernetes.io/component": "controlplane"}},
+    "operator": {"namespace": "studies", "podLabels": {"app.kubernetes.io/component": "operator"}},
+    "ingressController": {"namespace": "ingress-nginx"},
+    "storage": {"ipBlocks": [{"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}], "ports": [443]},
+}
 EXPERIMENTS = "/apis/gymkube.io/v1alpha1/namespaces/default/experiments"
 STATEFULSETS = "/apis/apps/v1/namespaces/default/statefulsets"
 SERVICES = "/api/v1/namespaces/default/services"
@@ -29,6 +40,8 @@ CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 PODS = "/api/v1/namespaces/default/pods"
 PDBS = "/apis/policy/v1/namespaces/default/poddisruptionbudgets"
 INGRESSES = "/apis/networking.k8s.io/v1/namespaces/default/ingresses"
+NETWORK_POLICIES = "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies"
+SECRETS = "/api/v1/namespaces/default/secrets"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 T = TypeVar("T")
 
@@ -48,6 +61,12 @@ def cartpole(**spec: Any) -> dict[str, Any]:
     document: dict[str, Any] = yaml.safe_load((EXAMPLES / "cartpole.yaml").read_text())
     document["spec"].update(spec)
     return document
+
+
+def experiment_key_in_cluster(cluster: EmulatedCluster, name: str, namespace: str = "default") -> str:
+    """The key a game pod of the experiment gets: its key Secret's value, as the kubelet puts it in the pod's env."""
+    secret = wait_for(lambda: cluster.get(f"/api/v1/namespaces/{namespace}/secrets/gx-{name}-key"), "the key Secret")
+    return base64.b64decode(secret["data"]["key"]).decode()
 
 
 def fast_kopf_settings() -> kopf.OperatorSettings:
@@ -71,6 +90,11 @@ def emulated_cluster(tmp_path: Path) -> Iterator[EmulatedCluster]:
     with EmulatedCluster(tmp_path / "kubeconfig") as k8s, pytest.MonkeyPatch.context() as env:
         env.setenv("KUBECONFIG", str(k8s.kubeconfig))
         env.setenv("GYMKUBE_STORAGE", "s3://gymkube-data/studies")
+        env.setenv("GYMKUBE_PLATFORM_SECRET", PLATFORM_SECRET)
+        env.setenv("GYMKUBE_CONTROL_PLANE_URL", CONTROL_PLANE_URL)
+        env.setenv("GYMKUBE_NETWORK_POLICY", json.dumps(NETWORK))
+        env.setenv("GYMKUBE_ALLOWED_IMAGES", json.dumps(ALLOWED_IMAGES))
+        env.setenv("GYMKUBE_REFUSED_RETRY_S", "0.5")
         env.setenv("GYMKUBE_PUBLIC_URL", PUBLIC_URL)
         env.setenv("GYMKUBE_INGRESS_CLASS", "nginx")
         env.setenv("GYMKUBE_LOAD_INTERVAL_S", "0.2")

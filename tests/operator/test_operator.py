@@ -16,22 +16,25 @@ from operator_harness import (
     CONFIGMAPS,
     EXPERIMENTS,
     INGRESSES,
+    NETWORK_POLICIES,
     PDBS,
+    PLATFORM_SECRET,
     PODS,
     PUBLIC_URL,
+    SECRETS,
     SERVICES,
     STATEFULSETS,
     cartpole,
     emulated_cluster,
+    experiment_key_in_cluster,
     running_operator,
     wait_for,
 )
 
 from gymkube.bot import ParticipantBot
-from gymkube.keys import PARTICIPANT_TOKENS, derive
+from gymkube.keys import PARTICIPANT_TOKENS, derive, experiment_key
 from gymkube.tokens import sign_token
 
-SECRET = "participant-token-secret"
 EXPERIMENT = f"{EXPERIMENTS}/cartpole"
 STATEFULSET = f"{STATEFULSETS}/gx-cartpole"
 CHILDREN = [
@@ -41,6 +44,8 @@ CHILDREN = [
     f"{SERVICES}/gx-cartpole-0",
     f"{PDBS}/gx-cartpole",
     f"{INGRESSES}/gx-cartpole",
+    f"{SECRETS}/gx-cartpole-key",
+    f"{NETWORK_POLICIES}/gx-cartpole",
 ]
 
 
@@ -89,17 +94,20 @@ def set_ready_replicas(cluster: EmulatedCluster, ready: int) -> None:
     cluster.patch(f"{STATEFULSET}/status", {"status": {"replicas": replicas(cluster), "readyReplicas": ready}})
 
 
-def game_pod(tmp_path: Path, document: dict[str, Any]) -> Any:
-    """A real `gymkube game-pod` process for the experiment, serving at its root on a free port."""
-    return game_pod_process(tmp_path, document, pod_name="gx-cartpole-0", secret=SECRET)
+def game_pod(tmp_path: Path, document: dict[str, Any], cluster: EmulatedCluster) -> Any:
+    """A real `gymkube game-pod` process for the experiment with the key the operator gave it, on a free port."""
+    key = experiment_key_in_cluster(cluster, "cartpole")
+    return game_pod_process(tmp_path, document, pod_name="gx-cartpole-0", secret=key)
 
 
-def bot(port: int, number: int, stop_at: str | None = None) -> ParticipantBot:
-    """A participant bot with a token for the cartpole experiment, aimed straight at the game pod."""
+def bot(cluster: EmulatedCluster, port: int, number: int, stop_at: str | None = None) -> ParticipantBot:
+    """A participant bot with a token for cartpole signed as the control plane signs it, aimed at the game pod."""
+    uid = cluster.get(EXPERIMENT)["metadata"]["uid"]
+    token_key = derive(experiment_key(PLATFORM_SECRET, "default", "cartpole", uid), PARTICIPANT_TOKENS)
     participant = ParticipantBot("unused", seed=number, stop_at=stop_at)
     participant.pod_url = f"http://127.0.0.1:{port}/"
     participant.token = sign_token(
-        derive(SECRET, PARTICIPANT_TOKENS), {"x": "cartpole", "p": f"bot-{number}", "s": f"s{number}", "n": 0, "q": {}}
+        token_key, {"x": "cartpole", "p": f"bot-{number}", "s": f"s{number}", "n": 0, "q": {}}
     )
     return participant
 
@@ -159,16 +167,16 @@ async def test_participants_past_the_threshold_add_a_game_pod_and_it_goes_when_t
 ):
     document = cartpole(capacity=2, replicas=1, maxReplicas=2)
     cluster.create(EXPERIMENTS, document)
-    with game_pod(tmp_path, document) as port:
+    with game_pod(tmp_path, document, cluster) as port:
         add_pod(cluster, "gx-cartpole-0", port)
         set_ready_replicas(cluster, 1)
-        bots = [bot(port, number, stop_at="consent") for number in range(2)]
+        bots = [bot(cluster, port, number, stop_at="consent") for number in range(2)]
         for participant in bots:
             await participant.connect()
         await until(lambda: replicas(cluster) == 2, "a second game pod (2 participants > 0.8 x capacity 2)")
         assert cluster.get(f"{SERVICES}/gx-cartpole-1") is not None
         paths = cluster.get(f"{INGRESSES}/gx-cartpole")["spec"]["rules"][0]["http"]["paths"]
-        assert [p["path"] for p in paths] == ["/play/cartpole/0/", "/play/cartpole/1/"]
+        assert [p["path"] for p in paths] == ["/play/default/cartpole/0/", "/play/default/cartpole/1/"]
         await asyncio.sleep(1)  # several load ticks: 2 participants never call for more than maxReplicas
         assert replicas(cluster) == 2
 
@@ -177,18 +185,18 @@ async def test_participants_past_the_threshold_add_a_game_pod_and_it_goes_when_t
         await until(lambda: replicas(cluster) == 1, "the empty second game pod to go")
         await until(lambda: cluster.get(f"{SERVICES}/gx-cartpole-1") is None, "its Service to go")
         paths = cluster.get(f"{INGRESSES}/gx-cartpole")["spec"]["rules"][0]["http"]["paths"]
-        assert [p["path"] for p in paths] == ["/play/cartpole/0/"]
+        assert [p["path"] for p in paths] == ["/play/default/cartpole/0/"]
 
 
 async def test_the_experiment_completes_when_its_target_participants_finish(cluster: EmulatedCluster, tmp_path: Path):
     document = yaml.safe_load(quick_manifest(tmp_path, "cartpole.yaml", episodes=1, maxSteps=10).read_text())
     document["spec"]["targetParticipants"] = 2
     cluster.create(EXPERIMENTS, document)
-    with game_pod(tmp_path, document) as port:
+    with game_pod(tmp_path, document, cluster) as port:
         add_pod(cluster, "gx-cartpole-0", port)
         set_ready_replicas(cluster, 1)
         await until(lambda: status(cluster).get("phase") == "Running", "phase Running")
-        finished = await asyncio.gather(*(bot(port, number).run(60) for number in range(2)))
+        finished = await asyncio.gather(*(bot(cluster, port, number).run(60) for number in range(2)))
         assert all(participant.completion_code for participant in finished)
         await until(lambda: status(cluster)["phase"] == "Completed", "phase Completed")
     assert status(cluster)["participantsSummary"] == "0 waiting / 0 playing / 2 completed"

@@ -75,7 +75,7 @@ def test_experiments_go_to_the_api_and_ready_pods_come_back_with_their_addresses
         cluster.patch(f"{EXPERIMENTS}/cartpole/status", {"status": {"phase": "Completed"}})
         await runtime.refresh()
         (endpoint,) = runtime.pods("cartpole")
-        assert endpoint.url == "https://play.example.org/play/cartpole/0/"
+        assert endpoint.url == "https://play.example.org/play/default/cartpole/0/"
         assert endpoint.load_url == "http://10.1.2.3:8100/load"
         assert runtime.get("cartpole").status["phase"] == "Completed"
 
@@ -100,6 +100,39 @@ async def test_the_rest_api_creates_the_resource_on_a_cluster(cluster: EmulatedC
         assert reply.status_code == 201, reply.text
         assert reply.json()["phase"] == "Pending"
     assert cluster.get(f"{EXPERIMENTS}/cartpole")["metadata"]["uid"]
+
+
+async def test_the_rest_api_refuses_an_image_the_operator_would_refuse_with_a_422(
+    cluster: EmulatedCluster, tmp_path: Path
+):
+    allowed = ["ghcr.io/gymkube/gymkube:0.1.0", "registry.example.org/lab-a/*"]
+    settings = PlatformSettings(dev=True, state_dir=tmp_path, runtime="kubernetes", allowed_images=allowed)
+    app = build_app(settings, runtime=runtime_for(cluster))
+    token = app.state.plane.tokens.create("alice")
+    manifest = (ROOT / "examples" / "cartpole.yaml").read_text()
+
+    def with_image(image: str) -> str:
+        return manifest.replace("spec:\n", f"spec:\n  image: {image}\n", 1)
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://cp",
+                                 headers={"Authorization": f"Bearer {token}"}) as api:  # fmt: skip
+        refused = await api.post("/api/v1/experiments", content=with_image("registry.example.org/lab-b/miner:1"))
+        assert refused.status_code == 422
+        assert refused.json()["detail"] == {
+            "message": "this platform does not run that",
+            "problems": [
+                "spec.image: registry.example.org/lab-b/miner:1 is not allowed on this platform "
+                "(allowed: ghcr.io/gymkube/gymkube:0.1.0, registry.example.org/lab-a/*)"
+            ],
+        }
+        assert cluster.get(f"{EXPERIMENTS}/cartpole") is None
+
+        created = await api.post("/api/v1/experiments", content=with_image("registry.example.org/lab-a/env:2"))
+        assert created.status_code == 201, created.text
+        update = await api.put("/api/v1/experiments/cartpole", content=with_image("docker.io/library/alpine:3"))
+        assert update.status_code == 422 and "docker.io/library/alpine:3" in update.json()["detail"]["problems"][0]
+    assert cluster.get(f"{EXPERIMENTS}/cartpole")["spec"]["image"] == "registry.example.org/lab-a/env:2"
 
 
 @pytest.mark.parametrize("method", ACCEPTED)

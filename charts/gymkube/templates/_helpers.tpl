@@ -31,6 +31,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s-controlplane" (include "gymkube.fullname" .) }}
 {{- end }}
 
+{{/* Where game pods reach the control plane's internal API: its Service, by its cluster DNS name. */}}
+{{- define "gymkube.controlplane.internalUrl" -}}
+{{- printf "http://%s.%s.svc:%v" (include "gymkube.controlplane.fullname" .) .Release.Namespace .Values.controlPlane.service.port }}
+{{- end }}
+
+{{/* The images an Experiment may name, as JSON: gamePods.allowedImages, else the platform's own image. */}}
+{{- define "gymkube.allowedImages" -}}
+{{- .Values.gamePods.allowedImages | default (list (include "gymkube.image" .)) | toJson }}
+{{- end }}
+
 {{/* The gymkube image reference; the tag defaults to the chart's appVersion. */}}
 {{- define "gymkube.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
@@ -50,7 +60,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* Environment shared by the control plane and the operator: where storage is and how to reach it. */}}
+{{/* The control plane's environment for storage: where it is and how to reach it. */}}
 {{- define "gymkube.storageEnv" -}}
 {{- with include "gymkube.storageUrl" . }}
 - name: GYMKUBE_STORAGE
@@ -108,6 +118,17 @@ capabilities:
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# Each experiment's own key lives in a Secret of the experiment (gx-NAME-key) that the operator
+# creates and keeps; `get` also reads the label of a Secret an Experiment names as its TURN secret.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "create", "patch"]
+{{- if .Values.networkPolicy.enabled }}
+# Each experiment's game pods get a NetworkPolicy (gx-NAME) before they start.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["get", "create", "patch"]
+{{- end }}
 # Game pods are read for readiness and load, never changed directly.
 - apiGroups: [""]
   resources: ["pods"]
@@ -116,4 +137,78 @@ capabilities:
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- end }}
+
+{{/* Labels of every experiment's game pods (set by the operator), in any namespace. */}}
+{{- define "gymkube.gamePodLabels" -}}
+app.kubernetes.io/name: gymkube
+app.kubernetes.io/component: game-pod
+app.kubernetes.io/managed-by: gymkube-operator
+{{- end }}
+
+{{/* NetworkPolicy egress rule: DNS, in cluster pods or on the nodes (node-local caches), never at the metadata endpoint. */}}
+{{- define "gymkube.networkPolicy.dnsEgress" -}}
+- to:
+    - namespaceSelector: {}
+    - ipBlock:
+        cidr: 0.0.0.0/0
+        except: [169.254.169.254/32]
+  ports:
+    - {protocol: UDP, port: 53}
+    - {protocol: TCP, port: 53}
+{{- end }}
+
+{{/* NetworkPolicy egress rule: the Kubernetes API server (networkPolicy.apiServer). */}}
+{{- define "gymkube.networkPolicy.apiServerEgress" -}}
+{{- with .Values.networkPolicy.apiServer }}
+- to:
+    {{- range .ipBlocks }}
+    - ipBlock:
+        {{- toYaml . | nindent 8 }}
+    {{- end }}
+  ports:
+    {{- range .ports }}
+    - {protocol: TCP, port: {{ . }}}
+    {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* NetworkPolicy egress rule: the S3 endpoint (networkPolicy.storage); none without ranges or peers, since a rule without `to` allows everything. */}}
+{{- define "gymkube.networkPolicy.storageEgress" -}}
+{{- with .Values.networkPolicy.storage }}
+{{- if or .ipBlocks .peers }}
+- to:
+    {{- range .ipBlocks }}
+    - ipBlock:
+        {{- toYaml . | nindent 8 }}
+    {{- end }}
+    {{- with .peers }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  ports:
+    {{- range .ports }}
+    - {protocol: TCP, port: {{ . }}}
+    {{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* NetworkPolicy egress rule: every experiment's game pods, on their HTTP port (8100), for their load reports. */}}
+{{- define "gymkube.networkPolicy.gamePodEgress" -}}
+- to:
+    - namespaceSelector: {}
+      podSelector:
+        matchLabels:
+          {{- include "gymkube.gamePodLabels" . | nindent 10 }}
+  ports:
+    - {protocol: TCP, port: 8100}
+{{- end }}
+
+{{/* What the operator builds each experiment's NetworkPolicy from (JSON for GYMKUBE_NETWORK_POLICY). */}}
+{{- define "gymkube.gamePodNetwork" -}}
+{{- $selector := include "gymkube.selectorLabels" . | fromYaml }}
+{{- $controlPlane := dict "namespace" .Release.Namespace "podLabels" (merge (dict "app.kubernetes.io/component" "controlplane") $selector) }}
+{{- $operator := dict "namespace" .Release.Namespace "podLabels" (merge (dict "app.kubernetes.io/component" "operator") $selector) }}
+{{- $network := .Values.networkPolicy }}
+{{- dict "controlPlane" $controlPlane "controlPlanePort" 8000 "operator" $operator "ingressController" $network.ingressController "storage" (pick $network.storage "ipBlocks" "peers" "ports") | toJson }}
 {{- end }}

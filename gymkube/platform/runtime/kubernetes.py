@@ -89,7 +89,7 @@ class KubernetesRuntime:
             pods.setdefault(experiment, []).append(
                 PodEndpoint(
                     name=pod["metadata"]["name"],
-                    url=f"{self.public_url}/play/{experiment}/{ordinal}/",
+                    url=f"{self.public_url}/play/{self.namespace}/{experiment}/{ordinal}/",
                     experiment=experiment,
                     generation=records[experiment].generation,
                     internal_url=f"http://{ip}:{_port(pod)}/",

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
+from gymkube.operator.admission import image_problem
 from gymkube.platform.api.deps import CurrentResearcher, Plane, ScopedExperiment, check_scope
 from gymkube.platform.api.pagination import PageRequest, link_next, paged
 from gymkube.platform.plane import ControlPlane
@@ -71,6 +72,12 @@ def experiment_view(plane: ControlPlane, record: ExperimentRecord) -> dict[str, 
 
 
 async def _apply(plane: ControlPlane, experiment: Experiment) -> ExperimentRecord:
+    allowed = plane.settings.allowed_images
+    if allowed and (problem := image_problem(experiment.spec.image, allowed)):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail={"message": "this platform does not run that", "problems": [problem]},
+        )
     try:
         record = await plane.runtime.apply(experiment)
     except RuntimeFailure as exc:
