@@ -106,9 +106,11 @@ async def test_the_rest_api_refuses_an_image_the_operator_would_refuse_with_a_42
     cluster: EmulatedCluster, tmp_path: Path
 ):
     allowed = ["ghcr.io/gymkube/gymkube:0.1.0", "registry.example.org/lab-a/*"]
-    settings = PlatformSettings(dev=True, state_dir=tmp_path, runtime="kubernetes", allowed_images=allowed)
+    settings = PlatformSettings(
+        dev=True, state_dir=tmp_path, runtime="kubernetes", allowed_images=allowed, secret="shared-platform-secret"
+    )
     app = build_app(settings, runtime=runtime_for(cluster))
-    token = app.state.plane.tokens.create("alice")
+    token = await app.state.plane.state.create_token("alice")
     manifest = (ROOT / "examples" / "cartpole.yaml").read_text()
 
     def with_image(image: str) -> str:
