@@ -140,6 +140,7 @@ class RemoteGame:
         self.listener: Callable[[str, Any], None] | None = None
         self.outbox: list[tuple[str, dict[str, Any]]] = []
         self.status = Status.PLAYING
+        self.first_episode = first_episode
         self.next_episode = first_episode
         self.episode = first_episode - 1
         self.rounds_done = rounds_done
@@ -245,6 +246,10 @@ class RemoteGame:
     def fail(self) -> None:
         """The game broke: its players move on."""
         self._tell("failed")
+
+    def drawable(self, episode: int, step: int) -> bool:
+        """Whether a browser of this game may have drawn this frame (its records may not have arrived yet)."""
+        return self.first_episode <= episode <= self.next_episode and step <= self.scene.max_steps
 
     def _game_message(self, status: str) -> dict[str, Any]:
         return {"game": self.id, "status": status, "episode": self.round, "episodes": self.scene.episodes,
