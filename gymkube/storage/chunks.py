@@ -18,16 +18,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import io
-import json
 import logging
 import os
-import reprlib
 import shutil
 import time
 import uuid
 import zipfile
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,143 +32,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gymkube.storage.backends import Storage
+from gymkube.storage.tables import MAX_KEPT_PER_CHUNK, Quarantined, concat_lenient, encode_table
+from gymkube.storage.tables import conform as conform  # storage/stream.py reads it from here
+from gymkube.storage.tables import lenient_schema as lenient_schema  # likewise
 
 log = logging.getLogger(__name__)
 
 TABLES = ("steps", "episodes", "scenes", "sessions", "events", "screening", "frames")
 QUARANTINE_FILE = "quarantine.jsonl"
-MAX_KEPT_PER_CHUNK = 100
-"""Quarantined rows whose copy a chunk keeps (each cut to `MAX_KEPT_CHARS`); the events rows name them all."""
-MAX_KEPT_CHARS = 8192
-ID_COLUMNS = ("experiment", "participant", "session")
-_KEEP = reprlib.Repr()  # bounded in depth and size, whatever the row holds
-_KEEP.maxlevel, _KEEP.maxdict, _KEEP.maxlist, _KEEP.maxstring, _KEEP.maxother, _KEEP.maxlong = 6, 64, 64, 2000, 200, 80
 
 
 def chunk_prefix(experiment: str) -> str:
     """Where an experiment's chunks live in storage."""
     return f"experiments/{experiment}/chunks/"
-
-
-def _column(values: list[Any]) -> pa.Array:
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        # Values that disagree in type (a number here, text there) are kept, as text.
-        return pa.array(
-            [None if v is None else v if isinstance(v, str) else json.dumps(v, default=str) for v in values],
-            pa.string(),
-        )
-
-
-def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
-    """A table from row dicts; a column whose values disagree in type becomes text."""
-    try:
-        return pa.Table.from_pylist(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        names = list(dict.fromkeys(key for row in rows for key in row))
-        return pa.table({name: _column([row.get(name) for row in rows]) for name in names})
-
-
-def lenient_schema(schemas: list[pa.Schema]) -> pa.Schema:
-    """One schema for tables from different chunks; columns typed differently become text."""
-    try:
-        return pa.unify_schemas(schemas, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        types: dict[str, set[pa.DataType]] = {}
-        for schema in schemas:
-            for f in schema:
-                if f.type != pa.null():
-                    types.setdefault(f.name, set()).add(f.type)
-        conflicting = {name for name, seen in types.items() if len(seen) > 1}
-        relaxed = [
-            pa.schema([pa.field(f.name, pa.string()) if f.name in conflicting else f for f in schema])
-            for schema in schemas
-        ]
-        return pa.unify_schemas(relaxed, promote_options="permissive")
-
-
-def _cast(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray | pa.Array:
-    """A column as `target`; what Arrow cannot cast to text (maps, lists) becomes JSON text."""
-    try:
-        return column.cast(target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        if target != pa.string():
-            raise
-        text = [v if v is None or isinstance(v, str) else json.dumps(v, default=str) for v in column.to_pylist()]
-        return pa.array(text, pa.string())
-
-
-def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """The table with exactly `schema`'s columns: missing ones null, others cast."""
-    columns = [
-        _cast(table.column(f.name), f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
-def concat_lenient(tables: list[pa.Table]) -> pa.Table:
-    """Tables from many chunks as one, whatever columns and types each had."""
-    schema = lenient_schema([t.schema for t in tables])
-    return pa.concat_tables([conform(t, schema) for t in tables])
-
-
-@dataclass
-class Quarantined:
-    """A row left out of its chunk because it could not be encoded."""
-
-    table: str
-    row: dict[str, Any]
-    why: str
-
-    def notice(self) -> dict[str, Any]:
-        """The `events` row that says so (its values are plain, so it always encodes)."""
-        ids = {k: v[:200] if isinstance(v := self.row.get(k), str) else None for k in ID_COLUMNS}
-        return {**ids, "t_ns": time.time_ns(), "kind": "quarantined",
-                "detail": json.dumps({"table": self.table, "why": self.why})}  # fmt: skip
-
-    def kept(self) -> str:
-        """A bounded copy of the row, as one line of the chunk's quarantine file."""
-        return json.dumps({"table": self.table, "why": self.why, "row": _KEEP.repr(self.row)[:MAX_KEPT_CHARS]})
-
-
-def _parquet(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
-    return sink.getvalue()
-
-
-def _encodable_parts(name: str, rows: list[dict[str, Any]], parts: list[pa.Table], bad: list[Quarantined]) -> None:
-    """Bisect `rows` into tables that encode, and the single rows that do not."""
-    try:
-        table = rows_to_table(rows)
-        _parquet(table)  # some values only fail when written (an empty map: a struct without fields)
-        parts.append(table)
-    except Exception as exc:  # whatever the value, the other rows are kept
-        if len(rows) == 1:
-            bad.append(Quarantined(name, rows[0], f"{type(exc).__name__}: {exc}"[:300]))
-            return
-        middle = len(rows) // 2
-        _encodable_parts(name, rows[:middle], parts, bad)
-        _encodable_parts(name, rows[middle:], parts, bad)
-
-
-def encode_table(name: str, rows: list[dict[str, Any]]) -> tuple[list[bytes], list[Quarantined]]:
-    """One table's rows as Parquet (one file; several if its encodable parts do not merge), and the rows left out."""
-    try:
-        return [_parquet(rows_to_table(rows))], []
-    except Exception:
-        log.warning("a %s row cannot be encoded; finding it (the other rows are kept)", name)
-    parts: list[pa.Table] = []
-    bad: list[Quarantined] = []
-    _encodable_parts(name, rows, parts, bad)
-    if not parts:
-        return [], bad
-    try:
-        return [_parquet(concat_lenient(parts))], bad
-    except Exception:
-        return [_parquet(part) for part in parts], bad
 
 
 def encode_chunk(rows: dict[str, list[dict[str, Any]]]) -> tuple[bytes, list[Quarantined]]:
