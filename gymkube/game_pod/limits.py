@@ -39,12 +39,11 @@ class TokenBucket:
 
     rate: float
     burst: float
-    tokens: float = -1.0
-    stamp: float = field(default_factory=time.monotonic)
+    tokens: float = field(init=False)
+    stamp: float = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.tokens < 0:
-            self.tokens = self.burst
+        self.tokens, self.stamp = self.burst, time.monotonic()
 
     def take(self, amount: float = 1.0) -> bool:
         """Whether `amount` may pass now (it is taken if so)."""
