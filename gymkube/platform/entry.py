@@ -73,7 +73,7 @@ def make_entry_router(plane: ControlPlane) -> APIRouter:
         recruitment = spec.recruitment
         lifetime = recruitment.token_lifetime_s
         known = cookie_participant(plane, name, request.cookies.get(f"{COOKIE}_{name}"), lifetime)
-        given = params.get(recruitment.participant_param) if recruitment.participant_param else None
+        given = params.get(recruitment.participant_param) or None if recruitment.participant_param else None
         if given is not None and not is_participant_id(given):
             return page("Link not valid", "The participant id in this link is not valid.", 400)
         if given is not None and known is not None and given != known:
