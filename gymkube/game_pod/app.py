@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from gymkube.game_pod import browser
 from gymkube.game_pod.environments import bundle_file
-from gymkube.game_pod.events import register_events
+from gymkube.game_pod.events import CheckedPacket, register_events
 from gymkube.game_pod.pod import Pod
 from gymkube.game_pod.settings import PodSettings
 from gymkube.spec.load import load_experiment_file
@@ -62,7 +62,7 @@ def build_app(settings: PodSettings) -> LogOversize:
     experiment = load_experiment_file(settings.experiment_file)[0]
     sio = socketio.AsyncServer(
         async_mode="asgi",
-        serializer="msgpack",
+        serializer=CheckedPacket,
         always_connect=True,
         # A client's events are handled in order on its own connection's reader, not as one task each
         # (task creation per key press showed in the profile at 160 sessions).

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 import socketio
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from socketio import packet
+from socketio.msgpack_packet import MsgPackPacket
 
 from gymkube.game_pod.limits import MAX_ATTENTION_ROWS, MAX_ERROR_ROWS, RateLimiter, count_ignored
 from gymkube.game_pod.payloads import (
@@ -46,6 +48,47 @@ MAX_BAD_RECORDS_RECORDED = 10
 """`bad_records` events per browser game (each refusal is answered; only the first few are recorded)."""
 MAX_SIGNAL_CHARS = 16_000
 """Text in one WebRTC description or candidate (an offer with many candidates is a few kB)."""
+
+
+UNREADABLE = "(unreadable packet)"
+"""The event an unreadable packet becomes: counted and rate-limited as an unknown event."""
+
+
+class CheckedPacket(MsgPackPacket):
+    """socket.io's msgpack packets, each checked for its shape as it is decoded.
+
+    A packet that is not msgpack, not a map, of a type a browser does not send (binary events:
+    the msgpack parser never uses them), or an event without a text name would raise inside
+    python-socketio and log a traceback per packet; it becomes the unknown event `UNREADABLE`
+    instead, which the handlers count against the sender's budget like any other.
+    """
+
+    packet_type: int
+    namespace: Any
+    id: Any
+    data: Any
+
+    def __init__(self, *args: Any, encoded_packet: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, encoded_packet=encoded_packet, **kwargs)
+        if encoded_packet is not None and not encoded_packet:  # an empty message is not decoded by the base class
+            self.decode(encoded_packet)
+
+    def decode(self, encoded_packet: Any) -> None:
+        try:
+            super().decode(encoded_packet)
+            readable = (
+                self.packet_type in (packet.CONNECT, packet.DISCONNECT, packet.EVENT, packet.ACK)
+                and (self.namespace is None or isinstance(self.namespace, str))
+                and (self.id is None or (isinstance(self.id, int) and not isinstance(self.id, bool)))
+                and (
+                    self.packet_type != packet.EVENT
+                    or (isinstance(self.data, list) and bool(self.data) and isinstance(self.data[0], str))
+                )
+            )
+        except Exception:  # not msgpack, not a map, a key missing: whatever it is, it is not a packet
+            readable = False
+        if not readable:
+            self.packet_type, self.namespace, self.id, self.data = packet.EVENT, "/", None, [UNREADABLE]
 
 
 def _printable(name: Any) -> str:

@@ -27,6 +27,7 @@ from gymkube.game_pod.settings import PodSettings
 from gymkube.game_pod.stager import build_flow
 from gymkube.game_pod.ticker import Ticker
 from gymkube.game_pod.turn import read_turn_secret
+from gymkube.portable.inputs import is_count
 from gymkube.spec.experiment import Experiment
 from gymkube.spec.gym import GymScene
 from gymkube.storage.backends import open_storage
@@ -203,7 +204,7 @@ class Pod:
             return self.sessions[participant]
         if progress is None:
             params: dict[str, Any] = claims["q"] if isinstance(claims.get("q"), dict) else {}
-            ordinal: int = claims["n"] if isinstance(claims.get("n"), int) else 0
+            ordinal = claims["n"] if is_count(claims.get("n")) else 0
             progress = Progress(
                 experiment=self.experiment.name,
                 participant=participant,

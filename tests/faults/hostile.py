@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 from hypothesis import strategies as st
 
 from gymkube.game_pod.protocol import PROTOCOL, Event
 
 GAME = "$game"
+RAW = "$raw"
+"""An "event" that is really a raw engine.io message: bytes the socket.io layer has to decode itself."""
 EDGE_INTS = [0, 1, -1, 2**31, 2**53 - 1, 2**53, 2**63 - 1, 2**63, 2**64 - 1, -(2**63)]
 BROWSER_EVENTS = [str(e) for e, spec in PROTOCOL.items() if spec.sender in ("browser", "both")]
 POD_EVENTS = [str(e) for e, spec in PROTOCOL.items() if spec.sender == "pod"]
@@ -95,10 +98,37 @@ event_names = (
 @st.composite
 def socket_event(draw: st.DrawFn) -> tuple[str, tuple[Any, ...]]:
     """One event a page emits: a name and its arguments (usually one payload)."""
+    if draw(st.integers(0, 9)) == 0:
+        return RAW, (draw(raw_packets),)
     name = draw(event_names)
     payload = draw(st.one_of(shaped(name), shaped(name), anything))
     extra = draw(st.lists(values, max_size=2))
     return name, (payload, *extra)
+
+
+packet_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": ints | values,
+        "nsp": texts | values,
+        "data": values | st.lists(values, max_size=3),
+        "id": ints | values,
+    },
+)
+raw_packets = st.one_of(
+    st.binary(max_size=200),
+    packet_fields.map(lambda p: msgpack.packb(p)),
+    values.map(lambda v: msgpack.packb(v)),
+    st.sampled_from(
+        [
+            b"",
+            b"\x91" * 2000 + b"\x01",
+            b"\x81\x01\x02",
+            b"\xc1",
+            msgpack.packb({"type": 5, "nsp": "/", "data": [], "attachments": 1000}),
+        ]
+    ),
+)
 
 
 def with_game(value: Any, game: str) -> Any:

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 from conftest import FORAGE_DIR, game_pod_process, quick_manifest
-from hostile import claims, client_descriptions, socket_event, with_game
+from hostile import RAW, claims, client_descriptions, socket_event, with_game
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -90,6 +90,9 @@ class Study:
         for name, args in events:
             if not bot.sio.connected:
                 return  # disconnected for a reason of the pod's (oversize): allowed
+            if name == RAW:
+                await bot.sio.eio.send(args[0])
+                continue
             payload = with_game(args, game)
             await bot.sio.emit(name, payload[0] if len(payload) == 1 else payload)
         if bot.sio.connected:

@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from socketio import packet
 
+from gymkube.game_pod.events import UNREADABLE, CheckedPacket
 from gymkube.game_pod.payloads import (
     TELEMETRY,
     FramesReport,
@@ -159,3 +161,30 @@ def test_the_keyboard_state_ignores_inputs_whose_numbers_no_column_could_hold():
     assert not slot.on_input("ArrowLeft", True, 2**64 - 1, 1.0, 3)
     assert slot.on_input("ArrowLeft", True, 5, 1.0, 2**63)
     assert slot.newest is not None and slot.newest.frame is None and slot.newest.seq == 5
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=100) | values.map(msgpack.packb))
+def test_a_packet_that_is_not_one_a_browser_sends_becomes_an_unknown_event_instead_of_an_error(raw: bytes):
+    decoded = CheckedPacket(encoded_packet=raw)
+    assert decoded.packet_type in (packet.CONNECT, packet.DISCONNECT, packet.EVENT, packet.ACK)
+    if decoded.packet_type == packet.EVENT:
+        assert isinstance(decoded.data, list) and isinstance(decoded.data[0], str)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"type": 5, "nsp": "/", "data": ["input", {}], "attachments": 1000}, {"type": 2, "nsp": "/", "data": [7, 1]},
+     {"type": 2, "nsp": "/", "data": []}, {"type": 2, "nsp": 5, "data": ["x"]}, {"type": 3, "nsp": "/", "id": "1"},
+     {"nsp": "/"}, [1, 2]],
+)  # fmt: skip
+def test_binary_events_events_without_a_name_and_maps_with_wrong_fields_are_unreadable(fields: Any):
+    decoded = CheckedPacket(encoded_packet=msgpack.packb(fields))
+    assert (decoded.packet_type, decoded.data) == (packet.EVENT, [UNREADABLE])
+
+
+def test_a_browsers_own_packets_decode_as_sent():
+    event = CheckedPacket(encoded_packet=msgpack.packb({"type": 2, "nsp": "/", "data": ["input", {"s": 1}], "id": 4}))
+    assert (event.packet_type, event.data, event.id) == (packet.EVENT, ["input", {"s": 1}], 4)
+    connect = CheckedPacket(encoded_packet=msgpack.packb({"type": 0, "nsp": "/", "data": {"token": "t"}}))
+    assert (connect.packet_type, connect.data) == (packet.CONNECT, {"token": "t"})
