@@ -56,9 +56,9 @@ class Pod:
         self.bundle_dir = settings.bundle_dir.resolve() if settings.bundle_dir else self._fetch_bundle()
         self.bundle_hash = bundle_hash(self.bundle_dir)
         self.turn_secret = read_turn_secret(settings.turn_secret_file)
-        self.progress = ProgressStore(self.storage, experiment.name)
+        self.progress_store = ProgressStore(self.storage, experiment.name)
         self.writer.on_spool_error = self.on_spool_error
-        self.writer.before_flush = self.progress.save_pending
+        self.writer.before_flush = self.progress_store.save_pending
         self.sessions: dict[str, ParticipantSession] = {}
         """The participants in this pod's memory: here now, or gone only lately (see presence.py)."""
         self.arriving = 0
@@ -150,11 +150,11 @@ class Pod:
 
     async def save(self, progress: Progress) -> None:
         """Write a participant's progress now (scene changes, endings: before the participant sees them)."""
-        await self.progress.save(progress)
+        await self.progress_store.save(progress)
 
     def save_soon(self, progress: Progress) -> None:
         """Save a participant's progress before the next data chunk (see `ProgressStore.save_soon`)."""
-        self.progress.save_soon(progress)
+        self.progress_store.save_soon(progress)
 
     # sessions and games ----------------------------------------------------------------
 
@@ -191,7 +191,7 @@ class Pod:
         participant = session.progress.participant
         if self.sessions.get(participant) is session:
             del self.sessions[participant]
-            self.progress.save_soon(session.progress)
+            self.progress_store.save_soon(session.progress)
 
     async def open_session(self, claims: dict[str, Any]) -> ParticipantSession:
         """The live session for a token's participant: in memory, from storage, or new."""
@@ -199,7 +199,7 @@ class Pod:
         session = self.sessions.get(participant)
         if session is not None:
             return session
-        progress = await self.progress.load(participant)
+        progress = await self.progress_store.load(participant)
         if participant in self.sessions:  # opened meanwhile by another connection of theirs
             return self.sessions[participant]
         if progress is None:
@@ -450,10 +450,10 @@ class Pod:
             await asyncio.gather(self._writer_task, return_exceptions=True)
         await self.writer.close()
         for attempt in range(5):
-            await self.progress.save_pending()
-            if not self.progress.unsaved:
+            await self.progress_store.save_pending()
+            if not self.progress_store.unsaved:
                 break
             await asyncio.sleep(min(2.0, 0.2 * 2**attempt))
         else:
-            log.error("progress of %d participant(s) could not be saved", len(self.progress.unsaved))
+            log.error("progress of %d participant(s) could not be saved", len(self.progress_store.unsaved))
         log.info("game pod %s stopped; %d rows written", self.name, self.writer.rows_written)
