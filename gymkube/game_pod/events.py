@@ -46,8 +46,8 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 MAX_BAD_RECORDS_RECORDED = 10
 """`bad_records` events per browser game (each refusal is answered; only the first few are recorded)."""
-MAX_SIGNAL_CHARS = 16_000
-"""Text in one WebRTC description or candidate (an offer with many candidates is a few kB)."""
+MAX_SIGNAL_CHARS = 32_000
+"""Text in one WebRTC description or candidate (an offer with many candidates is a few kB; what does not fit is cut)."""
 
 
 UNREADABLE = "(unreadable packet)"
