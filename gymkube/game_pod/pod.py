@@ -187,11 +187,18 @@ class Pod:
             self.arriving -= 1
 
     def evict(self, session: ParticipantSession) -> None:
-        """Let a session leave memory (its participant is gone); its progress is saved with the next chunk."""
+        """Let a session leave memory (its participant is gone); its progress is saved with the next chunk.
+
+        Its ties to its games go too: a game and its members refer to each other, and a cycle waits
+        for a full garbage collection, which the tick loops run rarely (ticker.py) while references
+        counted down free it at once.
+        """
         participant = session.progress.participant
         if self.sessions.get(participant) is session:
             del self.sessions[participant]
             self.progress_store.save_soon(session.progress)
+            session.game = None
+            session.recent_games.clear()
 
     async def open_session(self, claims: dict[str, Any]) -> ParticipantSession:
         """The live session for a token's participant: in memory, from storage, or new."""
