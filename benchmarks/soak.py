@@ -148,6 +148,8 @@ def main() -> None:
         sampler.stopped.set()
         pod.stop()
     rows, problems = stored(pod)
+    log = pod.log_path.read_text(errors="replace")
+    pod_errors = [line for line in log.splitlines() if " ERROR " in line or line.startswith("Traceback")]
     pod.cleanup()
 
     samples = sampler.samples
@@ -174,6 +176,7 @@ def main() -> None:
             "quarantined": sum(1 for e in rows.get("events", []) if e["kind"] == "quarantined"),
         },
         "check_problems": problems[:20],
+        "pod_log_errors": pod_errors[:20],
         "wall_s": round(wall_s, 1),
         "s_per_participant": round(wall_s / max(1, len(records)), 4),
         "participant_s_median": round(statistics.median(r["s"] for r in records), 3) if records else None,
@@ -192,6 +195,7 @@ def main() -> None:
         and result["completed"] == args.participants
         and result["rows"]["steps_written"] == expected_steps
         and not problems
+        and not pod_errors
         and growth is not None
         and growth < RSS_GOAL_MB
     )
