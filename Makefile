@@ -9,7 +9,7 @@ PORT ?= 8000
 EXPERIMENTS ?= examples/cartpole.yaml examples/forage_ai.yaml examples/forage_human_human.yaml \
 	examples/pong_client.yaml examples/pong_p2p.yaml examples/scripted_consent.yaml
 
-.PHONY: vendor bench bench-routing bench-operator bench-p2p bench-browser bench-export tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
+.PHONY: vendor bench bench-routing bench-operator bench-p2p bench-browser bench-export bench-soak fuzz tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ jstest:
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# The fuzz suites (socket.io against a live pod, the REST API from its OpenAPI schema) with a fresh
+# seed and many more examples than CI's seeded run: FUZZ_EXAMPLES=20000 make fuzz for a night.
+FUZZ_EXAMPLES ?= 3000
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -x --timeout 0 \
+		tests/faults/test_fuzz_socket.py tests/platform/test_api_fuzz.py
+
 # Capacity and latency against interactive-gym and MUG (peers installed under benchmarks/.peers),
 # flush and export; writes benchmarks/results/<date>.json and .png. BENCH_SHORT=1 for a smoke run.
 bench: $(STAMP)
@@ -74,6 +81,11 @@ bench-browser: $(STAMP)
 # (about 6 minutes; BENCH_SHORT=1 for a smoke run). Writes benchmarks/results/export-<date>.json.
 bench-export: $(STAMP)
 	$(BIN)/python benchmarks/export.py
+
+# 10,000 participants one after another through one game pod: admissions, rows, RSS over time.
+# SOAK_PARTICIPANTS=200 for a short run.
+bench-soak: $(STAMP)
+	$(BIN)/python benchmarks/soak.py $(if $(SOAK_PARTICIPANTS),--participants $(SOAK_PARTICIPANTS))
 
 tools: $(STAMP)
 	$(BIN)/python tests/chart/helm.py helm >/dev/null

@@ -91,6 +91,8 @@ class Game:
         self.status = Status.COUNTDOWN
         self.countdown_until = 0.0
         self.step = 0
+        self.steps_shown: dict[int, int] = {}
+        """Per episode of this game, the last step sent to the browsers (0: its first frame)."""
         self.episode_open = False
         self.score = 0.0
         self.seed = self.base_seed
@@ -193,6 +195,7 @@ class Game:
         self.episode += 1
         self.episode_open = True
         self.step = 0
+        self.steps_shown[self.episode] = 0
         self.score = 0.0
         self.t_start_ns = time.time_ns()
         self.seed = self.base_seed + self.episode - 1
@@ -291,6 +294,10 @@ class Game:
         """The game broke (an exception in its tick): its players move on."""
         self._tell("failed")
 
+    def drawable(self, episode: int, step: int) -> bool:
+        """Whether this game sent the frame of `step` in `episode` (so a browser may report drawing it)."""
+        return step <= self.steps_shown.get(episode, -1)
+
     def on_input(
         self, agent: str, key: Any, down: Any, seq: Any, client_ms: Any, frame: Any, episode: Any, frame_ms: Any = None
     ) -> None:
@@ -340,6 +347,7 @@ class Game:
         step_action: Any = actions if self.multi_agent else actions[self.human.agent]
         self.observation, reward, terminated, truncated, info = self.env.step(step_action)
         self.step += 1
+        self.steps_shown[self.episode] = self.step
         truncated = bool(truncated) or self.step >= self.scene.max_steps
         columns, counted = step_columns(self.slots, self.observation, reward, terminated, truncated, info,
                                         self.record_observations)  # fmt: skip

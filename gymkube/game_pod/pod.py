@@ -20,12 +20,14 @@ from gymkube.game_pod.control_plane import TurnSource, pod_storage, token_key
 from gymkube.game_pod.environments import bundle_hash
 from gymkube.game_pod.game import Game
 from gymkube.game_pod.groups import Lobby
-from gymkube.game_pod.progress import Progress, load_progress, save_progress
+from gymkube.game_pod.presence import is_here, keep_sessions_current
+from gymkube.game_pod.progress import Progress, ProgressStore
 from gymkube.game_pod.remote import RemoteGame, browser_versions
 from gymkube.game_pod.session import ParticipantSession
 from gymkube.game_pod.settings import PodSettings
 from gymkube.game_pod.stager import build_flow
 from gymkube.game_pod.ticker import Ticker
+from gymkube.portable.inputs import is_count
 from gymkube.spec.experiment import Experiment
 from gymkube.spec.gym import GymScene
 from gymkube.storage.chunks import DataWriter
@@ -54,9 +56,15 @@ class Pod:
         )
         self.bundle_dir = settings.bundle_dir.resolve() if settings.bundle_dir else self._fetch_bundle()
         self.bundle_hash = bundle_hash(self.bundle_dir)
+        self.progress_store = ProgressStore(self.storage, experiment.name)
         self.writer.on_spool_error = self.on_spool_error
-        self.writer.before_flush = self.save_pending
+        self.writer.before_flush = self.progress_store.save_pending
         self.sessions: dict[str, ParticipantSession] = {}
+        """The participants in this pod's memory: here now, or gone only lately (see presence.py)."""
+        self.arriving = 0
+        """Participants admitted whose session is still being opened (they count against capacity)."""
+        self.completed = 0
+        """Participants who reached the end scene on this pod."""
         self.by_sid: dict[str, ParticipantSession] = {}
         self.tickers: dict[int, Ticker] = {}
         self.remote_games: dict[str, RemoteGame] = {}
@@ -71,9 +79,7 @@ class Pod:
         self.errors: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writer_task: asyncio.Task[None] | None = None
-        self.unsaved: dict[str, Progress] = {}
-        """Progress to save before the next data chunk (changed, or refused by storage during an outage)."""
-        self._saves_failing = False
+        self._sessions_task: asyncio.Task[None] | None = None
 
     def _fetch_bundle(self) -> Path | None:
         """An uploaded bundle (`spec.bundle: sha256:...`) from storage, checked and unpacked locally."""
@@ -87,8 +93,9 @@ class Pod:
 
     async def start(self) -> None:
         """Begin flushing (old spooled chunks first)."""
-        await self.writer.flush()
-        self._writer_task = asyncio.get_running_loop().create_task(self.writer.run())
+        loop = asyncio.get_running_loop()
+        self._writer_task = loop.create_task(self.writer.keep_running(flush_first=True), name="data-writer")
+        self._sessions_task = loop.create_task(keep_sessions_current(self), name="sessions")
         if has_browser_games(self):
             self._remote_task = asyncio.get_running_loop().create_task(self._sweep_remote_games())
         log.info(
@@ -134,49 +141,55 @@ class Pod:
 
     async def save(self, progress: Progress) -> None:
         """Write a participant's progress now (scene changes, endings: before the participant sees them)."""
-        self.unsaved.pop(progress.participant, None)
-        await self._write_progress([progress])
+        await self.progress_store.save(progress)
 
     def save_soon(self, progress: Progress) -> None:
-        """Save a participant's progress before the next data chunk (the hot path: episode starts and ends).
-
-        Progress of many games is written in one worker-thread job per flush instead of a job per
-        change, and always before the rows that depend on it reach storage.
-        """
-        self.unsaved[progress.participant] = progress
-
-    async def save_pending(self) -> None:
-        """Save the progress waiting to be saved (changed by games, or refused by storage before)."""
-        if self.unsaved:
-            pending, self.unsaved = self.unsaved, {}
-            await self._write_progress(list(pending.values()))
-
-    async def _write_progress(self, batch: list[Progress]) -> None:
-        """Snapshots taken now, written in one worker-thread job; what storage refuses waits in `unsaved`."""
-        snapshots = [(progress, progress.to_json()) for progress in batch]
-        failure = await asyncio.to_thread(self._put_progress, snapshots)
-        if failure is None:
-            if self._saves_failing:
-                self._saves_failing = False
-                log.info("progress saved again: storage is reachable")
-            return
-        failed_at, exc = failure
-        for progress, _ in snapshots[failed_at:]:
-            self.unsaved.setdefault(progress.participant, progress)  # a newer save_soon wins (same object)
-        if not self._saves_failing:
-            self._saves_failing = True
-            log.warning("cannot save progress (kept in memory and retried at every flush): %s", exc)
-
-    def _put_progress(self, snapshots: list[tuple[Progress, bytes]]) -> tuple[int, Exception] | None:
-        """Write each snapshot in turn; the index of the first that storage refused and why, or None."""
-        for index, (progress, snapshot) in enumerate(snapshots):
-            try:
-                save_progress(self.storage, progress, snapshot)
-            except Exception as exc:
-                return index, exc
-        return None
+        """Save a participant's progress before the next data chunk (see `ProgressStore.save_soon`)."""
+        self.progress_store.save_soon(progress)
 
     # sessions and games ----------------------------------------------------------------
+
+    @property
+    def accepting(self) -> bool:
+        """Whether a new participant may come in: not draining, and the data writer writes."""
+        return not self.draining and self.writer.ready
+
+    def occupancy(self) -> int:
+        """Participants here now (see presence.py): what admission, the load report and the router count."""
+        return sum(1 for s in self.sessions.values() if is_here(s)) + self.arriving
+
+    async def admit(self, claims: dict[str, Any]) -> ParticipantSession | None:
+        """The session of a token's participant if they may be here: in memory already, or new while there is room.
+
+        None when the pod is full, not accepting, or cannot load the participant's progress (logged).
+        """
+        session = self.sessions.get(claims["p"])
+        if session is not None:
+            return session
+        if not self.accepting or self.occupancy() >= self.spec.capacity:
+            return None
+        self.arriving += 1
+        try:
+            return await self.open_session(claims)
+        except Exception as exc:  # storage unreachable, or a progress object it cannot read
+            self.error(f"cannot open the session of {claims['p']}", repr(exc))
+            return None
+        finally:
+            self.arriving -= 1
+
+    def evict(self, session: ParticipantSession) -> None:
+        """Let a session leave memory (its participant is gone); its progress is saved with the next chunk.
+
+        Its ties to its games go too: a game and its members refer to each other, and a cycle waits
+        for a full garbage collection, which the tick loops run rarely (ticker.py) while references
+        counted down free it at once.
+        """
+        participant = session.progress.participant
+        if self.sessions.get(participant) is session:
+            del self.sessions[participant]
+            self.progress_store.save_soon(session.progress)
+            session.game = None
+            session.recent_games.clear()
 
     async def open_session(self, claims: dict[str, Any]) -> ParticipantSession:
         """The live session for a token's participant: in memory, from storage, or new."""
@@ -184,10 +197,12 @@ class Pod:
         session = self.sessions.get(participant)
         if session is not None:
             return session
-        progress = await asyncio.to_thread(load_progress, self.storage, self.experiment.name, participant)
+        progress = await self.progress_store.load(participant)
+        if participant in self.sessions:  # opened meanwhile by another connection of theirs
+            return self.sessions[participant]
         if progress is None:
             params: dict[str, Any] = claims["q"] if isinstance(claims.get("q"), dict) else {}
-            ordinal: int = claims["n"] if isinstance(claims.get("n"), int) else 0
+            ordinal = claims["n"] if is_count(claims.get("n")) else 0
             progress = Progress(
                 experiment=self.experiment.name,
                 participant=participant,
@@ -346,25 +361,31 @@ class Pod:
         return sum(1 for s in self.sessions.values() if s.sid is not None and s.heading_to_group())
 
     def load(self) -> dict[str, Any]:
-        """What this pod reports for routing and the admin view."""
-        connected = sum(1 for s in self.sessions.values() if s.sid is not None)
+        """What this pod reports for routing and the admin view.
+
+        `participants` is the number admission compares with `capacity`; `draining` says no one new
+        should be sent here (stopping, halted, or the data writer not writing).
+        """
         playing = sum(len(t.games) for t in self.tickers.values()) + len(self.remote_games)
-        completed = sum(1 for s in self.sessions.values() if s.progress.status == "completed")
         waiting = sum(len(lobby) for lobby in self.lobbies.values())
         return {
             "pod": self.name,
             "experiment": self.experiment.name,
             "alive": True,
-            "participants": connected,
+            "ready": self.accepting,
+            "participants": self.occupancy(),
+            "connected": len(self.by_sid),
+            "in_memory": len(self.sessions),
             "games": playing,
             "waiting": waiting,
             "ungrouped": self.ungrouped(),
-            "completed": completed,
+            "completed": self.completed,
             "dropped": self.dropped,
             "capacity": self.spec.capacity,
-            "draining": self.draining,
+            "draining": not self.accepting,
             "spooled_chunks": self.writer.spooled_chunks,
             "storage_error": self.writer.spool_error or self.writer.last_error,
+            "writer_error": self.writer.failure,
             "errors": list(self.errors)[-10:],
         }
 
@@ -416,9 +437,10 @@ class Pod:
             session.record_snapshot()
         for ticker in self.tickers.values():
             await ticker.close()
-        if self._remote_task is not None:
-            self._remote_task.cancel()
-            await asyncio.gather(self._remote_task, return_exceptions=True)
+        for task in (self._remote_task, self._sessions_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self._writer_task is not None:
@@ -426,10 +448,10 @@ class Pod:
             await asyncio.gather(self._writer_task, return_exceptions=True)
         await self.writer.close()
         for attempt in range(5):
-            await self.save_pending()
-            if not self.unsaved:
+            await self.progress_store.save_pending()
+            if not self.progress_store.unsaved:
                 break
             await asyncio.sleep(min(2.0, 0.2 * 2**attempt))
         else:
-            log.error("progress of %d participant(s) could not be saved", len(self.unsaved))
+            log.error("progress of %d participant(s) could not be saved", len(self.progress_store.unsaved))
         log.info("game pod %s stopped; %d rows written", self.name, self.writer.rows_written)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gymkube.storage.backends import Storage
+
+log = logging.getLogger(__name__)
 
 MAX_LATENCY_SAMPLES = 200
 
@@ -48,6 +52,9 @@ class Progress:
     drops: int = 0
     waiting: dict[str, int] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    client_errors: int = 0
+    ignored: dict[str, int] = field(default_factory=dict)
+    """Messages from the page that were not taken, by kind (unknown, malformed, over budget; see limits.py)."""
 
     @property
     def current(self) -> str:
@@ -62,8 +69,8 @@ class Progress:
         self.clock_offset_ms = round(ordered[len(ordered) // 2], 2)
 
     def to_json(self) -> bytes:
-        """Serialised for storage."""
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        """Serialised for storage (every value came through a bounded model; `str` is the last resort)."""
+        return json.dumps(asdict(self), separators=(",", ":"), default=str).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Progress:
@@ -98,6 +105,8 @@ class Progress:
             "episodes_played": json.dumps(self.episodes_played, sort_keys=True),
             "end_reason": self.end_reason,
             "groups": json.dumps(self.groups, sort_keys=True) if self.groups else None,
+            "client_errors": self.client_errors,
+            "ignored_events": json.dumps(self.ignored, sort_keys=True) if self.ignored else None,
             "wait_s": round(sum(g["waited_s"] for g in self.groups.values()), 3) if self.groups else None,
             "t_start_ns": self.t_start_ns,
             "t_end_ns": self.t_end_ns,
@@ -117,3 +126,78 @@ def load_progress(storage: Storage, experiment: str, participant: str) -> Progre
 def save_progress(storage: Storage, progress: Progress, snapshot: bytes | None = None) -> None:
     """Write the progress, or a `snapshot` of it taken earlier (blocking; call from a thread)."""
     storage.put(progress_key(progress.experiment, progress.participant), snapshot or progress.to_json())
+
+
+class ProgressStore:
+    """Participants' progress in storage, and the saves still to make (before the next chunk, or once storage is back).
+
+    `load` gives the newest progress of a participant: one still waiting to be saved, or being
+    saved, before storage's copy, so a participant who left memory and comes back at once
+    carries on from where they were.
+    """
+
+    def __init__(self, storage: Storage, experiment: str) -> None:
+        self.storage = storage
+        self.experiment = experiment
+        self.unsaved: dict[str, Progress] = {}
+        """Progress to save before the next data chunk (changed, or refused by storage during an outage)."""
+        self._writing: dict[str, Progress] = {}
+        self._failing = False
+
+    async def load(self, participant: str) -> Progress | None:
+        """The participant's newest progress, or None for a new participant."""
+        newest = self.unsaved.get(participant) or self._writing.get(participant)
+        if newest is not None:
+            return newest
+        return await asyncio.to_thread(load_progress, self.storage, self.experiment, participant)
+
+    async def save(self, progress: Progress) -> None:
+        """Write a participant's progress now (scene changes, endings: before the participant sees them)."""
+        self.unsaved.pop(progress.participant, None)
+        await self._write([progress])
+
+    def save_soon(self, progress: Progress) -> None:
+        """Save a participant's progress before the next data chunk (the hot path: episode starts and ends).
+
+        Progress of many games is written in one worker-thread job per flush instead of a job per
+        change, and always before the rows that depend on it reach storage.
+        """
+        self.unsaved[progress.participant] = progress
+
+    async def save_pending(self) -> None:
+        """Save the progress waiting to be saved (changed by games, or refused by storage before)."""
+        if self.unsaved:
+            pending, self.unsaved = self.unsaved, {}
+            await self._write(list(pending.values()))
+
+    async def _write(self, batch: list[Progress]) -> None:
+        """Snapshots taken now, written in one worker-thread job; what storage refuses waits in `unsaved`."""
+        snapshots = [(progress, progress.to_json()) for progress in batch]
+        for progress in batch:
+            self._writing[progress.participant] = progress
+        try:
+            failure = await asyncio.to_thread(self._put, snapshots)
+        finally:
+            for progress in batch:
+                if self._writing.get(progress.participant) is progress:
+                    del self._writing[progress.participant]
+        if failure is None:
+            if self._failing:
+                self._failing = False
+                log.info("progress saved again: storage is reachable")
+            return
+        failed_at, exc = failure
+        for progress, _ in snapshots[failed_at:]:
+            self.unsaved.setdefault(progress.participant, progress)  # a newer save_soon wins (same object)
+        if not self._failing:
+            self._failing = True
+            log.warning("cannot save progress (kept in memory and retried at every flush): %s", exc)
+
+    def _put(self, snapshots: list[tuple[Progress, bytes]]) -> tuple[int, Exception] | None:
+        """Write each snapshot in turn; the index of the first that storage refused and why, or None."""
+        for index, (progress, snapshot) in enumerate(snapshots):
+            try:
+                save_progress(self.storage, progress, snapshot)
+            except Exception as exc:
+                return index, exc
+        return None

@@ -4,9 +4,14 @@ The browser steps the environment (gymkube.portable under Pyodide) and sends its
 batches: `start`, `step`, `end` and `event` entries (see gymkube/portable/sim.py). The pod checks
 every entry, adds the columns that say whose row it is, and writes rows in the same schema as server
 mode. In `p2p` mode every peer sends the same confirmed steps: the pod keeps one row per step,
-takes each player's input timing from that player's own browser, and flags any field the peers
+takes each player's input timing from that player's own browser (a peer's report carries only its
+own input columns; the others' stay empty until they report), and flags any field the peers
 disagree on (`peers_disagree`); a step only one peer reported (the other closed its tab) is written
 after `MERGE_WAIT_S`, with `peers_reported` saying how many did.
+
+A page cannot finish faster than real time: an episode end is refused (and the game does not move
+on, so no completion code comes of it) when it claims no step, more steps than it sent, or more
+steps in the game than `fps` allows since the pod started the game.
 
 Signalling (`signal`) and the relay (`relay`) pass through the pod to the other members of the
 group; the pod never reads them.
@@ -25,6 +30,7 @@ from typing import Any
 
 from gymkube.game_pod import environments
 from gymkube.game_pod.game import Status, scene_columns
+from gymkube.game_pod.payloads import MAX_ENTRIES, plain_json
 from gymkube.game_pod.protocol import Event
 from gymkube.portable.inputs import client_time, is_count
 from gymkube.spec.gym import GymScene, HumanPlayer, NoopPlayer, PolicyPlayer, RandomPlayer
@@ -33,8 +39,6 @@ log = logging.getLogger(__name__)
 
 MERGE_WAIT_S = 3.0
 """How long a step reported by some peers waits for the others before it is written as it is."""
-MAX_ENTRIES = 2500
-"""Entries per `records` message (a browser sends about one second of play at a time)."""
 MAX_INFO_COLUMNS = 64
 MAX_TEXT = 2000
 MAX_RESTARTS = 20
@@ -44,6 +48,10 @@ MAX_EVENTS_PER_GAME = 200
 SHARED = re.compile(r"^(action|source|reward)_[\w.-]+$|^(reward|terminated|truncated|obs_hash)$")
 """Step fields every peer computes alike: compared between peers."""
 SOURCES = {"human", "default", "absent", "policy", "random", "noop"}
+INPUT_COLUMNS = ("input_seq", "input_client_ms", "input_frame", "input_frame_ms")
+"""A human seat's input columns: only that seat's own browser reports them."""
+REAL_TIME_SLACK_S, REAL_TIME_TOLERANCE = 1.0, 0.05
+"""How much faster than `steps / fps` a game's steps may seem to come (clocks, batching)."""
 
 
 @dataclass
@@ -140,11 +148,14 @@ class RemoteGame:
         self.listener: Callable[[str, Any], None] | None = None
         self.outbox: list[tuple[str, dict[str, Any]]] = []
         self.status = Status.PLAYING
+        self.first_episode = first_episode
         self.next_episode = first_episode
         self.episode = first_episode - 1
         self.rounds_done = rounds_done
         self.episode_open = False
         self.step = 0  # steps written in the open episode
+        self.steps_played = 0  # steps of every episode of this game, as first reported
+        self.started = time.monotonic()
         self.t_start_ns = 0
         self.pending: dict[tuple[int, int], PendingStep] = {}
         self.ends: dict[int, dict[str, Any]] = {}  # episode -> end reports by agent (p2p: one per peer)
@@ -246,6 +257,10 @@ class RemoteGame:
         """The game broke: its players move on."""
         self._tell("failed")
 
+    def drawable(self, episode: int, step: int) -> bool:
+        """Whether a browser of this game may have drawn this frame (its records may not have arrived yet)."""
+        return self.first_episode <= episode <= self.next_episode and step <= self.scene.max_steps
+
     def _game_message(self, status: str) -> dict[str, Any]:
         return {"game": self.id, "status": status, "episode": self.round, "episodes": self.scene.episodes,
                 "countdown": 0.0, "agent": None, "keys": list(self.scene.controls.keys),
@@ -318,11 +333,9 @@ class RemoteGame:
                 raise BadEntry(f"more than {MAX_RESTARTS} episodes were cut short in this game")
             self.flush_pending(force=True)
             self.record("episodes", self.episode_row("interrupted", self.step, None, {}))
-        reported = entry.get("v")
-        if isinstance(reported, dict) and len(json.dumps(reported, default=str)) <= MAX_TEXT:
-            self.versions = self.base_versions | {
-                str(k)[:40]: v for k, v in reported.items() if isinstance(v, str | None)
-            }
+        reported = plain_json(entry.get("v"), depth=1, items=16, chars=100)
+        if isinstance(reported, dict):
+            self.versions = self.base_versions | {k[:40]: v for k, v in reported.items() if isinstance(v, str | None)}
         self.episode = episode
         self.next_episode = episode + 1
         self.episode_open = True
@@ -352,8 +365,8 @@ class RemoteGame:
                 name in ("reward", "input_client_ms", "input_frame_ms") and agent in agents
             ):
                 clean[key] = client_time(value) if value is not None else None
-            elif key in ("terminated", "truncated"):
-                clean[key] = bool(value)
+            elif key in ("terminated", "truncated") and isinstance(value, bool):
+                clean[key] = value
             elif key == "obs_hash" and isinstance(value, str) and len(value) <= 64:
                 clean[key] = value
             elif name == "action" and agent in agents and is_count(value):
@@ -362,13 +375,11 @@ class RemoteGame:
                 clean[key] = value
             elif name in ("input_seq", "input_frame") and agent in agents and (value is None or is_count(value)):
                 clean[key] = value
-            elif key == "obs" and self.record_observations and isinstance(value, str | float | int | None):
-                clean[key] = value if not isinstance(value, str) else value[: MAX_TEXT * 50]
+            elif key == "obs" and self.record_observations:
+                clean[key] = value[: MAX_TEXT * 50] if isinstance(value, str) else client_time(value)
             elif key.startswith("info_") and len(key) <= 100 and info < MAX_INFO_COLUMNS:
                 info += 1
-                clean[key] = (
-                    value[:MAX_TEXT] if isinstance(value, str) else client_time(value) if value is not None else None
-                )
+                clean[key] = value[:MAX_TEXT] if isinstance(value, str) else client_time(value)
             elif key in ("episode", "step"):
                 continue
             else:
@@ -403,10 +414,12 @@ class RemoteGame:
             expected = self.step + 1 + len([k for k in self.pending if k[0] == episode])
             if step != expected:
                 raise BadEntry(f"step {step} of episode {episode} arrived, expected {expected}")
-            row_out = {**self.base_row, "episode": episode, "step": step, "t_planned_ns": None} | clean
+            others = {f"{column}_{a}": None for a in self.slots if a != agent for column in INPUT_COLUMNS}
+            row_out = {**self.base_row, "episode": episode, "step": step, "t_planned_ns": None} | clean | others
             pending = self.pending[key] = PendingStep(row_out)
+            self.steps_played += 1
         else:
-            own = {k: v for k, v in clean.items() if k.endswith(f"_{agent}") and k.startswith("input_")}
+            own = {k: v for k, v in clean.items() if self._split(k) in {(c, agent) for c in INPUT_COLUMNS}}
             differ = {c for c, v in clean.items() if SHARED.match(c) and pending.row.get(c) != v}
             pending.disagree |= differ
             if differ and agent == self.authority:  # the first seat's browser is the reference (it resyncs the others)
@@ -448,13 +461,27 @@ class RemoteGame:
             raise BadEntry(f"episode {episode!r} ended, but episode {self.episode} is open")
         if status not in ("terminated", "truncated") or not is_count(steps):
             raise BadEntry("an episode end needs a status (terminated | truncated) and its steps")
+        self._check_end(steps)
         score = client_time(entry.get("score"))
-        peers = entry.get("p2p") if isinstance(entry.get("p2p"), dict) else None
-        if peers is not None and len(json.dumps(peers, default=str)) > MAX_TEXT * 4:
-            peers = {"truncated": True}
-        report = {"status": status, "steps": steps, "score": score, "p2p": peers}
+        peers = plain_json(entry.get("p2p"), depth=3, items=32, chars=200)
+        report = {"status": status, "steps": steps, "score": score, "p2p": peers if isinstance(peers, dict) else None}
         self.ends.setdefault(episode, {})[agent] = report
         self.ends_since.setdefault(episode, time.monotonic())
+
+    def _check_end(self, steps: int) -> None:
+        """Refuse an episode end no honest page sends: no step, steps it did not send, or faster than real time."""
+        sent = max([self.step, *(k[1] for k in self.pending if k[0] == self.episode)])
+        if steps < 1:
+            raise BadEntry("an episode ends after at least one step")
+        if steps > sent or (self.solo and steps != sent):
+            raise BadEntry(f"the episode ends after {steps} steps, but {sent} were sent")
+        fps, elapsed = self.scene.fps, time.monotonic() - self.started
+        least = self.steps_played / fps * (1 - REAL_TIME_TOLERANCE) - REAL_TIME_SLACK_S
+        if elapsed < least:
+            raise BadEntry(
+                f"{self.steps_played} steps at {fps} fps take {self.steps_played / fps:.1f} s; "
+                f"this game started {elapsed:.1f} s ago"
+            )
 
     def _finish_episode(self, reports: dict[str, dict[str, Any]]) -> None:
         first = next(iter(reports.values()))
@@ -478,9 +505,8 @@ class RemoteGame:
         self.events_recorded += 1
         if self.events_recorded > MAX_EVENTS_PER_GAME:
             return
+        detail = plain_json(detail, depth=3, items=32, chars=200)
         detail = detail if isinstance(detail, dict) else {}
-        if len(json.dumps(detail, default=str)) > MAX_TEXT:
-            detail = {"truncated": True}
         session.pod.event(session, f"{self.scene.mode}_{kind}", {"game": self.id, "group": self.group} | detail)
 
 

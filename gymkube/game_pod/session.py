@@ -10,6 +10,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from gymkube.game_pod.game import Game, Status
+from gymkube.game_pod.limits import ParticipantBudget
 from gymkube.game_pod.page_answers import check_page_answers
 from gymkube.game_pod.progress import Progress
 from gymkube.game_pod.protocol import Event
@@ -17,7 +18,6 @@ from gymkube.game_pod.remote import RemoteGame
 from gymkube.game_pod.scenes import client_scene, ending_scene
 from gymkube.game_pod.stager import scene_id_of
 from gymkube.game_pod.survey import check_answers
-from gymkube.portable.inputs import client_time, is_count
 from gymkube.spec.gym import GymScene
 from gymkube.spec.scenes import EndScene, Scene, StaticScene, SurveyScene
 
@@ -36,8 +36,6 @@ CODE_PREFIX = {
 
 RECENT_GAMES = 4
 """Games whose frame draw times are still accepted (reports for a game arrive after it ends)."""
-MAX_FRAMES_PER_REPORT = 600
-"""At most this many frames in one report (the browser sends one a second; 600 covers a slow tab)."""
 
 
 def format_seconds(seconds: float) -> str:
@@ -61,7 +59,22 @@ class ParticipantSession:
         self._grace: asyncio.TimerHandle | None = None
         self._left_ns = 0
         self._lock = asyncio.Lock()
-        self.recent_games: dict[str, str] = {}  # game id -> agent, for draw times reported late
+        self.recent_games: dict[str, tuple[str, AnyGame]] = {}  # game id -> (agent, game), for draw times reported late
+        self.budget = ParticipantBudget()
+        self.left_at = time.monotonic()
+        """When the page left (or the session opened): a session gone long enough leaves memory (presence.py)."""
+        self.finished_at: float | None = None
+        """When the pod first saw this participant connected and finished (presence.py hangs up later)."""
+
+    @property
+    def grace_pending(self) -> bool:
+        """A game seat is held for this participant while they are away."""
+        return self._grace is not None
+
+    @property
+    def busy(self) -> bool:
+        """Something of theirs is under way (finishing a scene, moving on)."""
+        return self._lock.locked()
 
     @property
     def scene(self) -> Scene:
@@ -90,6 +103,7 @@ class ParticipantSession:
             self._grace.cancel()
             self._grace = None
         self.sid = sid
+        self.finished_at = None
         self.progress.connects += 1
         if client:
             self.progress.client = client
@@ -112,6 +126,7 @@ class ParticipantSession:
         """
         self.sid = None
         self._left_ns = time.time_ns()
+        self.left_at = time.monotonic()
         self.pod.event(self, "disconnect", {"scene": self.progress.current})
         self.record_snapshot()
         self.leave_lobby("disconnected")
@@ -232,6 +247,7 @@ class ParticipantSession:
         )
         p.status = "completed"
         p.t_end_ns = time.time_ns()
+        self.pod.completed += 1
         await self.pod.save(p)
         self.record_snapshot()
         self.pod.event(self, "completed", {"code": p.completion_code})
@@ -288,25 +304,25 @@ class ParticipantSession:
         self.end_game("excluded")
         self.pod.spawn(self.end_session("excluded"))
 
-    async def finish_scene(self, data: Any) -> dict[str, Any]:
+    async def finish_scene(self, scene_key: str, answers: dict[str, Any] | None) -> dict[str, Any]:
         """The browser says the current scene is done; check it, record it, move on."""
         async with self._lock:
             scene = self.scene
-            if not isinstance(data, dict) or data.get("scene") != self.progress.current:
+            if scene_key != self.progress.current:
                 return {"ok": False, "errors": {"_": "This page is out of date; reloading it."}}
             if isinstance(scene, StaticScene):
                 waited = (time.time_ns() - self.progress.scene_entered_ns) / 1e9
                 if waited + 0.25 < scene.min_time_s:
                     return {"ok": False, "errors": {"_": "Please take a little longer to read."}}
-                values, errors = check_page_answers(scene, data.get("answers"))
+                values, errors = check_page_answers(scene, answers)
                 if errors:
                     return {"ok": False, "errors": errors}
                 await self.advance(values)
             elif isinstance(scene, SurveyScene):
-                answers, errors = check_answers(scene, data.get("answers"))
+                clean, errors = check_answers(scene, answers)
                 if errors:
                     return {"ok": False, "errors": errors}
-                await self.advance(answers)
+                await self.advance(clean)
             else:
                 return {"ok": False, "errors": {"_": "This scene ends by itself."}}
             return {"ok": True, "errors": {}}
@@ -344,35 +360,28 @@ class ParticipantSession:
     def join(self, game: AnyGame, agent: str) -> None:
         """Play `agent` in `game` from now on."""
         self.game, self.agent = game, agent
-        self.recent_games[game.id] = agent
+        self.recent_games[game.id] = (agent, game)
         while len(self.recent_games) > RECENT_GAMES:
             del self.recent_games[next(iter(self.recent_games))]
 
-    def record_frames(self, data: dict[str, Any]) -> None:
+    def record_frames(self, game_id: str, episode: int, steps: list[int], times: list[float]) -> None:
         """Store the draw times the browser reported for frames of one of this participant's games.
 
         Times are the browser's clock; `t_drawn_server_ms` adds the clock offset estimated from the
-        latency pings so far (None before the first ping). Malformed reports are dropped whole.
+        latency pings so far (None before the first ping). Only frames the game could have shown
+        are kept (a report naming another game, or a step not yet played, is dropped).
         """
-        game, episode, steps, times = data.get("g"), data.get("e"), data.get("f"), data.get("ms")
-        agent = self.recent_games.get(game) if isinstance(game, str) else None
-        if (
-            agent is None
-            or not is_count(episode)
-            or not isinstance(steps, list)
-            or not isinstance(times, list)
-            or len(steps) != len(times)
-            or len(steps) > MAX_FRAMES_PER_REPORT
-        ):
+        recent = self.recent_games.get(game_id)
+        if recent is None:
             return
+        agent, game = recent
         offset, received = self.progress.clock_offset_ms, time.time_ns()
-        for step, ms in zip(steps, times, strict=True):
-            drawn = client_time(ms)
-            if not is_count(step) or drawn is None:
+        for step, drawn in zip(steps, times, strict=True):
+            if not game.drawable(episode, step):
                 continue
             self.pod.record(
                 "frames",
-                {**self.row_ids(), "game": game, "agent": agent, "episode": episode, "step": step,
+                {**self.row_ids(), "game": game_id, "agent": agent, "episode": episode, "step": step,
                  "t_drawn_client_ms": drawn, "t_drawn_server_ms": None if offset is None else drawn + offset,
                  "t_recv_ns": received},
             )  # fmt: skip

@@ -1,4 +1,10 @@
-"""The participant entry `/x/{experiment}`: checks, who they are, which pod, a signed token."""
+"""The participant entry `/x/{experiment}`: checks, who they are, which pod, a signed token.
+
+Who they are: the recruitment platform's id in the URL (`recruitment.participantParam`), else the
+signed cookie an earlier entry set, else a new random id. A browser whose cookie names one
+participant cannot enter as another by changing the id in the URL (a second id on the same
+browser is refused); a browser without that cookie (a fresh entry) can.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +19,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gymkube.platform.plane import ControlPlane
 from gymkube.platform.screening import browser_family, screen_problems
-from gymkube.tokens import sign_token
+from gymkube.tokens import TokenError, is_participant_id, sign_token, verify_signed
 
-PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")
 COOKIE = "gymkube_participant"
+SCREEN_SIZE = re.compile(r"[0-9]{1,5}")
 
 _MEASURE = """<!doctype html><meta charset=utf-8><title>Starting…</title>
 <p style="font:18px system-ui;margin:4em auto;max-width:40em">Starting the study…</p>
@@ -39,7 +45,19 @@ def page(title: str, message: str, status: int) -> HTMLResponse:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() and len(value) < 6 else None
+    """A screen size from the query: ASCII digits only (`"²".isdigit()` is true, and `int("²")` raises)."""
+    return int(value) if value is not None and SCREEN_SIZE.fullmatch(value) else None
+
+
+def cookie_participant(plane: ControlPlane, name: str, value: str | None, lifetime_s: float) -> str | None:
+    """The participant a genuine, unexpired cookie of this experiment names; None for no cookie, or a bad one."""
+    if value is None:
+        return None
+    try:
+        claims = verify_signed(plane.secret, value, name, lifetime_s)
+    except TokenError:
+        return None
+    return claims["p"] if claims.get("k") == "cookie" else None
 
 
 def make_entry_router(plane: ControlPlane) -> APIRouter:
@@ -53,11 +71,19 @@ def make_entry_router(plane: ControlPlane) -> APIRouter:
         spec = record.experiment.spec
         params = request.query_params
         recruitment = spec.recruitment
-        cookie = request.cookies.get(f"{COOKIE}_{name}")
-        participant = params.get(recruitment.participant_param or "") or cookie
-        if participant is not None and not PARTICIPANT_ID.match(participant):
+        lifetime = recruitment.token_lifetime_s
+        known = cookie_participant(plane, name, request.cookies.get(f"{COOKIE}_{name}"), lifetime)
+        given = params.get(recruitment.participant_param) or None if recruitment.participant_param else None
+        if given is not None and not is_participant_id(given):
             return page("Link not valid", "The participant id in this link is not valid.", 400)
-        participant = participant or uuid.uuid4().hex
+        if given is not None and known is not None and given != known:
+            return page(
+                "Already taking part",
+                "This browser already takes part in this study under another participant id. "
+                "Please use the link you were given first, in this browser.",
+                409,
+            )
+        participant = given or known or uuid.uuid4().hex
         router_ = plane.router(name)
         returning = router_.knows(participant)
         if record.paused and not returning:
@@ -96,7 +122,8 @@ def make_entry_router(plane: ControlPlane) -> APIRouter:
             },
         )
         response = RedirectResponse(f"{pod.url}?{urlencode({'t': token})}", status_code=303)
-        response.set_cookie(f"{COOKIE}_{name}", participant, httponly=True, samesite="lax")
+        cookie = sign_token(plane.secret, {"x": name, "p": participant, "k": "cookie"})
+        response.set_cookie(f"{COOKIE}_{name}", cookie, max_age=lifetime, httponly=True, samesite="lax")
         return response
 
     @router.get("/x/{name}", response_class=HTMLResponse)

@@ -7,17 +7,24 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
+MAX_COUNT = 2**53
+"""Counts from a browser are below this: the largest integer a JavaScript number holds exactly (and an int64 column)."""
+
 
 def client_time(value: Any) -> float | None:
-    """A client timestamp (ms since the epoch) as a float, or None when it is not a finite number."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    """A client number (a timestamp in ms since the epoch, a reward) as a float, or None when it is not a finite one."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)  # an int beyond a float's range raises here
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def is_count(value: Any) -> TypeGuard[int]:
-    """A non-negative int (not a bool): a step, episode or sequence number from the client."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """An int in 0 <= n < 2**53 (not a bool): a step, episode, action or sequence number from the client."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_COUNT
 
 
 @dataclass
@@ -70,7 +77,7 @@ class HumanSlot:
 
     def on_input(self, key: Any, down: Any, seq: Any, client_ms: Any, frame: Any, frame_ms: Any = None) -> bool:
         """Apply one input event; False when it is not a valid one (it is then ignored)."""
-        if key not in self.keys or not isinstance(down, bool) or not isinstance(seq, int):
+        if key not in self.keys or not isinstance(down, bool) or not is_count(seq):
             self.ignored += 1
             return False
         if seq <= self.last_seq:
@@ -88,7 +95,7 @@ class HumanSlot:
             seq=seq,
             recv_ns=time.time_ns(),
             client_ms=client_time(client_ms),
-            frame=frame if isinstance(frame, int) else None,
+            frame=frame if is_count(frame) else None,
             frame_ms=client_time(frame_ms),
         )
         return True

@@ -44,6 +44,18 @@ class Recruitment(SpecModel):
 
     participant_param: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,64}$", description="e.g. PROLIFIC_PID")
     record_params: list[str] = Field(default_factory=list, max_length=32, description="e.g. [STUDY_ID, SESSION_ID]")
+    token_lifetime_hours: int = Field(
+        168,
+        ge=1,
+        le=8760,
+        description="How long the link to a game pod (and the participant cookie) stays valid after entry; "
+        "past it the participant enters again through the study link.",
+    )
+
+    @property
+    def token_lifetime_s(self) -> int:
+        """`tokenLifetimeHours` in seconds."""
+        return self.token_lifetime_hours * 3600
 
     @model_validator(mode="after")
     def _param_names(self) -> Recruitment:

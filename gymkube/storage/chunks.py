@@ -4,6 +4,13 @@ Every flush (each second, and at once when an episode ends) turns all of the pod
 into ONE chunk object: a zip (stored, not compressed) holding one Parquet file per table. The
 chunk is written to the local spool first (fsynced), then uploaded; when storage is down the
 spool keeps it and the upload is retried, so rows survive an outage of the backend.
+
+A row that cannot be encoded (a value Arrow or Parquet cannot hold) never costs the others: it
+is found by bisection, left out of its table and quarantined: an `events` row (kind
+`quarantined`) names its participant, its table and why, and the chunk's `quarantine.jsonl`
+keeps a bounded copy of it. The writer's loop is supervised (`keep_running`): if it dies it is
+logged and restarted, `ready` is False until a flush succeeds again, and no row taken from the
+buffer is dropped on an exception (they go back to the buffer).
 """
 
 from __future__ import annotations
@@ -11,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import io
-import json
 import logging
 import os
 import shutil
@@ -26,10 +32,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gymkube.storage.backends import Storage
+from gymkube.storage.tables import MAX_KEPT_PER_CHUNK, Quarantined, concat_lenient, encode_table
 
 log = logging.getLogger(__name__)
 
 TABLES = ("steps", "episodes", "scenes", "sessions", "events", "screening", "frames")
+QUARANTINE_FILE = "quarantine.jsonl"
 
 
 def chunk_prefix(experiment: str) -> str:
@@ -37,47 +45,44 @@ def chunk_prefix(experiment: str) -> str:
     return f"experiments/{experiment}/chunks/"
 
 
-def _column(values: list[Any]) -> pa.Array:
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        # Values that disagree in type (a number here, text there) are kept, as text.
-        return pa.array(
-            [None if v is None else v if isinstance(v, str) else json.dumps(v, default=str) for v in values],
-            pa.string(),
-        )
+def encode_chunk(rows: dict[str, list[dict[str, Any]]]) -> tuple[bytes, list[Quarantined]]:
+    """One zip holding `<table>.parquet` for every table that has rows, and the rows quarantined on the way.
 
-
-def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
-    """A table from row dicts; a column whose values disagree in type becomes text."""
-    try:
-        return pa.Table.from_pylist(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        names = list(dict.fromkeys(key for row in rows for key in row))
-        return pa.table({name: _column([row.get(name) for row in rows]) for name in names})
-
-
-def encode_chunk(rows: dict[str, list[dict[str, Any]]]) -> bytes:
-    """One zip holding `<table>.parquet` for every table that has rows."""
+    Quarantined rows are left out of their table, named in `events` and kept (bounded) in `quarantine.jsonl`.
+    """
     buffer = io.BytesIO()
+    quarantined: list[Quarantined] = []
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+
+        def write(table: str, table_rows: list[dict[str, Any]], part: str = "") -> None:
+            files, bad = encode_table(table, table_rows)
+            for index, data in enumerate(files):
+                archive.writestr(f"{table}{part}{f'.{index}' if index else ''}.parquet", data)
+            quarantined.extend(bad)
+
         for table, table_rows in rows.items():
-            if not table_rows:
-                continue
-            sink = io.BytesIO()
-            pq.write_table(rows_to_table(table_rows), sink, compression="zstd")
-            archive.writestr(f"{table}.parquet", sink.getvalue())
-    return buffer.getvalue()
+            if table != "events" and table_rows:
+                write(table, table_rows)
+        events = rows.get("events", []) + [q.notice() for q in quarantined]  # events last: it takes the notices
+        if events:
+            write("events", events)
+        own = [q.notice() for q in quarantined if q.table == "events"]  # events rows that were quarantined
+        if own:
+            write("events", own, ".notices")
+        if quarantined:
+            archive.writestr(QUARANTINE_FILE, "\n".join(q.kept() for q in quarantined[:MAX_KEPT_PER_CHUNK]) + "\n")
+    return buffer.getvalue(), quarantined
 
 
 def decode_chunk(data: bytes) -> dict[str, pa.Table]:
-    """The tables inside one chunk."""
+    """The tables inside one chunk (a table written in several parts comes back as one)."""
+    parts: dict[str, list[pa.Table]] = {}
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        return {
-            name.removesuffix(".parquet"): pq.read_table(io.BytesIO(archive.read(name)))
-            for name in archive.namelist()
-            if name.endswith(".parquet")
-        }
+        for name in archive.namelist():
+            if name.endswith(".parquet"):
+                table = name.split(".", 1)[0]
+                parts.setdefault(table, []).append(pq.read_table(io.BytesIO(archive.read(name))))
+    return {table: tables[0] if len(tables) == 1 else concat_lenient(tables) for table, tables in parts.items()}
 
 
 def read_chunks(storage: Storage, experiment: str) -> Iterator[dict[str, pa.Table]]:
@@ -124,6 +129,10 @@ class DataWriter:
         """Why the spool cannot be written (disk full, permissions), or None while it can."""
         self.on_spool_error: Callable[[str | None], None] | None = None
         """Told when the spool stops (the reason) or starts again (None) being writable."""
+        self.failure: str | None = None
+        """Why the flush loop died (it is restarted), until a flush succeeds again; None while all is well."""
+        self.restarts = 0
+        self.rows_quarantined = 0
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         """Queue one row (hot path: an append)."""
@@ -143,8 +152,32 @@ class DataWriter:
         """Chunks on local disk that are not yet in storage."""
         return len(list(self.spool_dir.glob("*.zip")))
 
+    @property
+    def ready(self) -> bool:
+        """Whether the writer writes: its loop is not dead or restarting after a failure."""
+        return self.failure is None
+
+    async def keep_running(self, flush_first: bool = False, restart_delay_s: float = 1.0) -> None:
+        """`run` (after a first flush of what an earlier process left in the spool), restarted whenever it dies.
+
+        A death is logged; `ready` is False from then until a flush succeeds again. Cancelling stops it.
+        """
+        while True:
+            try:
+                if flush_first:
+                    await self.flush()
+                await self.run()
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # anything else: the rows are back in the buffer, try again
+                self.failure = f"the data writer stopped ({type(exc).__name__}: {exc}); restarting"[:500]
+                self.restarts += 1
+                log.exception("the data writer stopped; restarting it in %.1f s (no row is lost)", restart_delay_s)
+                await asyncio.sleep(restart_delay_s)
+                flush_first = True
+
     async def run(self) -> None:
-        """Flush every interval (or when asked, at most every `min_gap_s`) until cancelled."""
+        """Flush every interval (or when asked, at most every `min_gap_s`) until cancelled (or a flush raises)."""
         last = time.monotonic()
         while True:
             try:
@@ -159,28 +192,42 @@ class DataWriter:
             last = time.monotonic()
 
     async def flush(self) -> None:
-        """Spool the buffered rows as one chunk, then upload every spooled chunk."""
+        """Spool the buffered rows as one chunk, then upload every spooled chunk.
+
+        Raises what went wrong (the rows are back in the buffer then, in order, before any added meanwhile).
+        """
         if self.before_flush is not None:
-            await self.before_flush()
+            try:
+                await self.before_flush()
+            except Exception:  # the rows matter more: write them anyway
+                log.exception("the step before a flush failed; writing the rows anyway")
         async with self._lock:
             rows, self._rows = self._rows, {t: [] for t in TABLES}
             count = sum(len(r) for r in rows.values())
-            if count:
-                name, data = await asyncio.to_thread(self._encode, rows)
-                try:
-                    await asyncio.to_thread(self._spool, name, data)
-                except OSError as exc:  # disk full, permissions: say so loudly; the rows must not be lost
-                    self._spool_failed(exc)
-                    if not await asyncio.to_thread(self._upload_direct, name, data):
-                        self._restore(rows)
-                        return
-                else:
-                    if self.spool_error is not None:
-                        self._spool_recovered()
-                self.rows_written += count
-            elif self.spool_error is not None and shutil.disk_usage(self.spool_dir).free >= self.headroom_bytes:
-                self._spool_recovered()  # nothing to write, but room again: say so before the next rows
-            await asyncio.to_thread(self._upload_spooled)
+            kept = False
+            try:
+                if count:
+                    name, data = await asyncio.to_thread(self._encode, rows)
+                    try:
+                        await asyncio.to_thread(self._spool, name, data)
+                    except OSError as exc:  # disk full, permissions: say so loudly; the rows must not be lost
+                        self._spool_failed(exc)
+                        if not await asyncio.to_thread(self._upload_direct, name, data):
+                            return
+                    else:
+                        if self.spool_error is not None:
+                            self._spool_recovered()
+                    kept = True
+                    self.rows_written += count
+                elif self.spool_error is not None and shutil.disk_usage(self.spool_dir).free >= self.headroom_bytes:
+                    self._spool_recovered()  # nothing to write, but room again: say so before the next rows
+                await asyncio.to_thread(self._upload_spooled)
+            finally:
+                if not kept and count:
+                    self._restore(rows)
+        if self.failure is not None:
+            log.info("the data writer writes again")
+            self.failure = None
 
     def _spool_failed(self, exc: OSError) -> None:
         first = self.spool_error is None
@@ -205,7 +252,12 @@ class DataWriter:
     def _encode(self, rows: dict[str, list[dict[str, Any]]]) -> tuple[str, bytes]:
         self._seq += 1
         name = f"{time.time_ns() // 1_000_000:013d}-{self.pod}-{self._run_id}-{self._seq:06d}.zip"
-        return name, encode_chunk(rows)
+        data, quarantined = encode_chunk(rows)
+        if quarantined:
+            self.rows_quarantined += len(quarantined)
+            for q in quarantined[:10]:
+                log.error("quarantined a %s row of %s: %s", q.table, q.row.get("participant"), q.why)
+        return name, data
 
     def _spool(self, name: str, data: bytes) -> None:
         free = shutil.disk_usage(self.spool_dir).free
@@ -254,7 +306,10 @@ class DataWriter:
         if self._flushing is not None:
             await asyncio.gather(self._flushing, return_exceptions=True)
         for attempt in range(attempts):
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("a final flush failed (attempt %d of %d)", attempt + 1, attempts)
             if not self.spooled_chunks and not self.pending_rows:
                 return
             await asyncio.sleep(min(2.0, 0.2 * 2**attempt))

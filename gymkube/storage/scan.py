@@ -114,8 +114,14 @@ class _Window(io.RawIOBase):
         return int(read)
 
 
-def chunk_tables(key: str, handle: BinaryIO, wanted: Iterable[str] | None = None) -> dict[str, pq.ParquetFile]:
-    """Each table's (or each `wanted` table's) Parquet file inside one open chunk, read in place.
+def table_of(member: str) -> str:
+    """The table a chunk member holds rows of: `steps.parquet`, and the parts `steps.1.parquet` or
+    `events.notices.parquet` a writer adds when rows had to be encoded apart (see storage/tables.py)."""
+    return member.removesuffix(".parquet").split(".", 1)[0]
+
+
+def chunk_tables(key: str, handle: BinaryIO, wanted: Iterable[str] | None = None) -> dict[str, list[pq.ParquetFile]]:
+    """Each table's (or each `wanted` table's) Parquet files inside one open chunk, in order, read in place.
 
     Raises:
         ChunkError: when the chunk is not a zip of stored Parquet files.
@@ -125,8 +131,8 @@ def chunk_tables(key: str, handle: BinaryIO, wanted: Iterable[str] | None = None
             members = [m for m in archive.infolist() if m.filename.endswith(".parquet")]
         if wanted is not None:
             names = set(wanted)
-            members = [m for m in members if m.filename.removesuffix(".parquet") in names]
-        tables = {}
+            members = [m for m in members if table_of(m.filename) in names]
+        tables: dict[str, list[pq.ParquetFile]] = {}
         for member in members:
             if member.compress_type != zipfile.ZIP_STORED:
                 raise ChunkError(f"{member.filename} is compressed")
@@ -137,7 +143,7 @@ def chunk_tables(key: str, handle: BinaryIO, wanted: Iterable[str] | None = None
             name_length, extra_length = struct.unpack("<HH", header[26:30])
             start = member.header_offset + _LOCAL_HEADER + name_length + extra_length
             window = _Window(handle, start, member.compress_size)
-            tables[member.filename.removesuffix(".parquet")] = pq.ParquetFile(window, pre_buffer=True)
+            tables.setdefault(table_of(member.filename), []).append(pq.ParquetFile(window, pre_buffer=True))
         return tables
     except (zipfile.BadZipFile, pa.ArrowException, ChunkError, struct.error, OSError) as exc:
         raise ChunkError(f"data chunk {key} is damaged ({exc}); move it aside to export the rest") from exc
@@ -197,22 +203,24 @@ def survey(storage: Storage, experiment: str, tables: Iterable[str]) -> dict[str
     for key, handle in _opened(storage, _chunk_keys(storage, experiment)):
         with closing(handle):
             chunks, last_key = chunks + 1, key
-            for name, parquet in chunk_tables(key, handle, plans).items():
+            for name, parts in chunk_tables(key, handle, plans).items():
                 plan = plans[name]
-                if not parquet.metadata.num_rows:
-                    continue
-                plan.rows += parquet.metadata.num_rows
-                _note_schema(schemas[name], parquet.schema_arrow)
-                if name == "sessions":
-                    names = parquet.schema_arrow.names
-                    part = parquet.read(columns=[c for c in ("session", "updated_ns") if c in names])
-                    count = part.num_rows
-                    column = part.column  # a missing column counts as empty
-                    newest.add(
-                        key,
-                        column("session").to_pylist() if "session" in names else [None] * count,
-                        column("updated_ns").to_pylist() if "updated_ns" in names else [None] * count,
-                    )
+                sessions: list[Any] = []
+                updated: list[Any] = []
+                for parquet in parts:
+                    if not parquet.metadata.num_rows:
+                        continue
+                    plan.rows += parquet.metadata.num_rows
+                    _note_schema(schemas[name], parquet.schema_arrow)
+                    if name == "sessions":
+                        names = parquet.schema_arrow.names
+                        part = parquet.read(columns=[c for c in ("session", "updated_ns") if c in names])
+                        count = part.num_rows
+                        column = part.column  # a missing column counts as empty
+                        sessions += column("session").to_pylist() if "session" in names else [None] * count
+                        updated += column("updated_ns").to_pylist() if "updated_ns" in names else [None] * count
+                if sessions:
+                    newest.add(key, sessions, updated)  # row numbers run on across the table's parts
     for name, plan in plans.items():
         plan.chunks, plan.last_key = chunks, last_key
         if schemas[name]:
@@ -257,27 +265,26 @@ def read_batches(
         keys = takewhile(lambda key: key <= plan.last_key, _chunk_keys(storage, plan.experiment))
     for key, handle in _opened(storage, keys):
         with closing(handle):
-            parquet = chunk_tables(key, handle, [plan.table]).get(plan.table)
-            if parquet is None:
-                continue
-            # A filter may name columns that are not selected: read every column then.
-            wanted = plan.schema.names if filter is not None else out_schema.names
-            present = [c for c in wanted if c in parquet.schema_arrow.names] or parquet.schema_arrow.names[:1]
             keep = plan.newest.get(key, []) if plan.newest is not None else None
-            start = 0
-            for batch in parquet.iter_batches(batch_size=ROWS_PER_BATCH, columns=present, use_threads=False):
-                part = pa.Table.from_batches([batch])
-                if keep is not None:
-                    part = part.take([row - start for row in keep if start <= row < start + batch.num_rows])
+            start = 0  # row numbers run on across the table's parts, as the survey counted them
+            for parquet in chunk_tables(key, handle, [plan.table]).get(plan.table, []):
+                # A filter may name columns that are not selected: read every column then.
+                wanted = plan.schema.names if filter is not None else out_schema.names
+                present = [c for c in wanted if c in parquet.schema_arrow.names] or parquet.schema_arrow.names[:1]
+                for batch in parquet.iter_batches(batch_size=ROWS_PER_BATCH, columns=present, use_threads=False):
+                    part = pa.Table.from_batches([batch])
+                    if keep is not None:
+                        rows = [row - start for row in keep if start <= row < start + batch.num_rows]
+                        part = part.take(pa.array(rows, pa.int64()))
                     start += batch.num_rows
-                fitted = _fit(key, part, plan.schema)
-                if fitted is None:
-                    break
-                if filter is not None:
-                    fitted = fitted.filter(filter)
-                for out in fitted.select(out_schema.names).to_batches():
-                    if out.num_rows:
-                        yield out
+                    fitted = _fit(key, part, plan.schema)
+                    if fitted is None:
+                        break
+                    if filter is not None:
+                        fitted = fitted.filter(filter)
+                    for out in fitted.select(out_schema.names).to_batches():
+                        if out.num_rows:
+                            yield out
 
 
 def output_schema(plan: TablePlan, columns: list[str] | None = None) -> pa.Schema:

@@ -10,6 +10,8 @@ others into text.
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 
 
@@ -33,10 +35,21 @@ def lenient_schema(schemas: list[pa.Schema]) -> pa.Schema:
     return pa.schema(settled)
 
 
+def _cast(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray | pa.Array:
+    """A column as `target`; what Arrow cannot cast to text (maps, lists, structs) becomes JSON text."""
+    try:
+        return column.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        if target != pa.string():
+            raise
+        text = [v if v is None or isinstance(v, str) else json.dumps(v, default=str) for v in column.to_pylist()]
+        return pa.array(text, pa.string())
+
+
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """The table with exactly `schema`'s columns: missing ones null, others cast."""
     columns = [
-        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        _cast(table.column(f.name), f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
         for f in schema
     ]
     return pa.Table.from_arrays(columns, schema=schema)

@@ -1,8 +1,9 @@
 """Fault: hostile socket traffic from participants with valid links, while others play.
 
-Unknown events, wrong types, wrong argument counts, oversize payloads and a flood of 1,000
-messages a second: the offender is ignored, rate-limited or disconnected with a logged reason;
-nothing raises on the server, and the honest participants play on at full frame rate.
+Unknown events, wrong types, wrong argument counts, numbers no column can hold (2**64-1, NaN),
+bytes where text belongs, oversize payloads and a flood of 1,000 messages a second: the offender
+is ignored, rate-limited or disconnected with a logged reason; nothing raises on the server, the
+data writer keeps writing, and the honest participants play on at full frame rate.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import socketio
 from conftest import quick_manifest
 from datacheck import assert_one_row_per_tick
@@ -30,6 +32,17 @@ GARBAGE: list[tuple[str, tuple[Any, ...]]] = [
     (Event.INPUT, ("ArrowLeft",)),
     (Event.INPUT, ({"k": ["ArrowLeft"], "d": "yes", "s": "1", "t": "now", "f": {}, "e": [], "ft": "x"},)),
     (Event.INPUT, ({"k": "ArrowLeft", "d": True, "s": 2**63 - 1, "t": float("nan"), "f": -1, "e": -(2**63)},)),
+    (Event.INPUT, ({"k": "ArrowLeft", "d": True, "s": 2**64 - 1, "t": 1.0, "f": 2**64 - 1, "e": 2**64 - 1},)),
+    (Event.INPUT, ({"k": "ArrowLeft", "d": True, "s": 7, "t": 2**64 - 1, "f": 1, "ft": float("inf")},)),
+    (Event.INPUT, ({"k": b"ArrowLeft", "d": True, "s": 8, "t": 1.0, "f": 1},)),
+    (Event.PING, ({"t": b"\xff" * 10},)),
+    (Event.TELEMETRY, ({"kind": "latency", "rtt": float("nan"), "offset": 2**64 - 1},)),
+    (Event.TELEMETRY, ({"kind": "error", "message": b"\xff\xfe"},)),
+    (Event.TELEMETRY, ({"kind": "visibility", "state": "hidden", "t": b"x"},)),
+    (Event.TELEMETRY, ({"kind": "frames", "g": "a\nb", "e": 2**64 - 1, "f": [2**64 - 1], "ms": [float("nan")]},)),
+    (Event.RECORDS, ({"g": "x", "x": [{"k": "step", "row": {"obs": 2**64 - 1}}]},)),
+    (Event.SIGNAL, ({"to": "blue", "d": {"sdp": b"\x00" * 100}},)),
+    (Event.RELAY, ({"to": "red", "d": "x" * 40_000},)),
     (Event.INPUT, ({"k": "ArrowLeft", "d": True, "s": 5}, "extra", "arguments")),
     (Event.INPUT, ()),
     (Event.SCENE_DONE, ({"scene": ["x"], "answers": [1, 2, 3]},)),
@@ -54,11 +67,11 @@ class Attacker:
         self.disconnected = asyncio.Event()
         self.sio.on("disconnect", lambda *_: self.disconnected.set())
 
-    async def connect(self) -> None:
+    async def connect(self, client: Any = None) -> None:
         await self.bot.enter()
         await self.sio.connect(
             self.bot.pod_url, socketio_path=self.bot.socketio_path, transports=["websocket"],
-            auth={"token": self.bot.token},
+            auth={"token": self.bot.token, "client": client},
         )  # fmt: skip
 
 
@@ -72,11 +85,13 @@ def test_hostile_participants_are_ignored_or_dropped_and_the_others_keep_their_f
         runs = [asyncio.create_task(bot.run(60)) for bot in honest]
         for bot in honest:
             await bot.wait_for_states(FPS)
-        rude, oversize, flooder = (
-            Attacker(platform.entry("forage-ai", PROLIFIC_PID=n)) for n in ("rude", "big", "flood")
+        rude, oversize, flooder, liar = (
+            Attacker(platform.entry("forage-ai", PROLIFIC_PID=n)) for n in ("rude", "big", "flood", "liar")
         )
         for attacker in (rude, oversize, flooder):
             await attacker.connect()
+        # A page that describes itself with bytes and numbers no column holds (this stopped the writer once).
+        await liar.connect({"ua": b"\xff" * 100, "screen": [2**64 - 1, b"x"], "viewport": float("nan"), "tz": 7})
         before, started = [bot.states for bot in honest], time.monotonic()
 
         for name, args in GARBAGE:  # each at most once a frame: below any rate limit
@@ -91,13 +106,15 @@ def test_hostile_participants_are_ignored_or_dropped_and_the_others_keep_their_f
                 await asyncio.sleep(0.01)
         await asyncio.sleep(1.0)
         fps = min((bot.states - b) / (time.monotonic() - started) for bot, b in zip(honest, before, strict=True))
-        return list(await asyncio.gather(*runs)), [rude, oversize, flooder], fps
+        load = httpx.get(honest[0].pod_url.rstrip("/") + "/load").json()
+        return list(await asyncio.gather(*runs)), [rude, oversize, flooder, liar], fps, load
 
-    honest, (rude, oversize, flooder), honest_fps = asyncio.run(attack_while_others_play())
+    honest, (rude, oversize, flooder, liar), honest_fps, load = asyncio.run(attack_while_others_play())
     assert all(bot.completion_code for bot in honest), "the honest participants finished"
     assert honest_fps >= 0.9 * FPS, f"honest participants got {honest_fps:.1f} fps during the attack"
     assert rude.sio.connected, "malformed messages are ignored, not punished with a disconnect"
     assert oversize.disconnected.is_set() and flooder.disconnected.is_set()
+    assert load["ready"] and load["writer_error"] is None, "the pod's data writer kept writing"
     platform.stop()
 
     log = platform.log_path.read_text()
@@ -110,6 +127,11 @@ def test_hostile_participants_are_ignored_or_dropped_and_the_others_keep_their_f
     assert sorted(json.loads(e["detail"])["event"] for e in data["events"] if e["kind"] == "unknown_event") == [
         "__proto__", "connect", "disconnect", "no_such_event", "state",
     ]  # fmt: skip
+    sessions = {s["participant"]: s for s in data["sessions"]}
+    assert sessions["liar"]["user_agent"] == "" and sessions["liar"]["screen"] is None
+    ignored = json.loads(sessions["rude"]["ignored_events"])
+    assert ignored["malformed:input"] >= 5 and ignored["malformed:telemetry"] >= 5, ignored
+    assert not [e for e in data["events"] if e["kind"] == "quarantined"], "nothing reached the writer unchecked"
     honest_steps = [r for r in data["steps"] if r["participant"].startswith("ok")]
     assert_one_row_per_tick(honest_steps, [e for e in data["episodes"] if e["participant"].startswith("ok")], FPS)
     platform.assert_data_sound("forage-ai")

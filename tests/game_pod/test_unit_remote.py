@@ -145,3 +145,55 @@ def test_p2p_events_are_recorded_for_the_reporting_participant_and_capped() -> N
     game.receive(members["left"], "left", batch)
     assert len(events) == remote.MAX_EVENTS_PER_GAME
     assert events[0][:2] == ("p-left", "p2p_transport") and events[0][2]["via"] == "relay"
+
+
+def test_a_p2p_step_keeps_only_the_reporting_peers_input_columns_until_the_partner_reports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    game, record, members = make("pong_p2p.yaml")
+    forged = {"input_seq_left": 7, "input_client_ms_left": 5.0, "input_seq_right": 99, "input_frame_right": 42}
+    game.receive(
+        members["left"], "left", [{"k": "start", "e": 1, "seed": 5, "t": 0}, {"k": "step", "row": step(1, **forged)}]
+    )
+    game.receive(members["left"], "left", [{"k": "step", "row": step(2, **forged)}])
+    game.receive(members["right"], "right", [{"k": "start", "e": 1, "seed": 5, "t": 0}])
+    game.receive(members["right"], "right", [{"k": "step", "row": step(1, input_seq_right=3, input_seq_left=1000)}])
+    later = time.monotonic() + remote.MERGE_WAIT_S + 0.1
+    monkeypatch.setattr(remote.time, "monotonic", lambda: later)
+    game.flush_pending()
+    both, alone = record.rows["steps"]
+    assert (both["input_seq_left"], both["input_seq_right"], both["peers_reported"]) == (7, 3, 2)
+    assert (alone["input_seq_left"], alone["input_seq_right"], alone["input_frame_right"]) == (7, None, None)
+    assert alone["peers_reported"] == 1
+
+
+@pytest.mark.parametrize(
+    ("steps_sent", "claimed", "reason"),
+    [(0, 0, "at least one step"), (3, 0, "at least one step"), (2, 5, "ends after 5 steps, but 2 were sent")],
+)
+def test_an_episode_end_that_claims_steps_it_did_not_send_is_refused_and_the_game_does_not_move_on(
+    steps_sent: int, claimed: int, reason: str
+) -> None:
+    game, record, members = make("pong_client.yaml")
+    me = members["left"]
+    game.receive(me, "left", [{"k": "start", "e": 1, "seed": 1, "t": 0}])
+    game.receive(me, "left", [{"k": "step", "row": step(n)} for n in range(1, steps_sent + 1)])
+    with pytest.raises(BadEntry, match=reason):
+        game.receive(me, "left", [{"k": "end", "e": 1, "status": "terminated", "steps": claimed}])
+    assert record.rows["episodes"] == [] and "done" not in record.told and game.episode_open
+
+
+def test_a_game_played_faster_than_its_fps_allows_is_refused_its_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    game, record, members = make("pong_client.yaml")
+    me, fps = members["left"], game.scene.fps
+    steps = 10 * fps  # ten seconds of play, sent after one
+    monkeypatch.setattr(remote.time, "monotonic", lambda: game.started + 1.0)
+    game.receive(me, "left", [{"k": "start", "e": 1, "seed": 1, "t": 0}])
+    game.receive(me, "left", [{"k": "step", "row": step(n)} for n in range(1, steps + 1)])
+    end = {"k": "end", "e": 1, "status": "truncated", "steps": steps}
+    with pytest.raises(BadEntry, match=f"{steps} steps at {fps} fps"):
+        game.receive(me, "left", [end])
+    assert len(record.rows["steps"]) == steps and record.rows["episodes"] == []
+    monkeypatch.setattr(remote.time, "monotonic", lambda: game.started + 10.0)  # the same, in real time
+    game.receive(me, "left", [end])
+    assert [e["steps"] for e in record.rows["episodes"]] == [steps]

@@ -136,7 +136,7 @@ def test_replay_refuses_code_a_game_pod_planted_beside_the_data(platform_factory
     episode = tables["episodes"][0] | {"game": "planted", "bundle_hash": planted_hash, "env": "tiny_env_wrapper:make"}
     steps = [row | {"game": "planted"} for row in tables["steps"] if row["game"] == tables["episodes"][0]["game"]]
     storage.put("experiments/replays/chunks/9999999999999-evil-000000-000001.zip",
-                encode_chunk({"episodes": [episode], "steps": steps}))  # fmt: skip
+                encode_chunk({"episodes": [episode], "steps": steps})[0])  # fmt: skip
     result = platform.replay("replays")
     assert result.returncode == 1
     assert "game planted episode 1" in result.stdout and "not a bundle the experiment's spec named" in result.stdout

@@ -24,7 +24,8 @@ def test_the_admin_view_needs_the_secret_and_shows_who_is_connected(platform_fac
     assert "Admin secret" not in dashboard and "overview.json" in dashboard
 
     async def connected_overview() -> dict:
-        bot = ParticipantBot(platform.entry("cartpole", PROLIFIC_PID="watched"))
+        # Still reading the consent page: here now (a participant who already finished would not count).
+        bot = ParticipantBot(platform.entry("cartpole", PROLIFIC_PID="watched"), stop_at="consent")
         await bot.enter()
         await bot.connect()
         await asyncio.sleep(2.5)

@@ -216,7 +216,7 @@ def test_a_chunk_decodes_to_the_rows_that_were_encoded():
         "events": [{"session": "s1", "t_ns": 5, "kind": "connect", "detail": "ünïcode ✓"}],
         "episodes": [],
     }
-    tables = decode_chunk(encode_chunk(rows))
+    tables = decode_chunk(encode_chunk(rows)[0])
     assert set(tables) == {"steps", "events"}  # empty tables are left out
     assert tables["steps"].to_pylist() == rows["steps"]
     assert tables["events"].to_pylist() == rows["events"]

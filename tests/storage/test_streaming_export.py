@@ -52,7 +52,7 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
 
 
 def put_chunk(storage: Storage, name: str, rows: dict[str, list[dict]]) -> None:
-    storage.put(chunk_prefix(EXPERIMENT) + name, encode_chunk(rows))
+    storage.put(chunk_prefix(EXPERIMENT) + name, encode_chunk(rows)[0])
 
 
 def test_read_gives_every_row_as_a_dataframe_with_columns_reconciled_across_chunks(storage: Storage):
@@ -227,3 +227,27 @@ def test_an_export_file_is_a_valid_parquet_with_row_groups_spanning_chunks(tmp_p
     parquet = pq.ParquetFile(steps.path)
     assert steps.rows == parquet.metadata.num_rows == study.steps
     assert parquet.metadata.num_row_groups <= 4, "not one row group per chunk"
+
+
+def test_rows_a_writer_stored_in_several_parts_of_one_table_all_export(storage: Storage):
+    """A chunk may hold `steps.parquet` and `steps.1.parquet` (rows that could not be merged) or
+    `events.notices.parquet` (quarantine notices): every part is read, sessions across parts too."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for member, rows in {
+            "steps.parquet": [{"session": "a", "step": 1, "info_x": 1}],
+            "steps.1.parquet": [{"session": "a", "step": 2, "info_x": "text"}, {"session": "b", "step": 1}],
+            "events.parquet": [{"session": "a", "kind": "connect"}],
+            "events.notices.parquet": [{"session": "a", "kind": "quarantined"}],
+            "sessions.parquet": [{"session": "a", "updated_ns": 1, "status": "active"}],
+            "sessions.1.parquet": [{"session": "a", "updated_ns": 2, "status": "completed"}],
+        }.items():
+            sink = io.BytesIO()
+            pq.write_table(pa.Table.from_pylist(rows), sink)
+            archive.writestr(member, sink.getvalue())
+    storage.put(chunk_prefix(EXPERIMENT) + "0000000000001-pod-abcdef-000001.zip", buffer.getvalue())
+    steps = gymkube.data.read(EXPERIMENT, "steps", storage=storage)
+    assert sorted(zip(steps.session, steps.step, strict=True)) == [("a", 1), ("a", 2), ("b", 1)]
+    assert sorted(gymkube.data.read(EXPERIMENT, "events", storage=storage).kind) == ["connect", "quarantined"]
+    sessions = gymkube.data.read(EXPERIMENT, "sessions", storage=storage)
+    assert list(sessions.status) == ["completed"], "the newest snapshot, found in the table's second part"
