@@ -39,6 +39,8 @@ class PlatformSettings(BaseSettings):
     """The TURN server's shared secret (coturn `static-auth-secret`); it never reaches a game pod."""
     internal_url: str = ""
     """Where game pods reach this control plane (default: http://HOST:PORT; on Kubernetes: its Service)."""
+    entry_per_minute: float = Field(60.0, gt=0, description="New participants per client address per minute.")
+    entry_burst: float = Field(60.0, ge=1, description="New participants one address may bring at once (a lab).")
     sandbox_required: bool = False
     allowed_images: list[str] = []
     """Patterns an experiment's `spec.image` must match, as the operator checks them (the chart gives both the same
