@@ -63,7 +63,8 @@ def _int(value: str | None) -> int | None:
 def make_entry_router(plane: ControlPlane) -> APIRouter:
     """`/x/{name}` (and `/x/{name}/go` after the screen is measured)."""
     router = APIRouter(tags=["participants"])
-    arrivals = ArrivalLimit(plane.settings.entry_per_minute, plane.settings.entry_burst)
+    settings = plane.settings
+    arrivals = ArrivalLimit(settings.entry_per_minute, settings.entry_burst) if settings.entry_per_minute else None
 
     async def enter(name: str, request: Request, measured: bool) -> Response:
         record = plane.runtime.get(name)
@@ -104,13 +105,17 @@ def make_entry_router(plane: ControlPlane) -> APIRouter:
                  "screen_height": height, "problems": " ".join(problems)},
             )  # fmt: skip
             return page("Sorry, this study cannot run here", " ".join(problems), 403)
-        if not returning and not arrivals.allow(request.client.host if request.client else "?"):
+        if (
+            not returning
+            and arrivals is not None
+            and not arrivals.allow(request.client.host if request.client else "?")
+        ):
             return page("Too many new arrivals", "Too many people started this study from your network just "
                         "now. Please try again in a minute.", 429)  # fmt: skip
-        pod = plane.router(name).route(known.pod if known is not None else None)
+        ordinal = known.ordinal if known is not None and known.ordinal is not None else await plane.arrivals.next(name)
+        pod = plane.router(name).route(ordinal, known.pod if known is not None else None)
         if pod is None:
             return page("Study full", "The study is full right now. Please come back later.", 503)
-        ordinal = known.ordinal if known is not None and known.ordinal is not None else await plane.arrivals.next(name)
         recorded = {k: params[k][:200] for k in recruitment.record_params if k in params}
         if recruitment.participant_param and recruitment.participant_param in params:
             recorded[recruitment.participant_param] = participant

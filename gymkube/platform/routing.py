@@ -8,24 +8,25 @@
   for the group that is forming there, or for a whole new group, so members who arrive through
   different replicas still meet in one waiting room. Groups form on the pod, never across pods.
 
-Nothing grows with the number of participants: a pod keeps at most `capacity` pending arrivals.
+Nothing grows with the number of participants: a pod keeps at most `capacity` pending arrivals,
+each until the pod reports it connected (by arrival number) or for `PENDING_S`.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gymkube.platform.runtime.base import PodEndpoint
 
-PENDING_S = 5.0
-"""How long a routed participant counts against a pod before its load report includes them."""
+PENDING_S = 10.0
+"""How long a routed participant who has not connected (yet) counts against a pod."""
 
 
 @dataclass
 class PodInfo:
-    """A game pod as the router knows it: where it is, its last reported load, recent arrivals."""
+    """A game pod as the router knows it: where it is, its last reported load, arrivals not yet in it."""
 
     name: str
     url: str
@@ -33,32 +34,32 @@ class PodInfo:
     participants: int = 0
     alive: bool = True
     draining: bool = False
-    pending: deque[float] = field(default_factory=deque)
+    pending: dict[int, float] = field(default_factory=dict)
+    """This replica's arrivals sent here (by arrival number) that the pod has not reported connected yet."""
     ungrouped: int = 0  # reported: participants on the pod still to be grouped
-    reported_at: float = 0.0  # when the last load report came (time.monotonic())
 
     def _expire(self) -> None:
         horizon = time.monotonic() - PENDING_S
-        while self.pending and self.pending[0] < horizon:
-            self.pending.popleft()
+        for arrival in [a for a, since in self.pending.items() if since < horizon]:
+            del self.pending[arrival]
 
     @property
     def free(self) -> int:
-        """Places left: capacity less reported participants and those sent here lately."""
+        """Places left: capacity less reported participants and arrivals on their way here."""
         self._expire()
         return self.capacity - self.participants - len(self.pending)
 
     @property
     def forming(self) -> int:
-        """Members of the group forming here so far: the reported ungrouped ones, and this replica's arrivals
-        since that report (earlier ones are in it, or on their way in)."""
-        return self.ungrouped + sum(1 for t in self.pending if t > self.reported_at)
+        """Members of the group forming here: the reported ungrouped ones and arrivals on their way here."""
+        self._expire()
+        return self.ungrouped + len(self.pending)
 
-    def reserve(self) -> None:
-        """Count one arrival against this pod until its report includes it (at most `capacity` are kept)."""
+    def reserve(self, arrival: int) -> None:
+        """Count one arrival against this pod until the pod reports it connected (at most `capacity` are kept)."""
         self._expire()
         if len(self.pending) < max(self.capacity, 1):
-            self.pending.append(time.monotonic())
+            self.pending[arrival] = time.monotonic()
 
 
 @dataclass
@@ -81,12 +82,12 @@ class Router:
             pod = self.pods.setdefault(endpoint.name, PodInfo(endpoint.name, endpoint.url, capacity))
             pod.url, pod.capacity = endpoint.url, capacity
 
-    def route(self, sticky: str | None = None) -> PodInfo | None:
-        """The pod for an arrival, or None when every live pod is full.
+    def route(self, arrival: int, sticky: str | None = None) -> PodInfo | None:
+        """The pod for an arrival (its arrival number), or None when every live pod is full.
 
         `sticky`: the pod a returning participant's cookie names; they go back there while it lives
         (draining or not: a game they left may be waiting for them). Anyone else is placed as the
-        module docstring says, and counts against that pod at once.
+        module docstring says, and counts against that pod until the pod reports them connected.
         """
         current = self.pods.get(sticky or "")
         if current is not None and current.alive:
@@ -97,7 +98,7 @@ class Router:
         else:
             best = max((p for p in live if p.free >= 1), key=lambda p: p.free, default=None)
         if best is not None:
-            best.reserve()
+            best.reserve(arrival)
         return best
 
     def _group_pod(self, pods: list[PodInfo]) -> PodInfo | None:
@@ -112,12 +113,15 @@ class Router:
                 return pod
         return next((p for p in pods if p.free >= size), None)
 
-    def report(self, name: str, participants: int, draining: bool, ungrouped: int = 0) -> None:
-        """A pod's load report."""
+    def report(
+        self, name: str, participants: int, draining: bool, ungrouped: int = 0, arrived: Iterable[int] = ()
+    ) -> None:
+        """A pod's load report; `arrived` are the arrival numbers it saw connect lately (counted in `participants`)."""
         pod = self.pods.get(name)
         if pod is not None:
             pod.participants, pod.draining, pod.alive, pod.ungrouped = participants, draining, True, ungrouped
-            pod.reported_at = time.monotonic()
+            for arrival in arrived:
+                pod.pending.pop(arrival, None)
 
     def mark_dead(self, name: str) -> None:
         """A pod stopped answering (or answered badly); its participants go elsewhere on their next visit."""

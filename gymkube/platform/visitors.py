@@ -72,8 +72,9 @@ class ArrivalLimit:
 
     Each new participant costs a pod place for a few seconds and an arrival number, and anyone can
     open the link without a cookie as often as they like; returning participants are not counted.
-    A lab whose computers share one address needs a generous burst: the defaults allow 60 at once
-    and one a second after that.
+    Off by default (`entry_per_minute: 0`): behind a proxy every client has the proxy's address
+    unless the proxy is trusted to name it (`forwarded_allow_ips`), and the chart sets both. A lab
+    whose computers share one address needs a generous burst.
     """
 
     def __init__(self, per_minute: float = 60.0, burst: float = 60.0) -> None:

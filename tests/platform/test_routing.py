@@ -93,14 +93,28 @@ def test_a_full_study_shows_a_friendly_page(platform_factory, tmp_path: Path):
 def test_the_router_answers_from_memory_and_skips_dead_and_draining_pods():
     router = Router(2)
     router.pods = {n: PodInfo(n, f"http://{n}/", 2) for n in ("a", "b", "c")}
-    assert [router.route().name for _ in range(3)] == ["a", "b", "c"], "the most free places first"
-    assert router.route("b").name == "b", "a returning participant goes back to the pod their cookie names"
+    assert [router.route(n).name for n in range(3)] == ["a", "b", "c"], "the most free places first"
+    assert router.route(1, "b").name == "b", "a returning participant goes back to the pod their cookie names"
     router.mark_dead("a")
-    router.report("b", participants=0, draining=True)
-    assert router.route("b").name == "b", "back to a draining pod: a game may be waiting for them"
-    assert router.route("a").name == "c", "their pod is dead: re-routed to the pod with room"
-    assert router.route() is None, "b drains and c is now full"
+    router.report("b", participants=1, draining=True, arrived=[1])
+    assert router.route(1, "b").name == "b", "back to a draining pod: a game may be waiting for them"
+    assert router.route(0, "a").name == "c", "their pod is dead: re-routed to the pod with room"
+    assert router.route(3) is None, "b drains and c is now full"
     assert all(len(p.pending) <= p.capacity for p in router.pods.values()), "reservations stay bounded"
+
+
+def test_an_arrival_counts_against_its_pod_until_the_pod_reports_it_connected_never_twice():
+    router = Router(3)
+    router.pods = {"a": PodInfo("a", "http://a/", 3)}
+    for arrival in range(3):
+        router.route(arrival)
+    assert router.route(3) is None, "three on their way: full"
+    router.report("a", participants=2, draining=False, arrived=[0, 1])
+    assert router.pods["a"].free == 0, "two connected, one still on its way"
+    router.report("a", participants=2, draining=False, arrived=[])
+    assert router.route(4) is None, "still: the third is counted until it connects (or PENDING_S passes)"
+    router.report("a", participants=2, draining=False, arrived=[2, 2, 99])  # 2 came and left again; 99 unknown
+    assert router.route(5).name == "a"
 
 
 def test_once_the_target_is_reached_newcomers_see_that_the_study_is_complete(platform_factory, tmp_path: Path):
@@ -134,26 +148,26 @@ def replicas(count: int, pods: str, capacity: int, group_size: int) -> list[Rout
 
 def report_everywhere(routers: list[Router], pod: str, participants: int, ungrouped: int) -> None:
     for router in routers:
-        router.pods[pod].pending.clear()  # the report now counts them
-        router.report(pod, participants=participants, draining=False, ungrouped=ungrouped)
+        arrived = list(router.pods[pod].pending)  # the report now counts them
+        router.report(pod, participants=participants, draining=False, ungrouped=ungrouped, arrived=arrived)
 
 
 def test_replicas_send_the_members_of_a_group_to_one_pod_without_telling_each_other():
     routers = replicas(2, "abc", capacity=6, group_size=3)
-    homes = [routers[i % 2].route().name for i in range(6)]  # arrivals alternate between the replicas
+    homes = [routers[i % 2].route(i).name for i in range(6)]  # arrivals alternate between the replicas
     assert homes == ["a"] * 6, "both fill the first pod with room, so the groups meet there"
     report_everywhere(routers, "a", participants=6, ungrouped=0)
-    assert [routers[i % 2].route().name for i in range(3)] == ["b"] * 3, "a is full: the next group forms on b"
+    assert [routers[i % 2].route(10 + i).name for i in range(3)] == ["b"] * 3, "a is full: the next group on b"
 
 
 def test_a_short_waiting_room_is_filled_before_a_new_group_opens_and_a_group_is_never_split():
     routers = replicas(2, "ab", capacity=4, group_size=3)
     report_everywhere(routers, "a", participants=2, ungrouped=2)  # one of a group of three still missing on a
     report_everywhere(routers, "b", participants=0, ungrouped=0)
-    assert routers[1].route().name == "a", "the forming group on a is completed first"
+    assert routers[1].route(0).name == "a", "the forming group on a is completed first"
     report_everywhere(routers, "a", participants=3, ungrouped=0)
-    assert routers[0].route().name == "b", "a has one place left, not enough for a new group of three"
+    assert routers[0].route(1).name == "b", "a has one place left, not enough for a new group of three"
     report_everywhere(routers, "b", participants=3, ungrouped=0)
-    assert routers[1].route() is None, "no pod has room for a whole group: full, rather than waiting alone"
+    assert routers[1].route(2) is None, "no pod has room for a whole group: full, rather than waiting alone"
     routers[0].mark_dead("b")
-    assert routers[0].route("b") is None, "a returning participant of a dead pod finds no room either"
+    assert routers[0].route(1, "b") is None, "a returning participant of a dead pod finds no room either"
