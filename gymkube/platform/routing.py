@@ -4,9 +4,10 @@
   (`entry.py`), not in a table here, so any replica sends them back and a restart forgets nothing.
 - Solo experiments: the live pod with the most free places, counting this replica's recent arrivals
   (`pending`) until the pod's load report includes them.
-- Group experiments: every replica sends arrivals to the same pod, the first (by name) that has room
-  for the group that is forming there, or for a whole new group, so members who arrive through
-  different replicas still meet in one waiting room. Groups form on the pod, never across pods.
+- Group experiments: an arrival completes a forming group first, the first such pod by name on
+  every replica, so members who arrive through different replicas meet in one waiting room; with
+  no group forming it opens one on the least-loaded pod with room for the whole group. Groups form
+  on the pod, never across pods.
 
 Nothing grows with the number of participants: a pod keeps at most `capacity` pending arrivals,
 each until the pod reports it connected (by arrival number) or for `PENDING_S`.
@@ -102,16 +103,18 @@ class Router:
         return best
 
     def _group_pod(self, pods: list[PodInfo]) -> PodInfo | None:
-        """The first pod (by name) where the forming group fits, else the first with room for a whole group.
+        """The first pod (by name) where a forming group fits, else the least-loaded one with room for a whole group.
 
-        An arrival that could only wait alone is better told the study is full.
+        Forming groups are completed in one order on every replica, so members who arrive through
+        different replicas meet; new groups spread over the pods. An arrival that could only wait
+        alone is better told the study is full.
         """
         size = self.group_size
         for pod in pods:
             missing = -pod.forming % size  # members the group forming here still needs
             if 0 < missing <= pod.free:
                 return pod
-        return next((p for p in pods if p.free >= size), None)
+        return max((p for p in pods if p.free >= size), key=lambda p: p.free, default=None)
 
     def report(
         self, name: str, participants: int, draining: bool, ungrouped: int = 0, arrived: Iterable[int] = ()

@@ -75,7 +75,8 @@ def test_a_full_study_shows_a_friendly_page(platform_factory, tmp_path: Path):
     platform = platform_factory(three_pods(tmp_path, capacity=1))
 
     async def main() -> tuple[int, str]:
-        bots = [ParticipantBot(platform.entry("cartpole", PROLIFIC_PID=f"b{i}")) for i in range(3)]
+        # Three participants who stay on the consent page: each holds their pod's one place.
+        bots = [ParticipantBot(platform.entry("cartpole", PROLIFIC_PID=f"b{i}"), stop_at="consent") for i in range(3)]
         for bot in bots:
             await bot.enter()
             await bot.connect()
@@ -153,11 +154,19 @@ def report_everywhere(routers: list[Router], pod: str, participants: int, ungrou
 
 
 def test_replicas_send_the_members_of_a_group_to_one_pod_without_telling_each_other():
+    """Arrivals alternate between two replicas, each seeing the pods' reports (one a second, the arrivals fewer)."""
     routers = replicas(2, "abc", capacity=6, group_size=3)
-    homes = [routers[i % 2].route(i).name for i in range(6)]  # arrivals alternate between the replicas
-    assert homes == ["a"] * 6, "both fill the first pod with room, so the groups meet there"
-    report_everywhere(routers, "a", participants=6, ungrouped=0)
-    assert [routers[i % 2].route(10 + i).name for i in range(3)] == ["b"] * 3, "a is full: the next group on b"
+    waiting = dict.fromkeys("abc", 0)
+    homes = []
+    for arrival in range(9):
+        home = routers[arrival % 2].route(arrival).name
+        homes.append(home)
+        waiting[home] = (waiting[home] + 1) % 3  # a waiting room of three starts its game and empties
+        for pod in "abc":
+            report_everywhere(routers, pod, participants=homes.count(pod), ungrouped=waiting[pod])
+    groups = [homes[i : i + 3] for i in range(0, 9, 3)]
+    assert all(len(set(group)) == 1 for group in groups), f"a group was split over pods: {homes}"
+    assert len({group[0] for group in groups}) == 3, "new groups spread over the pods"
 
 
 def test_a_short_waiting_room_is_filled_before_a_new_group_opens_and_a_group_is_never_split():
