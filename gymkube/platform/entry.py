@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from gymkube.platform.metrics import count_entry, count_route
 from gymkube.platform.plane import ControlPlane
 from gymkube.platform.screening import browser_family, screen_problems
 from gymkube.tokens import TokenError, is_participant_id, sign_token, verify_signed
@@ -106,6 +107,7 @@ def make_entry_router(plane: ControlPlane) -> APIRouter:
             )  # fmt: skip
             return page("Sorry, this study cannot run here", " ".join(problems), 403)
         pod = router_.route(participant)
+        count_route(name, pod is not None, returning)
         if pod is None:
             return page("Study full", "The study is full right now. Please come back later.", 503)
         recorded = {k: params[k][:200] for k in recruitment.record_params if k in params}
@@ -129,11 +131,11 @@ def make_entry_router(plane: ControlPlane) -> APIRouter:
     @router.get("/x/{name}", response_class=HTMLResponse)
     async def participant_entry(name: str, request: Request) -> Response:
         """Check the browser, then send the participant to their game pod."""
-        return await enter(name, request, measured=False)
+        return count_entry(plane, name, await enter(name, request, measured=False))
 
     @router.get("/x/{name}/go", response_class=HTMLResponse)
     async def participant_entry_measured(name: str, request: Request) -> Response:
         """The entry again, now with the screen size the browser reported."""
-        return await enter(name, request, measured=True)
+        return count_entry(plane, name, await enter(name, request, measured=True))
 
     return router

@@ -31,6 +31,8 @@ class PlatformSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     poll_interval_s: float = 1.0
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    """Serve Prometheus' `/metrics` on this port of its own (the chart sets it); unset: at `/metrics` on `port`."""
     max_upload_bytes: int = 50 * 1024 * 1024
     drain_timeout_s: float = 30.0
     turn_urls: list[str] = []
