@@ -56,6 +56,11 @@ def seed_participants(storage: Storage, experiment: str, count: int, per_chunk: 
                 sessions.append(session_row(experiment, ids[i], 2, "ended", t_ns, end_reason="dropped"))
             else:
                 sessions.append(session_row(experiment, ids[i], i % 4, "active", t_ns))
-            events += [event_row(experiment, ids[i], "connect", t_ns), event_row(experiment, ids[i], "disconnect", t_ns + 1)]
-        put_chunk(storage, experiment, {"sessions": sessions, "events": events}, now_ns // 10**6 - 10_000 + chunk, chunk)
+            events += [
+                event_row(experiment, ids[i], "connect", t_ns),
+                event_row(experiment, ids[i], "disconnect", t_ns + 1),
+            ]
+        put_chunk(
+            storage, experiment, {"sessions": sessions, "events": events}, now_ns // 10**6 - 10_000 + chunk, chunk
+        )
     return ids

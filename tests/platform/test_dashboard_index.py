@@ -42,7 +42,9 @@ def test_a_chunk_is_taken_once_and_the_newest_snapshot_wins(index: Index):
 
 def test_where_a_participant_is_follows_their_events(index: Index):
     t = time.time_ns()
-    index.ingest(X, "1", {"sessions": [session_row(X, "a", 2, "active", t)], "events": [event_row(X, "a", "connect", t)]})
+    index.ingest(
+        X, "1", {"sessions": [session_row(X, "a", 2, "active", t)], "events": [event_row(X, "a", "connect", t)]}
+    )
     assert state_of(index, "a") == "here"
     index.ingest(X, "2", {"events": [event_row(X, "a", "waiting_join", t + 5 * 10**9, scene="cartpole", waited_s=3.0)]})
     assert state_of(index, "a") == "waiting"
@@ -103,7 +105,10 @@ def test_walking_the_pages_sees_every_matching_participant_once(tmp_path: Path, 
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(cursor=st.text(max_size=400) | st.binary(max_size=300).map(lambda b: __import__("base64").urlsafe_b64encode(b).decode()))
+@given(
+    cursor=st.text(max_size=400)
+    | st.binary(max_size=300).map(lambda b: __import__("base64").urlsafe_b64encode(b).decode())
+)
 def test_any_cursor_is_refused_unless_the_list_made_it(cursor: str):
     try:
         started, participant = queries.decode_cursor(cursor)
@@ -112,7 +117,9 @@ def test_any_cursor_is_refused_unless_the_list_made_it(cursor: str):
     assert queries.encode_cursor(started, participant).rstrip("=") == cursor.rstrip("=")
 
 
-def test_a_chunk_stored_late_under_an_older_name_is_taken(tmp_path: Path, index: Index, monkeypatch: pytest.MonkeyPatch):
+def test_a_chunk_stored_late_under_an_older_name_is_taken(
+    tmp_path: Path, index: Index, monkeypatch: pytest.MonkeyPatch
+):
     storage = LocalStorage(tmp_path)
     now_ms = int(time.time() * 1000)
     tailer = Tailer(index)

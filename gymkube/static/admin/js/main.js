@@ -65,13 +65,14 @@ async function poll() {
   if (!current.name || document.hidden || current.polling) return;
   current.polling = true;
   const tick = current.tick++;
-  const jobs = [refreshLive()];
+  const live = await Promise.allSettled([refreshLive()]);  // first: it tells the table which experiment is shown
+  const jobs = [];
   if (tick % 10 === 9) jobs.push(experiments());
   if (tick % 2 === 0) jobs.push(participants.load());
   if (tick % 3 === 0) jobs.push(get(experimentPath(current.name, "/groups")).then(overview.groups),
     get(experimentPath(current.name, "/errors")).then(overview.errors));
   if (tick % 5 === 0) jobs.push(refreshPlots());
-  const results = await Promise.allSettled(jobs);
+  const results = [...live, ...await Promise.allSettled(jobs)];
   current.polling = false;
   const failed = results.find((r) => r.status === "rejected");
   if (failed) document.getElementById("freshness").textContent = `Not updated: ${failed.reason.message}`;
