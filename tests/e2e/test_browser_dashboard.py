@@ -11,7 +11,6 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -99,9 +98,8 @@ def test_ten_thousand_participants_page_fast_and_search_finds_one(platform: Plat
         assert page.text_content("#participants tbody tr td a") == "seed-004321"
         page.fill("#search", "")
         page.select_option("#state", "completed")
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('#participants tbody tr')].every(r => r.className === 'state-completed')"
-        )
+        rows = "[...document.querySelectorAll('#participants tbody tr')]"
+        page.wait_for_function(f"() => {rows}.every(row => row.className === 'state-completed')")
         first = page.text_content("#participants tbody tr td a")
         page.click("#next")
         page.wait_for_function(f"() => document.querySelector('#participants tbody tr td a').textContent !== '{first}'")

@@ -126,8 +126,8 @@ def test_ending_a_session_sends_the_participant_to_the_ending(platform_factory, 
         # Another experiment's credential, or none, cannot reach the pod's control route.
         root = "{0.scheme}://{0.netloc}".format(urlsplit(bot.pod_url))
         async with httpx.AsyncClient() as client:
-            forged = await client.post(f"{root}/control/participants/stuck/end", json={"ending": "technical", "by": "x"},
-                                       headers={"Authorization": "Bearer forged"})  # fmt: skip
+            forged = await client.post(f"{root}/control/participants/stuck/end", headers={"Authorization": "Bearer x"},
+                                       json={"ending": "technical", "by": "x"})  # fmt: skip
         ended = await asyncio.to_thread(admin.post, "/admin/api/experiments/forage-ai/participants/stuck/end",
                                         json={"ending": "technical"}, headers=ACTION)  # fmt: skip
         await asyncio.sleep(1.0)
