@@ -1,4 +1,4 @@
-"""Building the control plane app: the REST API, the participant entry and the admin view."""
+"""Building the control plane app: the REST API, the participant entry, the researcher dashboard and metrics."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def build_app(
                 sys.stdout.write(f"Participant URL for {record.name!r}: {settings.public_url}/x/{record.name}\n")
             where = f" or {settings.state_dir / 'admin-secret'}" if settings.dev else ""
             sys.stdout.write(
-                f"Researcher API: {settings.public_url}/docs   Admin view: {settings.public_url}/admin "
+                f"Researcher API: {settings.public_url}/docs   Dashboard: {settings.public_url}/admin "
                 f"(secret: GYMKUBE_ADMIN_SECRET{where})\n"
                 f"Data is written to {settings.storage_url}; press Ctrl-C to stop.\n"
             )

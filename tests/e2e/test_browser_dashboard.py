@@ -127,6 +127,9 @@ def test_a_bot_run_shows_live_and_pause_stops_new_entries(platform: Platform):
         page.wait_for_function("() => Number(document.querySelector('.card:nth-child(2) .value').textContent) > 0",
                                timeout=30_000)  # fmt: skip
         shot(page, "live")
+        page.set_viewport_size({"width": 1280, "height": 1300})  # the README's picture (docs/images/dashboard.png)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-readme.png"))
+        page.set_viewport_size({"width": 1400, "height": 2000})
         worker.join(120)
         deadline = time.monotonic() + 20
         while card(page, "completed") < completed + 4:  # no reload: the page polls
