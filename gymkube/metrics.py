@@ -29,16 +29,29 @@ FRAME_INTERVAL_BUCKETS = (1 / 120, 1 / 60, 1 / 50, 1 / 40, 1 / 30, 1 / 25, 1 / 2
 """Time between frames a browser drew (the inverse of its frame rate: 120, 60, 50 ... 1 fps)."""
 
 
-def metrics_response(request: Request | None = None) -> Response:
-    """This process's metrics in Prometheus' text format (the body of a `/metrics` route)."""
+async def metrics_endpoint(request: Request) -> Response:
+    """`/metrics`: this process's metrics in Prometheus' text format.
+
+    Async on purpose: the scrape-time collectors read live objects (a pod's sessions, the control
+    plane's load reports) on the event loop that changes them, never from another thread.
+    """
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> Callable[[], None]:
-    """Serve `/metrics` on a port of its own, in a thread (prometheus-client's server); returns its stop."""
+    """Serve `/metrics` on a port of its own from a thread (prometheus-client's server); returns its stop.
+
+    For processes whose scrape-time collectors only take atomic reads (whole lists and dicts the event
+    loop replaces rather than changes): the control plane on a cluster, and the operator.
+    """
     server, _thread = start_http_server(port, addr=host)
     log.info("Prometheus metrics on http://%s:%d/metrics", host, port)
-    return server.shutdown
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return stop
 
 
 class ScrapeTime(Collector):

@@ -97,5 +97,7 @@ def test_a_bot_that_cannot_enter_is_counted_as_failed_not_a_traceback(tmp_path: 
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stdout.splitlines()[-1].startswith("0 of 2 bots finished (0 with an early ending), 0 refused, 2 failed")
+    assert result.stdout.splitlines()[-1].startswith(
+        "0 of 2 bots finished (0 with an early ending), 0 refused, 2 failed"
+    )
     assert "failed: ConnectError" in result.stdout

@@ -21,7 +21,7 @@ from gymkube.game_pod.events import CheckedPacket, register_events
 from gymkube.game_pod.live import live_report
 from gymkube.game_pod.pod import Pod
 from gymkube.game_pod.settings import PodSettings
-from gymkube.metrics import metrics_response
+from gymkube.metrics import metrics_endpoint
 from gymkube.spec.load import load_experiment_file
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def build_app(settings: PodSettings) -> LogOversize:
 
     routes = [
         # Prometheus and the control plane's actions reach the pod at its root, never through the public path.
-        Route("/metrics", metrics_response),
+        Route("/metrics", metrics_endpoint),
         *control_routes(pod),
         Route(f"{prefix}/", index),
         Route(f"{prefix}/healthz", health),

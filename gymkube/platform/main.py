@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Route
 
-from gymkube.metrics import metrics_response, serve_metrics
+from gymkube.metrics import metrics_endpoint, serve_metrics
 from gymkube.platform import metrics
 from gymkube.platform.api.routes import bundles, data, experiments, sessions
 from gymkube.platform.dashboard import routes as dashboard_routes
@@ -120,7 +120,7 @@ def build_app(
     app.add_middleware(dashboard_routes.DashboardHeaders)
     app.include_router(make_internal_router(plane))
     if not settings.metrics_port:  # on a cluster the metrics have a port of their own, which no Ingress routes to
-        app.router.routes.append(Route("/metrics", metrics_response, include_in_schema=False))
+        app.router.routes.append(Route("/metrics", metrics_endpoint, include_in_schema=False))
 
     @app.get("/healthz", tags=["health"])
     async def health() -> dict[str, bool]:

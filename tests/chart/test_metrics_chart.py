@@ -43,7 +43,9 @@ def test_monitors_and_the_dashboard_render_when_enabled_and_validate(render: Any
     assert monitor["metadata"]["labels"]["release"] == "prom"
     assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
     # It selects exactly the control plane's and the operator's Services, and both name a `metrics` port.
-    selected = [d for d in docs if d["kind"] == "Service" and _selects(monitor["spec"]["selector"], d["metadata"]["labels"])]
+    selected = [
+        d for d in docs if d["kind"] == "Service" and _selects(monitor["spec"]["selector"], d["metadata"]["labels"])
+    ]
     assert sorted(d["metadata"]["name"] for d in selected) == ["gymkube-controlplane", "gymkube-operator"]
     assert all("metrics" in [p["name"] for p in d["spec"]["ports"]] for d in selected)
     # The PodMonitor finds every experiment's game pods, in any namespace, on the port the operator names `http`.
@@ -84,9 +86,13 @@ def test_prometheus_may_scrape_only_the_metrics_ports_when_named(render: Any) ->
     assert network.prometheus is not None and network.prometheus.namespace == "monitoring"
     (ingress,) = make_network_policy(BODY, network)["spec"]["ingress"]
     assert ingress["ports"] == [{"protocol": "TCP", "port": HTTP_PORT}]
-    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}, "podSelector": {}} \
-        in ingress["from"]
-    without = GamePodNetwork.model_validate_json(env_of(container(render(), "gymkube-operator"))["GYMKUBE_NETWORK_POLICY"])
+    assert {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        "podSelector": {},
+    } in ingress["from"]
+    without = GamePodNetwork.model_validate_json(
+        env_of(container(render(), "gymkube-operator"))["GYMKUBE_NETWORK_POLICY"]
+    )
     assert without.prometheus is None and len(make_network_policy(BODY, without)["spec"]["ingress"][0]["from"]) == 3
 
 

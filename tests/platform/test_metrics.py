@@ -92,3 +92,25 @@ def test_an_entry_for_an_unknown_experiment_is_counted_without_its_name(platform
     plane = scrape(f"{platform.base}/metrics")
     assert total(plane, "gymkube_entries_total", experiment="", outcome="unknown_experiment") == 3
     assert not any("made-up" in value for _, have in plane for _, value in have)
+
+
+async def test_with_a_metrics_port_the_metrics_are_served_there_and_not_beside_the_api(tmp_path: Path):
+    from gymkube.platform.main import build_app
+    from gymkube.platform.runtime.local import free_port
+    from gymkube.platform.settings import PlatformSettings
+
+    port = free_port()
+    app = build_app(PlatformSettings(dev=True, state_dir=tmp_path, metrics_port=port))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cp") as api:
+            assert (await api.get("/metrics")).status_code == 404, "the Ingress routes the main port"
+        async with httpx.AsyncClient() as prometheus:
+            reply = await prometheus.get(f"http://127.0.0.1:{port}/metrics")
+        assert reply.status_code == 200 and "gymkube_entries_total" in reply.text
+    async with httpx.AsyncClient() as prometheus:
+        try:
+            await prometheus.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+        except httpx.ConnectError:
+            pass
+        else:
+            raise AssertionError("the metrics port outlived the control plane")

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 TAIL_EVERY_S = 1.0
 LIVE_TTL_S = 1.0
 PLOTS_TTL_S = 5.0
+MAX_CACHED = 1000
 HISTOGRAMS = ("tick_lateness_seconds", "input_to_state_seconds", "browser_frame_interval_seconds")
 T = TypeVar("T")
 
@@ -87,10 +88,10 @@ class Dashboard:
         if hit is not None and (now - hit[0] < ttl_s or not hit[1].done()):
             result: T = await asyncio.shield(hit[1])
             return result
+        if len(self._cache) >= MAX_CACHED:  # searches make keys: keep only answers still being computed
+            self._cache = {k: v for k, v in self._cache.items() if not v[1].done()}
         future: asyncio.Future[T] = asyncio.ensure_future(asyncio.to_thread(compute))
         self._cache[key] = (now, future)
-        if len(self._cache) > 1000:  # keys are bounded by experiments and views; drop stale ones
-            self._cache = {k: v for k, v in self._cache.items() if now - v[0] < PLOTS_TTL_S}
         return await asyncio.shield(future)
 
     # views ---------------------------------------------------------------------------------
