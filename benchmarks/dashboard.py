@@ -69,9 +69,12 @@ def main() -> None:
                 "seed_s": round(seeded_s, 2),
                 "index_ready_after_start_s": round(indexed_s, 2),
                 "first_page": timed_ms(client, page, [{"limit": str(50 + i)} for i in range(REQUESTS)]),
-                "state_filter": timed_ms(client, page, [{"state": "completed", "limit": str(50 + i)}
-                                                        for i in range(REQUESTS)]),  # fmt: skip
-                "search": timed_ms(client, page, [{"search": f"seed-{i * 97 % PARTICIPANTS:06d}"} for i in range(REQUESTS)]),
+                "state_filter": timed_ms(
+                    client, page, [{"state": "completed", "limit": str(50 + i)} for i in range(REQUESTS)]
+                ),  # fmt: skip
+                "search": timed_ms(
+                    client, page, [{"search": f"seed-{i * 97 % PARTICIPANTS:06d}"} for i in range(REQUESTS)]
+                ),  # fmt: skip
                 "live_view": timed_ms(client, "/admin/api/experiments/cartpole/live", [{} for _ in range(REQUESTS)]),
             }
             with chromium() as browser:

@@ -107,7 +107,7 @@ def monitor_problem(doc: Doc) -> str | None:
 
 
 def invalid_objects(docs: list[Doc], version: str) -> list[str]:
-    """What Kubernetes `version`'s strict schemas (prometheus-operator's for its monitors) find wrong with each object."""
+    """What Kubernetes `version`'s strict schemas (prometheus-operator's for monitors) find wrong with each object."""
     problems = []
     for doc in docs:
         if doc["apiVersion"] == "monitoring.coreos.com/v1":

@@ -1,4 +1,4 @@
-"""The chart's monitoring: metrics ports, a ServiceMonitor and PodMonitor, a Grafana dashboard, Prometheus in the NetworkPolicies."""
+"""The chart's monitoring: metrics ports, ServiceMonitor and PodMonitor, a Grafana dashboard, Prometheus let through."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ import re
 from typing import Any
 
 import pytest
-from chart_harness import CHART, FULL, NAMESPACE, Doc, container, env_of, find, invalid_objects  # noqa: F401
-from chart_harness import helm_fixture, render_fixture  # noqa: F401 - fixtures
+from chart_harness import (  # noqa: F401 - the fixtures `helm` and `render`
+    CHART,
+    Doc,
+    container,
+    env_of,
+    find,
+    helm_fixture,
+    invalid_objects,
+    render_fixture,
+)
 from helm import ROOT
 
 from gymkube.operator.builders import HTTP_PORT, labels
@@ -16,7 +24,8 @@ from gymkube.operator.isolation import make_network_policy
 from gymkube.operator.settings import GamePodNetwork
 
 MONITORED = ("--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.grafanaDashboard.enabled=true",
-             "--set", "metrics.serviceMonitor.labels.release=prom", "--set", "networkPolicy.prometheus.namespace=monitoring")  # fmt: skip
+             "--set", "metrics.serviceMonitor.labels.release=prom",
+             "--set", "networkPolicy.prometheus.namespace=monitoring")  # fmt: skip
 BODY = {"metadata": {"name": "study", "namespace": "lab-a", "uid": "u1"}}
 
 
