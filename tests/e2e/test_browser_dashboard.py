@@ -36,7 +36,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """cartpole with 10,000 participants already in its data, and forage-ai; the admin secret is known."""
     folder = tmp_path_factory.mktemp("dashboard")
     seed_participants(LocalStorage(folder / "data" / "storage"), "cartpole", SEEDED)
-    manifests = [quick_manifest(folder, "cartpole.yaml", episodes=1), quick_manifest(folder, "forage_ai.yaml")]
+    manifests = [quick_manifest(folder, "cartpole.yaml", episodes=3), quick_manifest(folder, "forage_ai.yaml")]
     started = Platform(manifests, folder / "data", {"GYMKUBE_ADMIN_SECRET": SECRET})
     try:
         admin = httpx.Client(base_url=started.base, timeout=15)
@@ -106,14 +106,22 @@ def test_ten_thousand_participants_page_fast_and_search_finds_one(platform: Plat
         shot(page, "ten-thousand")
 
 
-def run_bots(platform: Platform, name: str, count: int, **options: object) -> list[ParticipantBot]:
-    bots = [ParticipantBot(platform.entry(name, PROLIFIC_PID=f"live{i}"), seed=i, **options) for i in range(count)]  # type: ignore[arg-type]
+def run_bots(platform: Platform, prefix: str, count: int, stop_at: str | None = None, linger_s: float = 0) -> None:
+    """Bots play cartpole to the end; or, with `stop_at`, stay on that scene (here, connected) for `linger_s`."""
+    bots = [ParticipantBot(platform.entry("cartpole", PROLIFIC_PID=f"{prefix}{i}"), seed=i, stop_at=stop_at)
+            for i in range(count)]  # fmt: skip
 
-    async def play() -> None:
-        await asyncio.gather(*(bot.run(120) for bot in bots))
+    async def play(bot: ParticipantBot) -> None:
+        await bot.enter()
+        await bot.connect()
+        await asyncio.wait_for(bot.done.wait(), 120)
+        await asyncio.sleep(linger_s)
+        await bot.disconnect()
 
-    asyncio.run(play())
-    return bots
+    async def play_all() -> None:
+        await asyncio.gather(*(play(bot) for bot in bots))
+
+    asyncio.run(play_all())
 
 
 def test_a_bot_run_shows_live_and_pause_stops_new_entries(platform: Platform):
@@ -122,20 +130,23 @@ def test_a_bot_run_shows_live_and_pause_stops_new_entries(platform: Platform):
         sign_in(page, platform, SECRET)
         completed = card(page, "completed")
         entered = card(page, "entered")
-        worker = threading.Thread(target=run_bots, args=(platform, "cartpole", 4))
+        worker = threading.Thread(target=run_bots, args=(platform, "live", 4))
+        readers = threading.Thread(target=run_bots, args=(platform, "reader", 3, "questionnaire", 12.0))
+        readers.start()
         worker.start()
-        page.wait_for_function("() => Number(document.querySelector('.card:nth-child(2) .value').textContent) > 0",
-                               timeout=30_000)  # fmt: skip
+        page.wait_for_selector("#participants tbody a:text-is('live0')", timeout=30_000)  # newest first, no reload
+        page.wait_for_function("() => Number(document.querySelector('.card .value').textContent) >= 3")  # here now
         shot(page, "live")
         page.set_viewport_size({"width": 1280, "height": 1300})  # the README's picture (docs/images/dashboard.png)
         page.screenshot(path=str(ARTIFACTS / "dashboard-readme.png"))
         page.set_viewport_size({"width": 1400, "height": 2000})
         worker.join(120)
+        readers.join(120)
         deadline = time.monotonic() + 20
         while card(page, "completed") < completed + 4:  # no reload: the page polls
             assert time.monotonic() < deadline, "the completed participants did not show"
             page.wait_for_timeout(500)
-        assert card(page, "entered") == entered + 4
+        assert card(page, "entered") == entered + 4 + 3
         funnel = page.locator("#funnel .funnel-row", has_text="completed").locator(".count").text_content()
         assert int((funnel or "0").replace(",", "").replace("\u202f", "")) == card(page, "completed")
         page.wait_for_selector(".chart svg rect.bar")  # the plots drew the run
