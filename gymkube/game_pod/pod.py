@@ -16,7 +16,7 @@ from typing import Any
 import socketio
 
 from gymkube.game_pod.browser import has_browser_games, runtime_urls
-from gymkube.game_pod.control_plane import TurnSource, pod_storage, token_key
+from gymkube.game_pod.control_plane import TurnSource, pod_storage, pod_token_key
 from gymkube.game_pod.environments import bundle_hash
 from gymkube.game_pod.game import Game
 from gymkube.game_pod.groups import Lobby
@@ -36,6 +36,10 @@ from gymkube.storage.chunks import DataWriter
 
 log = logging.getLogger(__name__)
 
+ARRIVED_S = 15.0
+"""Connections reported in `arrived` for this long (a router counts an arrival as pending for less)."""
+ARRIVED_KEPT = 2000
+
 
 class Pod:
     """Shared state of a game pod; built at startup, closed at shutdown."""
@@ -47,7 +51,7 @@ class Pod:
         self.name = settings.pod_name
         self.sio = sio
         self.storage = pod_storage(settings, experiment.name, self.spec.data.destination)
-        self.token_key = token_key(settings)
+        self.token_key = pod_token_key(settings)
         self.turn = TurnSource(settings, experiment.name)
         self.writer = DataWriter(
             self.storage,
@@ -65,6 +69,8 @@ class Pod:
         self.writer.before_flush = self.progress_store.save_pending
         self.sessions: dict[str, ParticipantSession] = {}
         """The participants in this pod's memory: here now, or gone only lately (see presence.py)."""
+        self.arrived: collections.deque[tuple[float, int]] = collections.deque(maxlen=ARRIVED_KEPT)
+        """(when, arrival number) of the latest connections, reported so the routers stop counting them as pending."""
         self.arriving = 0
         """Participants admitted whose session is still being opened (they count against capacity)."""
         self.completed = 0
@@ -167,6 +173,8 @@ class Pod:
 
         None when the pod is full, not accepting, or cannot load the participant's progress (logged).
         """
+        if is_count(claims.get("n")):  # the entry's reservation for this arrival: the router stops counting it
+            self.arrived.append((time.monotonic(), claims["n"]))
         session = self.sessions.get(claims["p"])
         if session is not None:
             return session
@@ -383,6 +391,7 @@ class Pod:
             "alive": True,
             "ready": self.accepting,
             "participants": self.occupancy(),
+            "arrived": [n for t, n in self.arrived if t > time.monotonic() - ARRIVED_S],
             "connected": len(self.by_sid),
             "in_memory": len(self.sessions),
             "games": playing,

@@ -35,7 +35,7 @@ DASHBOARD_ACTIONS = Counter(
     "gymkube_dashboard_actions_total", "Actions taken in the dashboard, by kind and outcome.", ["action", "outcome"]
 )
 ENTRY_OUTCOMES = {303: "routed", 200: "measuring", 400: "bad_link", 403: "screened_out", 404: "unknown_experiment",
-                  409: "other_participant", 410: "closed"}  # fmt: skip
+                  409: "other_participant", 410: "closed", 429: "rate_limited"}  # fmt: skip
 """The entry's answer, by status; 503 is `paused` or `full`, told apart by the experiment's flag."""
 
 _watched: weakref.WeakSet[Dashboard] = weakref.WeakSet()

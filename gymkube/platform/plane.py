@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from gymkube.game_pod.turn import read_turn_secret
-from gymkube.keys import PARTICIPANT_TOKENS, derive, experiment_key
+from gymkube.keys import experiment_key, token_key
 from gymkube.platform.loads import BadReport, read_load
 from gymkube.platform.metrics import POD_REPORTS
 from gymkube.platform.routing import Router
@@ -47,6 +47,8 @@ class ControlPlane:
         self.screening: dict[str, DataWriter] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._destinations: dict[str, Storage] = {}
+        self._refreshing = asyncio.Lock()
+        self._refreshed = 0.0
         self._trusted: set[tuple[str, str]] = set()
         """(experiment, bundle digest) already recorded as trusted for replays."""
 
@@ -56,7 +58,7 @@ class ControlPlane:
 
     def token_key(self, record: ExperimentRecord) -> str:
         """The key that signs this experiment's participant tokens (its pods verify with the same)."""
-        return derive(self.experiment_key(record), PARTICIPANT_TOKENS)
+        return token_key(self.experiment_key(record))
 
     def data_storage(self, record: ExperimentRecord) -> Storage:
         """Where the experiment's data and progress live: its `spec.data.destination`, else the platform's storage."""
@@ -74,6 +76,16 @@ class ControlPlane:
     def turn_secret(self) -> str | None:
         """The TURN server's shared secret, read when asked (a mounted Secret may change)."""
         return read_turn_secret(self.settings.turn_secret_file)
+
+    async def refresh(self, at_most_every_s: float = 0.2) -> None:
+        """Bring the runtime's experiments up to date now (the researcher API reads what another replica wrote);
+        concurrent callers share one refresh, and one within `at_most_every_s` of the last is skipped."""
+        if time.monotonic() - self._refreshed < at_most_every_s:
+            return
+        async with self._refreshing:
+            if time.monotonic() - self._refreshed >= at_most_every_s:
+                await self.runtime.refresh()
+                self._refreshed = time.monotonic()
 
     def router(self, name: str) -> Router:
         """The router of one experiment (kept in step with the runtime by the pod watcher)."""
@@ -159,7 +171,7 @@ class ControlPlane:
             POD_REPORTS.labels(experiment, "bad").inc()
         else:
             POD_REPORTS.labels(experiment, "ok").inc()
-            router.report(endpoint.name, report.participants, report.draining, report.ungrouped)
+            router.report(endpoint.name, report.participants, report.draining, report.ungrouped, report.arrived)
             self.loads[endpoint.name] = report.model_dump() | {"alive": True, "seen": time.time()}
             return
         router.mark_dead(endpoint.name)

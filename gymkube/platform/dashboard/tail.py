@@ -17,6 +17,8 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from gymkube.platform.dashboard.index import SESSION_COLUMNS, Index
 from gymkube.storage.backends import Storage
 from gymkube.storage.chunks import chunk_prefix
@@ -44,7 +46,8 @@ def read_chunk(storage: Storage, key: str) -> dict[str, list[dict[str, Any]]] | 
             for table, parts in chunk_tables(key, handle, COLUMNS).items():
                 for parquet in parts:
                     present = [c for c in COLUMNS[table] if c in parquet.schema_arrow.names]
-                    rows.setdefault(table, []).extend(parquet.read(columns=present).to_pylist())
+                    part = parquet.read(columns=present, use_threads=False)
+                    rows.setdefault(table, []).extend(part.to_pylist())
             return rows
     except KeyError:
         return None
@@ -102,4 +105,6 @@ class Tailer:
             state.known.add(key)
             state.newest_ms = max(state.newest_ms, written_ms(key) or 0)
         state.last_pass = time.time()
+        if taken:  # Arrow keeps freed buffers for reuse; a catch-up must not leave them to the next export
+            pa.default_memory_pool().release_unused()
         return taken
