@@ -76,7 +76,7 @@ def build_app(
     runtime = runtime or make_runtime(settings, secret)
     state = open_state(settings.state_dir, runtime)
     plane = ControlPlane(settings, open_storage(settings.storage_url), runtime, secret, state)
-    dashboard = Dashboard(plane, settings.state_dir / "dashboard.sqlite")
+    dashboard = Dashboard(plane, (settings.dashboard_dir or settings.state_dir) / "dashboard.sqlite")
     metrics.watch(dashboard)
 
     @contextlib.asynccontextmanager
