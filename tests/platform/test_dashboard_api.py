@@ -141,6 +141,11 @@ def test_ending_a_session_sends_the_participant_to_the_ending(platform_factory, 
     missing = admin.post("/admin/api/experiments/forage-ai/participants/nobody/end", json={"ending": "technical"},
                          headers=ACTION)  # fmt: skip
     assert missing.status_code == 409 and "not on a game pod" in missing.json()["detail"]
+    deadline = time.monotonic() + 15  # the download streams what storage holds: the ending arrives within a flush
+    while "ended_by_researcher" not in (csv := admin.get("/admin/api/experiments/forage-ai/data/events")).text:
+        assert time.monotonic() < deadline, csv.text[:500]
+        time.sleep(0.5)
+    assert csv.headers["content-disposition"] == 'attachment; filename="forage-ai-events.csv"'
     tables = platform.finish("forage-ai")
     by_researcher = [e for e in tables["events"] if e["kind"] == "ended_by_researcher"]
     assert len(by_researcher) == 1 and '"by": "admin"' in by_researcher[0]["detail"]

@@ -142,3 +142,38 @@ def test_a_damaged_chunk_is_skipped_and_the_rest_are_taken(tmp_path: Path, index
     storage.put("experiments/cartpole/chunks/0000000002000-bad-0-000001.zip", b"not a zip")
     put_chunk(storage, X, {"sessions": [session_row(X, "b", 0, "active", time.time_ns())]}, 3_000, 2)
     assert Tailer(index).take_new(X, storage) == 2
+
+
+def test_errors_groups_and_plots_come_from_the_events_and_sessions(index: Index):
+    t = time.time_ns()
+    sessions = [session_row(X, p, 2, "active", t + i * 10**9) for i, p in enumerate(("a", "b", "c"))]
+    sessions[2] = session_row(X, "c", 4, "completed", t + 2 * 10**9)
+    events = [
+        event_row(X, "a", "client_error", t, message="TypeError: x is undefined"),
+        event_row(X, "b", "client_error", t + 1, message="TypeError: x is undefined"),
+        event_row(X, "b", "client_error", t + 2, message="<img src=x onerror=alert(1)>"),
+        event_row(X, "a", "group_formed", t + 3, group="g1", agent="blue", members={}, empty=[], waited_s=12.5,
+                  scene="forage"),
+        event_row(X, "b", "group_formed", t + 3, group="g1", agent="red", members={}, empty=[], waited_s=4.0,
+                  scene="forage"),
+        event_row(X, "c", "wait_timeout", t + 4, scene="forage", waited_s=120.0),
+    ]  # fmt: skip
+    index.ingest(X, "1", {"sessions": sessions, "events": events})
+
+    errors = queries.client_errors(index, X)
+    assert errors["total"] == 3
+    assert errors["common"][0] == {"message": "TypeError: x is undefined", "count": 2, "participants": 2}
+    assert errors["recent"][0]["message"] == "<img src=x onerror=alert(1)>", "kept as text; the page shows it as text"
+
+    groups = queries.groups(index, X)
+    (group,) = groups["recent"]
+    assert group["group"] == "g1" and group["waited_s"] == 12.5 and group["scene"] == "forage"
+    assert sorted(m["participant"] for m in group["members"]) == ["a", "b"]
+    assert groups["timeouts"] == 1
+    assert groups["waits"]["counts"] == [1, 0, 1, 0, 0, 0, 0, 0, 0, 0], "4 s and 12.5 s, in the 5 s and 20 s buckets"
+
+    plots = queries.plots(index, X)
+    assert sum(n for _, n in plots["time"]["arrivals"]) == 3
+    assert sum(n for _, n in plots["time"]["completions"]) == 1
+    assert plots["time"]["bin_s"] == 10
+    assert plots["latency_ms"]["counts"][1] == 3, "every median round trip is 30 ms: the (25, 50] bucket"
