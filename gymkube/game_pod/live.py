@@ -63,6 +63,7 @@ def live_report(pod: Pod) -> dict[str, Any]:
     names = (pod.experiment.name, pod.name)
     return {
         "frames_sent": pod.metrics.frames_sent,
+        "chunks_uploaded": pod.writer.chunks_uploaded,
         "lobbies": lobbies(pod),
         "tick_lateness_ms": tick_lateness_ms(pod),
         "histograms": {

@@ -96,6 +96,7 @@ class LoadReport(BaseModel):
     arrived: Annotated[list[Annotated[StrictInt, Field(ge=0, lt=2**53)]], Field(max_length=5000)] = []
     """Arrival numbers of the latest connections: routers stop counting those arrivals as pending."""
     frames_sent: Count = 0
+    chunks_uploaded: Count = 0
     lobbies: Annotated[list[WaitingRoom], Field(max_length=50)] = []
     tick_lateness_ms: TickLateness | None = None
     histograms: Histograms | None = None

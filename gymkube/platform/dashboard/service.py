@@ -3,6 +3,11 @@
 Pages poll at most once a second; whatever the number of researchers watching, each view of an
 experiment is computed at most once per `LIVE_TTL_S` (plots every `PLOTS_TTL_S`), in a worker
 thread, from the index and the pods' load reports this replica already reads every second.
+
+The index reads an experiment's chunks when its writers say they stored new ones (the pods' load
+reports count their uploads, and this replica's screening writer its own), and every `IDLE_TAIL_S`
+anyway (chunks of a pod that died, or of another replica's screening): on S3 each pass is a LIST
+request, and an idle study writes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from gymkube.platform.plane import ControlPlane
 log = logging.getLogger(__name__)
 
 TAIL_EVERY_S = 1.0
+IDLE_TAIL_S = 30.0
 LIVE_TTL_S = 1.0
 PLOTS_TTL_S = 5.0
 MAX_CACHED = 1000
@@ -42,6 +48,8 @@ class Dashboard:
         self.tokens = TokenCheck(plane)
         self._cache: dict[tuple[str, ...], tuple[float, asyncio.Future[Any]]] = {}
         self._alive: dict[str, set[str]] = {}
+        self._uploads: dict[str, tuple[int, ...]] = {}
+        self._tailed_at: dict[str, float] = {}
         self._failing: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -59,9 +67,22 @@ class Dashboard:
 
     async def _tail_forever(self) -> None:
         while True:
+            now = time.monotonic()
             for record in self.plane.runtime.records():
-                await self.take_new(record.name)
+                name = record.name
+                uploads = self._uploads_of(name)
+                if uploads != self._uploads.get(name) or now - self._tailed_at.get(name, -IDLE_TAIL_S) >= IDLE_TAIL_S:
+                    self._uploads[name], self._tailed_at[name] = uploads, now
+                    await self.take_new(name)
             await asyncio.sleep(TAIL_EVERY_S)
+
+    def _uploads_of(self, name: str) -> tuple[int, ...]:
+        """How many chunks each writer of `name` has stored so far, as this replica last heard."""
+        writer = self.plane.screening.get(name)
+        counts = [
+            int(self.plane.loads.get(p.name, {}).get("chunks_uploaded") or 0) for p in self.plane.runtime.pods(name)
+        ]
+        return (*counts, writer.chunks_uploaded if writer is not None else 0)
 
     async def take_new(self, name: str) -> None:
         """One pass of the tailer over an experiment, and the pods that stopped answering since the last one."""

@@ -27,7 +27,7 @@ from gymkube.storage.scan import ChunkError, chunk_tables
 log = logging.getLogger(__name__)
 
 LOOKBACK_S = 120
-FULL_LIST_S = 60.0
+FULL_LIST_S = 300.0
 MAX_CHUNKS_PER_PASS = 400
 READERS = 4
 """Chunks fetched at once (on S3 each is a GET or two)."""
