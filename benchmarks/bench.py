@@ -11,7 +11,9 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -59,11 +61,16 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def profile_gymkube(n: int, seconds: int = 8) -> list[dict[str, Any]]:
+def find_py_spy() -> str | None:
+    """The py-spy that `make install` puts beside this Python (a dev dependency), or one on PATH."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+def profile_gymkube(n: int, spy: str, seconds: int = 8) -> list[dict[str, Any]]:
     """py-spy on the game pod while N sessions play: the functions with the most samples (inclusive)."""
     import asyncio
 
-    spy = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "py-spy")
     out = Path(f"/tmp/gymkube-pyspy-{os.getpid()}.txt")
     holder: dict[str, Any] = {}
     original = systems.Server.__init__
@@ -81,6 +88,8 @@ def profile_gymkube(n: int, seconds: int = 8) -> list[dict[str, Any]]:
     finally:
         systems.Server.__init__ = original  # type: ignore[method-assign]
     holder["spy"].wait(30)
+    if not out.exists():
+        raise RuntimeError(f"{spy} wrote no profile (exit code {holder['spy'].returncode}; it needs ptrace rights)")
     inclusive: dict[str, int] = {}
     total = 0
     for line in out.read_text().splitlines():
@@ -93,40 +102,79 @@ def profile_gymkube(n: int, seconds: int = 8) -> list[dict[str, Any]]:
     return [{"frame": frame, "pct": round(100 * count / total, 1)} for frame, count in top]
 
 
+class Report:
+    """The results file of one run, rewritten after every measured row: a crash late in a run keeps what came before."""
+
+    def __init__(self, short: bool, window_s: float) -> None:
+        self.started = time.monotonic()
+        now = datetime.datetime.now()
+        self.stem = now.date().isoformat() + ("-short" if short else "")
+        self.data: dict[str, Any] = {
+            "criterion": f"every session >= {capacity.MIN_FPS:g} fps and p99 input-to-state latency < "
+            f"{capacity.MAX_P99_MS:g} ms",
+            "date": now.isoformat(timespec="seconds"),
+            "short": short,
+            "complete": False,
+            "machine": machine(),
+            "window_s": window_s,
+            "capacity": {},
+        }
+
+    @property
+    def path(self) -> Path:
+        return RESULTS / f"{self.stem}.json"
+
+    def row(self, system: str, row: dict[str, Any]) -> None:
+        """One measured N of one system."""
+        self.data["capacity"].setdefault(system, {"steps": []})["steps"].append(row)
+        self.save()
+
+    def system_done(self, system: str, result: dict[str, Any]) -> None:
+        self.data["capacity"][system] = result
+        self.data["headline"] = {s: r.get("headline") for s, r in self.data["capacity"].items()}
+        self.data["fps_headline"] = {s: r.get("fps_headline") for s, r in self.data["capacity"].items()}
+        self.save()
+
+    def save(self) -> None:
+        self.data["elapsed_s"] = round(time.monotonic() - self.started)
+        RESULTS.mkdir(exist_ok=True)
+        partial = self.path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(self.data, indent=1) + "\n")
+        partial.replace(self.path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--short", action="store_true", default=os.environ.get("BENCH_SHORT") == "1")
     parser.add_argument("--systems", default=",".join(capacity.SYSTEMS))
     parser.add_argument("--profile", type=int, default=0, help="also profile the gymkube pod at this N")
     args = parser.parse_args()
+    spy = find_py_spy() if args.profile else None
+    if args.profile and spy is None:
+        print("[bench] py-spy not found (`make install` installs it): the profile is skipped", flush=True)
     capacity.pin_loadgen()
-    started = time.monotonic()
     schedule = capacity.SHORT_SCHEDULE if args.short else capacity.SCHEDULE
     window, warmup, budget = (3.0, 1.0, 60.0) if args.short else (10.0, 2.0, 420.0)
-    results = {s: capacity.run_system(s, schedule, window, warmup, budget) for s in args.systems.split(",")}
+    report = Report(args.short, window)
+    print(f"[bench] writing {report.path} as rows come in", flush=True)
+    for system in args.systems.split(","):
+        result = capacity.run_system(system, schedule, window, warmup, budget, on_row=report.row)
+        report.system_done(system, result)
     print("[bench] flush and export", flush=True)
-    report: dict[str, Any] = {
-        "headline": {system: result["headline"] for system, result in results.items()},
-        "fps_headline": {system: result["fps_headline"] for system, result in results.items()},
-        "criterion": f"every session >= {capacity.MIN_FPS:g} fps and p99 input-to-state latency < "
-        f"{capacity.MAX_P99_MS:g} ms",
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "short": args.short,
-        "machine": machine(),
-        "window_s": window,
-        "capacity": results,
-        "flush": flush.run(args.short),
-    }
-    if args.profile:
+    report.data["flush"] = flush.run(args.short)
+    report.save()
+    if spy is not None:
         print(f"[bench] profiling the gymkube pod at N={args.profile}", flush=True)
-        report["gymkube_profile"] = {"n": args.profile, "top_inclusive": profile_gymkube(args.profile)}
-    report["elapsed_s"] = round(time.monotonic() - started)
-    RESULTS.mkdir(exist_ok=True)
-    stem = datetime.date.today().isoformat() + ("-short" if args.short else "")
-    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
-    plot(results, RESULTS / f"{stem}.png")
-    print(json.dumps(report["headline"]))
-    print(f"[bench] wrote {RESULTS / stem}.json and .png", flush=True)
+        try:
+            report.data["gymkube_profile"] = {"n": args.profile, "top_inclusive": profile_gymkube(args.profile, spy)}
+        except Exception as exc:  # the measured rows are already written; a profile that fails is said so
+            print(f"[bench] the profile failed and is skipped: {exc!r}", flush=True)
+            report.data["gymkube_profile"] = {"n": args.profile, "error": repr(exc)[:300]}
+    report.data["complete"] = True
+    report.save()
+    plot(report.data["capacity"], RESULTS / f"{report.stem}.png")
+    print(json.dumps(report.data["headline"]))
+    print(f"[bench] wrote {RESULTS / report.stem}.json and .png", flush=True)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -163,12 +164,20 @@ def round1(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def run_system(system: str, schedule: list[int], window_s: float, warmup_s: float, budget_s: float) -> dict[str, Any]:
+def run_system(
+    system: str,
+    schedule: list[int],
+    window_s: float,
+    warmup_s: float,
+    budget_s: float,
+    on_row: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Step N up until the frame rate fails (or the schedule or time budget ends).
 
     `headline`: the largest N before the first N failing the whole criterion (fps and latency);
     `fps_headline`: the largest N before the first N at which some session falls below 27 fps,
     whatever the latency (how many a system can hold at all, which shows interactive-gym too).
+    `on_row` is told each row as soon as it is measured (bench.py writes it to the results file).
     """
     steps: list[dict[str, Any]] = []
     started = time.monotonic()
@@ -181,6 +190,8 @@ def run_system(system: str, schedule: list[int], window_s: float, warmup_s: floa
         row = asyncio.run(measure(system, n, window_s, warmup_s))
         steps.append(row)
         print(f"[capacity] {json.dumps(row)}", flush=True)
+        if on_row is not None:
+            on_row(system, row)
         criterion_failed = criterion_failed or not row["passed"]
         if not criterion_failed:
             headline = n
