@@ -50,6 +50,8 @@ class Progress:
     connects: int = 0
     end_reason: str | None = None
     drops: int = 0
+    frames_dropped: int = 0
+    """`state` frames not sent because their connection had too many waiting (a slow or paused client)."""
     waiting: dict[str, int] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     client_errors: int = 0
@@ -102,6 +104,7 @@ class Progress:
             "focus_losses": self.focus_losses,
             "connects": self.connects,
             "drops": self.drops,
+            "frames_dropped": self.frames_dropped,
             "episodes_played": json.dumps(self.episodes_played, sort_keys=True),
             "end_reason": self.end_reason,
             "groups": json.dumps(self.groups, sort_keys=True) if self.groups else None,

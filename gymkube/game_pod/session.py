@@ -65,6 +65,8 @@ class ParticipantSession:
         """When the page left (or the session opened): a session gone long enough leaves memory (presence.py)."""
         self.finished_at: float | None = None
         """When the pod first saw this participant connected and finished (presence.py hangs up later)."""
+        self.frames_dropped_here = 0
+        """`state` frames this connection did not get because it was behind (the first one is an event row)."""
 
     @property
     def grace_pending(self) -> bool:
@@ -104,6 +106,7 @@ class ParticipantSession:
             self._grace = None
         self.sid = sid
         self.finished_at = None
+        self.frames_dropped_here = 0
         self.progress.connects += 1
         if client:
             self.progress.client = client
