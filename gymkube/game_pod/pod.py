@@ -9,7 +9,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +18,18 @@ import socketio
 from gymkube.game_pod.browser import has_browser_games, runtime_urls
 from gymkube.game_pod.control_plane import TurnSource, pod_storage, pod_token_key
 from gymkube.game_pod.environments import bundle_hash
+from gymkube.game_pod.fanout import Fanout
 from gymkube.game_pod.game import Game
 from gymkube.game_pod.groups import Lobby
 from gymkube.game_pod.metrics import PodMetrics
 from gymkube.game_pod.presence import is_here, keep_sessions_current
 from gymkube.game_pod.progress import Progress, ProgressStore
-from gymkube.game_pod.protocol import Event
 from gymkube.game_pod.remote import RemoteGame, browser_versions
 from gymkube.game_pod.session import ParticipantSession
 from gymkube.game_pod.settings import PodSettings
 from gymkube.game_pod.stager import build_flow
 from gymkube.game_pod.ticker import Ticker
-from gymkube.game_pod.wire import DROPPED, MAX_WAITING_FRAMES, SENT, FrameWire, StatePacket
+from gymkube.game_pod.wire import MAX_WAITING_FRAMES, FrameWire
 from gymkube.portable.inputs import is_count
 from gymkube.spec.experiment import Experiment
 from gymkube.spec.gym import GymScene
@@ -63,6 +63,7 @@ class Pod:
             settings.flush_interval_s,
         )
         self.metrics = PodMetrics(experiment.name, settings.pod_name)
+        self.fanout = Fanout(sio, self.wire, self.metrics, self._frame_dropped)
         self.writer.observer = self.metrics
         self.bundle_dir = settings.bundle_dir.resolve() if settings.bundle_dir else self._fetch_bundle()
         self.bundle_hash = bundle_hash(self.bundle_dir)
@@ -234,7 +235,7 @@ class Pod:
     def ticker(self, fps: int) -> Ticker:
         """The tick loop for a frame rate."""
         if fps not in self.tickers:
-            self.tickers[fps] = Ticker(fps, self._send, self.metrics.tick_watch(fps))
+            self.tickers[fps] = Ticker(fps, self.fanout.send, self.metrics.tick_watch(fps))
         return self.tickers[fps]
 
     def unschedule(self, game: Game | RemoteGame) -> None:
@@ -248,7 +249,7 @@ class Pod:
         """Send a game's pending messages now (outside its tick: reconnects, browser games)."""
         if game.outbox:
             messages, game.outbox = game.outbox, []
-            pending = self._send(game, messages)
+            pending = self.fanout.send(game, messages)
             if pending is not None:
                 await pending
 
@@ -262,46 +263,6 @@ class Pod:
                     await self.flush(game)
                 except Exception as exc:
                     self.error(f"browser game {game.id} failed a sweep", repr(exc))
-
-    def _send(self, game: Game | RemoteGame, messages: list[tuple[str, dict[str, Any]]]) -> Awaitable[None] | None:
-        """Each connected member gets the game's messages, made personal (their agent, their acks).
-
-        A tick's messages are mostly one `state` frame: with the frame wire those go out here and now
-        (None is returned, nothing to await); anything else is a coroutine to await.
-        """
-        if self.wire is None or not isinstance(game, Game):
-            return self._emit(game, messages)
-        for event, _ in messages:
-            if event != Event.STATE:
-                return self._emit(game, messages)
-        for _, payload in messages:
-            self._send_state(game, payload)
-        return None
-
-    async def _emit(self, game: Game | RemoteGame, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        """The messages in order through python-socketio (frames through the wire when there is one)."""
-        for event, payload in messages:
-            if event == Event.STATE and self.wire is not None and isinstance(game, Game):
-                self._send_state(game, payload)
-                continue
-            for agent, member in list(game.members.items()):
-                if member.sid is not None:
-                    if event == Event.STATE:
-                        self.metrics.frames_sent += 1
-                    await self.sio.emit(event, game.personal(event, payload, agent), to=member.sid)
-
-    def _send_state(self, game: Game, payload: dict[str, Any]) -> None:
-        """One `state` frame, encoded once, to every connected member with their own ack (game_pod/wire.py)."""
-        assert self.wire is not None
-        packet = StatePacket(payload)
-        for agent, member in list(game.members.items()):
-            if member.sid is None:
-                continue
-            sent = self.wire.send(member.sid, packet.for_member(game.slots[agent].last_seq))
-            if sent == SENT:
-                self.metrics.frames_sent += 1
-            elif sent == DROPPED:
-                self._frame_dropped(member)
 
     def _frame_dropped(self, member: ParticipantSession) -> None:
         """Count a frame a slow connection did not get; the first one of each connection is also an event row."""

@@ -29,7 +29,7 @@ from gymkube.game_pod.game import Game
 log = logging.getLogger(__name__)
 
 Sender = Callable[[Game, list[tuple[str, dict[str, Any]]]], Awaitable[None] | None]
-"""Sends a game's messages: at once (None), or as an awaitable for what must wait (see `Pod._send`)."""
+"""Sends a game's messages: at once (None), or as an awaitable for what must wait (see `Fanout.send` in fanout.py)."""
 LatenessWatch = Callable[[int], None]
 """Told, once per tick, how many nanoseconds after its planned time the tick started (the pod's metrics)."""
 
