@@ -135,6 +135,7 @@ async def measure_on(
     sizes = [s for p in participants for s in p.sizes]
     messages = [sum(1 for t in p.messages if t0 <= t < t1) / span for p in participants]
     p99 = percentile(latencies, 99)
+    frames_in_window = sum(1 for p in participants for t in p.frames if t0 <= t < t1)
     row = {
         "system": system,
         "n": n,
@@ -147,6 +148,10 @@ async def measure_on(
         "inputs_unanswered": unanswered,
         "inputs_sent": sent_in_window,
         "server_cpu_pct": round(server_cpu, 1),
+        # CPU per frame delivered: less sensitive than the percentages to other load on a shared machine
+        "server_cpu_us_per_frame": round(server_cpu / 100 * span / frames_in_window * 1e6, 1)
+        if frames_in_window
+        else None,
         "server_rss_mb": round(rss / 2**20, 1),
         "bytes_per_frame": round(statistics.mean(sizes)) if sizes else None,
         "messages_per_client_s": round(statistics.mean(messages), 1),
