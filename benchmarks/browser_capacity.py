@@ -618,7 +618,9 @@ def main() -> None:
         "elapsed_s": round(time.monotonic() - started, 1),
     }
     if not args.no_write:
-        out = RESULTS / f"browser-capacity-{day}.json"
+        out = (
+            RESULTS / f"browser-capacity-{day}{'-short' if args.short else ''}.json"
+        )  # a smoke run never replaces a full one
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"[browser] wrote {out.relative_to(ROOT)}", flush=True)
     print(table(result))
