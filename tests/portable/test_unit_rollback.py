@@ -191,12 +191,14 @@ def test_a_solo_browser_game_records_every_step_with_policy_outputs() -> None:
     assert first["p"] and first["e"] == 1 and first["f"] == 0  # the court is sent once, with the first frame
     for step in range(1, 500):
         feeds = json.loads(game.feeds())
-        assert [f[0] for f in feeds] == ["right"] and len(feeds[0][2]) == 6
-        paddle, ball = feeds[0][2][0], feeds[0][2][2]
-        logits = {"right": [1.0, paddle - ball, ball - paddle]}  # what policy.onnx computes
+        (agent, file, inputs), *_ = feeds
+        flat, shape = inputs[""]  # the model's first input: the observation, [1, 6]
+        assert [f[0] for f in feeds] == ["right"] and shape == [1, 6] and len(flat) == 6
+        paddle, ball = flat[0], flat[2]
+        outputs = {"right": {"logits": [[1.0, paddle - ball, ball - paddle]]}}  # what policy.onnx computes
         if step == 3:
             game.key("ArrowUp", True, 1, 90.0, 2, 85.0)
-        result = json.loads(game.tick(json.dumps(logits), step * 33.3))
+        result = json.loads(game.tick(json.dumps(outputs), step * 33.3))
         if result["end"]:
             break
     entries = json.loads(game.take())
