@@ -102,6 +102,7 @@ def sim_config(
         "players": {a: _player_config(p, seed + agents.index(a) + 1) for a, p in scene.players.items()},
         "humans": scene.human_agents,
         "keys": scene.controls.keymap(),
+        "captureKeys": scene.controls.capture_keys,
         "defaultAction": scene.controls.default_action,
         "inputMode": scene.controls.mode,
         "turnTimeoutS": scene.controls.turn_timeout_s,

@@ -49,7 +49,9 @@ def client_scene(scene: Scene, progress: Progress) -> dict[str, Any]:
             "width": scene.rendering.width,
             "height": scene.rendering.height,
             "background": scene.rendering.background,
-            "keys": list(scene.controls.keys),
+            "keys": scene.controls.capture_keys,
+            "input": scene.controls.mode,
+            "gamepad": scene.controls.gamepad.model_dump(by_alias=True) if scene.controls.gamepad else None,
             "countdownS": scene.countdown_s,
         }
     assert isinstance(scene, EndScene)

@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from gymkube.game_pod.browser import preload
 from gymkube.game_pod.game import Game, Status
 from gymkube.game_pod.limits import ParticipantBudget
 from gymkube.game_pod.page_answers import check_page_answers
@@ -235,6 +236,7 @@ class ParticipantSession:
             "total": len(self.progress.flow),
             "scene": client_scene(scene, self.progress),
             "resumed": resumed,
+            "preload": preload(self.pod, self.progress),
         }
         await self.emit(Event.SCENE, payload)
         if isinstance(scene, GymScene):

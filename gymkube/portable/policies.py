@@ -89,6 +89,13 @@ def nested(flat: list[Any], shape: list[int]) -> Any:
     return [nested(flat[i * size : (i + 1) * size], shape[1:]) for i in range(shape[0])]
 
 
+def page_outputs(outputs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """What the page's onnxruntime-web returned, {agent: [[output name, flat values, shape], ...]} in the model's
+    output order, as {agent: {output name: nested list}} (what adapters read on the pod too)."""
+    return {agent: {name: nested(list(flat), list(shape)) for name, flat, shape in entries}
+            for agent, entries in outputs.items()}  # fmt: skip
+
+
 class ObservationAdapter:
     """The default: the agent's observation, flattened, as the first input [1, n]; the first output as logits."""
 

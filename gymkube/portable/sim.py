@@ -22,7 +22,7 @@ from typing import Any
 from gymkube.portable.common import import_entry_point, split_objects, step_columns
 from gymkube.portable.hooks import GameHooks
 from gymkube.portable.inputs import HumanSlot, TurnClock, input_columns
-from gymkube.portable.policies import PolicyRunner, choose, tensor
+from gymkube.portable.policies import PolicyRunner, choose, page_outputs, tensor
 
 MAX_TAKE = 2000
 """Entries handed to the page per call (a second of play is at most 60 steps per game)."""
@@ -245,6 +245,7 @@ class Solo(PageGame):
     def __init__(self, config_json: str) -> None:
         super().__init__(config_json)
         self.human = self.sim.humans[0]
+        self.fed_waiting: bool | None = None
 
     def key(self, key: str, down: bool, seq: int, client_ms: float, frame: int | None, frame_ms: float | None) -> None:
         """A key went down or up (only while an episode runs)."""
@@ -267,13 +268,17 @@ class Solo(PageGame):
         return turn is not None and not self.sim.slots[self.human].ready and not turn.expired(now_ms / 1000)
 
     def feeds(self, now_ms: float = 0.0) -> str:
-        """Policy inputs for this frame (none while a turn-based game waits for a key)."""
-        return "[]" if self.waiting(now_ms) else json.dumps(self.sim.policy_feeds())
+        """Policy inputs for this frame (none while a turn-based game waits for a key): [agent, model file,
+        {input: [flat values, shape]}] for each policy due, "" naming the model's first input."""
+        self.fed_waiting = self.waiting(now_ms)
+        return "[]" if self.fed_waiting else json.dumps(self.sim.policy_feeds())
 
     def tick(self, outputs_json: str, now_ms: float) -> str:
-        """One step: {state, end: None or the episode's status}; {state: None} while a turn waits for a key."""
+        """One step with the model outputs of `feeds` ({agent: [[output, flat values, shape], ...]}):
+        {state, end: None or the episode's status}; {state: None} while a turn waits for a key."""
         sim = self.sim
-        if self.waiting(now_ms):
+        waiting, self.fed_waiting = (self.waiting(now_ms) if self.fed_waiting is None else self.fed_waiting), None
+        if waiting:  # as `feeds` decided: a key pressed since then counts from the next tick
             return json.dumps({"state": None, "end": None})
         slot = sim.slots[self.human]
         action, source, event = slot.take_action()
@@ -282,7 +287,7 @@ class Solo(PageGame):
             source = "timeout" if source == "default" else source
             row["turn_wait_ms"] = sim.turn.waited_ms(now_ms / 1000)
             sim.turn.restart(now_ms / 1000)
-        actions = sim.ai_actions(json.loads(outputs_json) if outputs_json else None)
+        actions = sim.ai_actions(page_outputs(json.loads(outputs_json)) if outputs_json else None)
         actions[self.human] = (action, source)
         row |= sim.advance(actions, now_ms) | input_columns(self.human, event)
         self.entries.append({"k": "step", "row": row})

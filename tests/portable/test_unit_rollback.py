@@ -195,7 +195,7 @@ def test_a_solo_browser_game_records_every_step_with_policy_outputs() -> None:
         flat, shape = inputs[""]  # the model's first input: the observation, [1, 6]
         assert [f[0] for f in feeds] == ["right"] and shape == [1, 6] and len(flat) == 6
         paddle, ball = flat[0], flat[2]
-        outputs = {"right": {"logits": [[1.0, paddle - ball, ball - paddle]]}}  # what policy.onnx computes
+        outputs = {"right": [["logits", [1.0, paddle - ball, ball - paddle], [1, 3]]]}  # what policy.onnx computes
         if step == 3:
             game.key("ArrowUp", True, 1, 90.0, 2, 85.0)
         result = json.loads(game.tick(json.dumps(outputs), step * 33.3))
