@@ -73,7 +73,7 @@ def ending_scene(spec: ExperimentSpec, progress: Progress) -> dict[str, Any]:
         "type": "end",
         "id": f"ended-{reason}",
         "reason": reason,
-        "html": safe_html(ending.html),
+        "html": safe_html(progress.end_message or ending.html),
         "code": progress.completion_code,
         "redirect": redirect_url(end, progress),
         "redirectDelayS": end.redirect_delay_s,

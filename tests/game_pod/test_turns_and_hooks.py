@@ -67,7 +67,7 @@ def test_a_turn_without_a_press_times_out_with_the_default_action(platform_facto
     assert {r["source_explorer"] for r in rows[2:]} == {"human"}
 
 
-BROKEN_HOOKS = '''
+BROKEN_HOOKS = """
 class Broken:
     def on_step(self, env, step, **_):
         if step % 2:
@@ -76,7 +76,7 @@ class Broken:
 
     def on_episode_end(self, **_):
         return {"bonus": float("nan")}
-'''
+"""
 
 
 def test_a_hook_that_raises_is_recorded_once_and_the_game_goes_on(platform_factory, tmp_path: Path):
