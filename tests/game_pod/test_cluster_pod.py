@@ -78,7 +78,7 @@ def test_a_pod_with_its_experiments_static_turn_credentials_mounted_hands_them_o
         async def ask() -> dict:
             bot = ParticipantBot("unused")
             bot.pod_url = f"http://127.0.0.1:{port}/"
-            bot.token = sign_token(derive(SECRET, PARTICIPANT_TOKENS), {"x": "cartpole", "p": "p1", "s": "s1", "n": 0})
+            bot.token = sign_token(token_key(SECRET), {"x": "cartpole", "p": "p1", "s": "s1", "n": 0})
             await bot.connect()
             first = await bot.sio.call("turn", {}, timeout=5)
             (mounted / "credential").write_text("rotated\n")  # a rotated Secret counts from the next request
