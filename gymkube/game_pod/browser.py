@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from gymkube.game_pod.environments import bundle_file, bundle_files
 from gymkube.game_pod.stager import scene_id_of
+from gymkube.spec.browser_check import browser_modules
 from gymkube.spec.gym import GymScene, PolicyPlayer
 
 if TYPE_CHECKING:
@@ -58,14 +59,6 @@ def runtime_urls(pod: Pod) -> dict[str, Any]:
     }
 
 
-def _modules(scene: GymScene) -> list[str]:
-    """The experiment's modules a browser scene imports (its environment, renderer, hooks, HUD, adapters)."""
-    entries = [scene.environment.entry_point, scene.rendering.renderer, scene.hooks]
-    entries += [getattr(scene.hud, "function", None)]
-    entries += [p.adapter for p in scene.players.values() if isinstance(p, PolicyPlayer)]
-    return [e.partition(":")[0] for e in entries if e]
-
-
 def preload(pod: Pod, progress: Progress) -> dict[str, Any] | None:
     """What the page may load now for the browser games ahead in this participant's flow (or None: there are none).
 
@@ -76,7 +69,7 @@ def preload(pod: Pod, progress: Progress) -> dict[str, Any] | None:
     if not games or progress.status != "active":
         return None
     code = {"client": "gymkube.portable.sim", "p2p": "gymkube.portable.rollback"}
-    modules = [code[s.mode] for s in games] + [m for s in games for m in _modules(s)]
+    modules = [code[s.mode] for s in games] + [m for s in games for m in browser_modules(s)]
     return {
         "runtime": runtime_urls(pod),
         "packages": list(dict.fromkeys(p for s in games for p in s.environment.packages)),

@@ -27,6 +27,7 @@ ButtonIndex = Annotated[str, BeforeValidator(_index_text), StringConstraints(pat
 AxisDirection = Annotated[str, StringConstraints(pattern=r"^([0-9]|1[0-5])[+-]$")]
 """An axis and a direction: '0-' is the left stick pushed left, '1+' the left stick pushed down."""
 
+
 class Gamepad(SpecModel):
     """Gamepad buttons and stick directions to actions (the browser's Gamepad API, standard layout)."""
 
