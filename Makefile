@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 EXPERIMENTS ?= examples/cartpole.yaml examples/forage_ai.yaml examples/forage_human_human.yaml \
-	examples/pong_client.yaml examples/pong_p2p.yaml examples/scripted_consent.yaml
+	examples/pong_client.yaml examples/pong_p2p.yaml examples/scripted_consent.yaml examples/treasure_grid.yaml
 
 .PHONY: vendor bench bench-routing bench-operator bench-p2p bench-browser bench-export bench-soak fuzz tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
 
