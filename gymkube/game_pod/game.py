@@ -368,12 +368,11 @@ class Game:
             return
         if self.status != Status.PLAYING:
             return
-        now = time.monotonic()
-        humans = [s for a, s in self.slots.items() if a not in self.actors]
-        timed_out = False
+        timed_out, now = False, 0.0
         if self.turn is not None:  # turn-based: no step until every player here has pressed (or the wait is over)
+            now = time.monotonic()
             timed_out = self.turn.expired(now)
-            if not timed_out and not all(slot.ready for slot in humans):
+            if not timed_out and not all(s.ready for a, s in self.slots.items() if a not in self.actors):
                 return
         t_tick_ns = time.time_ns()
         row: dict[str, Any] = {

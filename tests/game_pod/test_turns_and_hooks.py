@@ -103,3 +103,25 @@ def test_a_hook_that_raises_is_recorded_once_and_the_game_goes_on(platform_facto
     assert not any(k in steps[0] for k in ("hook_bad column", "hook_list", "hook_hud"))
     for episode in data["episodes"]:  # a NaN bonus is left out; 3 raises and 3 bad outputs in each episode
         assert episode["bonus"] is None and episode["hook_errors"] == 7
+
+
+def test_a_game_waiting_for_a_key_does_not_hold_up_the_other_games_of_the_pod(platform_factory, tmp_path: Path):
+    manifest = quick_manifest(tmp_path, "treasure_grid.yaml", episodes=1, maxSteps=10, reconnectGraceS=1)
+    platform = platform_factory(manifest)
+
+    async def main() -> tuple[ParticipantBot, ParticipantBot]:
+        idle = ParticipantBot(platform.entry("treasure-grid", PROLIFIC_PID="idle"), skip_turns=10**6)
+        active = ParticipantBot(platform.entry("treasure-grid", PROLIFIC_PID="active"), seed=1)
+        idling = asyncio.create_task(idle.run(120))
+        await active.run(60)  # both games tick in the same loop; the idle one waits for its key all along
+        assert not idle.done.is_set() and idle.states == 1  # its first frame, and no step since
+        idling.cancel()
+        await asyncio.gather(idling, return_exceptions=True)
+        await idle.disconnect()
+        return idle, active
+
+    idle, active = asyncio.run(main())
+    assert active.completion_code and idle.completion_code is None
+    platform.stop()
+    steps = platform.tables("treasure-grid")["steps"]
+    assert {r["participant"] for r in steps} == {"active"} and len(steps) == 10
