@@ -7,6 +7,7 @@ let ort = null; // the onnxruntime-web module
 const sessions = new Map(); // model file -> InferenceSession
 const installed = new Set(); // packages micropip installed in this page (a second game does not install again)
 let installs = Promise.resolve(); // the installs asked for so far, one after the other
+let policyLoads = Promise.resolve(); // likewise for policies
 
 const absolute = (relative) => new URL(relative, location.href).href;
 
@@ -59,8 +60,17 @@ async function install(py, runtime, packages) {
   for (const p of packages) installed.add(p);
 }
 
-/** Loads onnxruntime-web (single-threaded wasm) and an InferenceSession per policy file. */
-export async function loadPolicies(runtime, files) {
+/**
+ * Loads onnxruntime-web (single-threaded wasm) and an InferenceSession per policy file. One load at a time: a preload
+ * and a starting game may ask at once, and onnxruntime-web refuses a second initialisation while the first runs.
+ */
+export function loadPolicies(runtime, files) {
+  const run = policyLoads.then(() => loadSessions(runtime, files));
+  policyLoads = run.catch(() => {});
+  return run;
+}
+
+async function loadSessions(runtime, files) {
   if (!files.length) return;
   const base = absolute(runtime.ort);
   if (!ort) {
