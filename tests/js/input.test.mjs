@@ -64,6 +64,11 @@ test("gamepad buttons and sticks past the threshold are the keys the pod knows t
   assert.deepEqual([...padKeys(mapping, [pad([0], [-0.8, 0.2])])].sort(), ["pad:a0-", "pad:b0"]);
   assert.deepEqual([...padKeys(mapping, [pad([], [-0.4, 0.6])])], ["pad:a1+"]); // 0.4 is inside the dead zone
   assert.deepEqual([...padKeys(mapping, [null, pad([3], [0, 0])])], ["pad:b3"]); // an empty slot is skipped
+  // A stick held near the threshold does not flicker: pressed at 0.5, let go only below 0.4.
+  const held = new Set(["pad:a1+"]);
+  assert.deepEqual([...padKeys(mapping, [pad([], [0, 0.45])], held)], ["pad:a1+"]);
+  assert.deepEqual([...padKeys(mapping, [pad([], [0, 0.45])])], []);
+  assert.deepEqual([...padKeys(mapping, [pad([], [0, 0.35])], held)], []);
 });
 
 test("a gamepad is polled each animation frame and its presses and releases are sent once, then stop", () => {

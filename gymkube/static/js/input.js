@@ -34,11 +34,14 @@ function onKeyUp(event) {
   active.onKey(name, false, clientNow());
 }
 
+const RELEASE_AT = 0.8; // a stick counts as let go below this share of the threshold: no flicker around it
+
 /**
  * The gamepad inputs pressed now, as the keys the pod knows them by ("pad:b0", "pad:a1+"): a mapped button pressed on
- * any connected gamepad, or a mapped stick pushed past `threshold`. `gamepad` is the scene's {buttons, axes, threshold}.
+ * any connected gamepad, or a mapped stick pushed past `threshold` (and, if `held` already, not yet back below
+ * RELEASE_AT of it). `gamepad` is the scene's {buttons, axes, threshold}.
  */
-export function padKeys(gamepad, pads) {
+export function padKeys(gamepad, pads, held = new Set()) {
   const pressed = new Set();
   const threshold = gamepad.threshold ?? 0.5;
   for (const pad of pads) {
@@ -47,8 +50,9 @@ export function padKeys(gamepad, pads) {
       if (pad.buttons?.[Number(button)]?.pressed) pressed.add(`pad:b${button}`);
     }
     for (const axis of Object.keys(gamepad.axes || {})) {
-      const value = Number(pad.axes?.[parseInt(axis, 10)]) || 0;
-      if (axis.endsWith("-") ? value <= -threshold : value >= threshold) pressed.add(`pad:a${axis}`);
+      const name = `pad:a${axis}`;
+      const push = (Number(pad.axes?.[parseInt(axis, 10)]) || 0) * (axis.endsWith("-") ? -1 : 1);
+      if (push >= (held.has(name) ? threshold * RELEASE_AT : threshold)) pressed.add(name);
     }
   }
   return pressed;
@@ -59,7 +63,7 @@ function pollPads() {
   if (!active?.gamepad) return;
   active.raf = requestAnimationFrame(pollPads);
   const pads = navigator.getGamepads ? Array.from(navigator.getGamepads() || []) : [];
-  const now = padKeys(active.gamepad, pads);
+  const now = padKeys(active.gamepad, pads, active.held);
   const t = clientNow();
   for (const name of [...active.held]) {
     if (name.startsWith("pad:") && !now.has(name)) { active.held.delete(name); active.onKey(name, false, t); }
