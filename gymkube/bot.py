@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -67,6 +68,8 @@ class ParticipantBot:
     rng: random.Random = field(init=False)
     pod_url: str = ""
     token: str = ""
+    cookies: httpx.Cookies = field(default_factory=httpx.Cookies)
+    """The entry's cookies, kept as a browser keeps them (a second `enter` is a returning participant)."""
     scenes: list[dict[str, Any]] = field(default_factory=list)
     inputs: list[SentInput] = field(default_factory=list)
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -102,8 +105,9 @@ class ParticipantBot:
 
     async def enter(self) -> None:
         """Follow the entry redirect to the pod and keep the token."""
-        async with httpx.AsyncClient(follow_redirects=False, timeout=10) as client:
+        async with httpx.AsyncClient(follow_redirects=False, timeout=10, cookies=self.cookies) as client:
             response = await client.get(self.entry_url)
+            self.cookies = client.cookies  # as a browser keeps the entry's cookie: a second entry is a return
         if response.status_code != 303:
             raise RuntimeError(f"entry answered {response.status_code}: {response.text[:200]}")
         location = response.headers["location"]
@@ -300,9 +304,30 @@ class ParticipantBot:
             self.done.set()
 
 
-async def run_bots(entry_url: str, count: int, timeout_s: float = 300.0) -> list[ParticipantBot]:
-    """Play `count` bots at once; each gets its own participant id."""
+async def run_bots(
+    entry_url: str,
+    count: int,
+    timeout_s: float = 300.0,
+    on_finish: Callable[[ParticipantBot, BaseException | None], None] | None = None,
+) -> list[ParticipantBot]:
+    """Play `count` bots at once; each gets its own participant id.
+
+    One bot's failure (a timeout, a refused connection) is its own: `on_finish(bot, error)` is told as
+    each bot ends, with the exception that ended it or None; without `on_finish` the first failure raises.
+    """
     separator = "&" if "?" in entry_url else "?"
     bots = [ParticipantBot(f"{entry_url}{separator}bot={i}", seed=i) for i in range(count)]
-    await asyncio.gather(*(bot.run(timeout_s) for bot in bots))
+
+    async def play(bot: ParticipantBot) -> None:
+        try:
+            await bot.run(timeout_s)
+        except Exception as exc:
+            if on_finish is None:
+                raise
+            on_finish(bot, exc)
+        else:
+            if on_finish is not None:
+                on_finish(bot, None)
+
+    await asyncio.gather(*(play(bot) for bot in bots))
     return bots

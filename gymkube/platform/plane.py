@@ -13,6 +13,7 @@ import httpx
 from gymkube.game_pod.turn import read_static_credentials, read_turn_secret, turn_credentials
 from gymkube.keys import experiment_key, token_key
 from gymkube.platform.loads import BadReport, read_load
+from gymkube.platform.metrics import POD_REPORTS
 from gymkube.platform.routing import Router
 from gymkube.platform.runtime.base import ExperimentRecord, PodEndpoint, Runtime
 from gymkube.platform.settings import PlatformSettings
@@ -46,6 +47,8 @@ class ControlPlane:
         self.screening: dict[str, DataWriter] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._destinations: dict[str, Storage] = {}
+        self._refreshing = asyncio.Lock()
+        self._refreshed = 0.0
         self._trusted: set[tuple[str, str]] = set()
         """(experiment, bundle digest) already recorded as trusted for replays."""
 
@@ -90,6 +93,16 @@ class ControlPlane:
         if secret is not None and urls:
             return turn_credentials(secret, participant, urls)
         return read_static_credentials(settings.turn_credentials_dir, urls) or {"urls": []}
+
+    async def refresh(self, at_most_every_s: float = 0.2) -> None:
+        """Bring the runtime's experiments up to date now (the researcher API reads what another replica wrote);
+        concurrent callers share one refresh, and one within `at_most_every_s` of the last is skipped."""
+        if time.monotonic() - self._refreshed < at_most_every_s:
+            return
+        async with self._refreshing:
+            if time.monotonic() - self._refreshed >= at_most_every_s:
+                await self.runtime.refresh()
+                self._refreshed = time.monotonic()
 
     def router(self, name: str) -> Router:
         """The router of one experiment (kept in step with the runtime by the pod watcher)."""
@@ -169,10 +182,13 @@ class ControlPlane:
             report = await read_load(client, endpoint.load_url, endpoint.name, experiment)
         except httpx.ConnectError:
             reason = STARTING
+            POD_REPORTS.labels(experiment, "unreachable").inc()
         except BadReport as exc:
             reason = str(exc)
+            POD_REPORTS.labels(experiment, "bad").inc()
         else:
-            router.report(endpoint.name, report.participants, report.draining, report.ungrouped)
+            POD_REPORTS.labels(experiment, "ok").inc()
+            router.report(endpoint.name, report.participants, report.draining, report.ungrouped, report.arrived)
             self.loads[endpoint.name] = report.model_dump() | {"alive": True, "seen": time.time()}
             return
         router.mark_dead(endpoint.name)

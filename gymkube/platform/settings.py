@@ -31,6 +31,11 @@ class PlatformSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     poll_interval_s: float = 1.0
+    dashboard_dir: Path | None = None
+    """Where the dashboard keeps its index of the data (default: the state folder). Each replica's own: the chart
+    gives each pod a folder of its own, since SQLite must not be shared over a network volume."""
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    """Serve Prometheus' `/metrics` on this port of its own (the chart sets it); unset: at `/metrics` on `port`."""
     max_upload_bytes: int = 50 * 1024 * 1024
     drain_timeout_s: float = 30.0
     turn_urls: list[str] = []
@@ -45,6 +50,13 @@ class PlatformSettings(BaseSettings):
     `NAME/credential`), named by `spec.turn.secretName` / `credentialsSecret`. Default: STATE_DIR/turn-secrets."""
     internal_url: str = ""
     """Where game pods reach this control plane (default: http://HOST:PORT; on Kubernetes: its Service)."""
+    entry_per_minute: float = Field(
+        0.0, ge=0, description="New participants per client address per minute (0: no limit; the chart sets one)."
+    )
+    entry_burst: float = Field(60.0, ge=1, description="New participants one address may bring at once (a lab).")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Proxies whose X-Forwarded-For names the client (the ingress controller)."
+    )
     sandbox_required: bool = False
     allowed_images: list[str] = []
     """Patterns an experiment's `spec.image` must match, as the operator checks them (the chart gives both the same
