@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, model_validator
 
-from gymkube.spec.base import EntryPoint, Html, Name, ShortText, SpecModel, Text
+from gymkube.spec.base import EntryPoint, Html, Name, ShortText, SpecModel, TaggedModel, Text
 from gymkube.spec.gym import GymScene
 from gymkube.spec.scenes import Block, EndScene, FlowItem, Scene
 
-API_VERSION = "gymkube.io/v1alpha1"
-KIND = "Experiment"
+API_VERSION: Final = "gymkube.io/v1alpha1"
+KIND: Final = "Experiment"
 
 # Fields the Kubernetes API server adds to every object's metadata; accepted and ignored so
 # that `kubectl get -o yaml` output validates, while a typo such as `lables` is still refused.
@@ -258,11 +258,13 @@ class ExperimentSpec(SpecModel):
         raise KeyError(scene_id)
 
 
-class Experiment(SpecModel):
-    """An `Experiment` manifest (apiVersion gymkube.io/v1alpha1)."""
+class Experiment(TaggedModel):
+    """An `Experiment` manifest (apiVersion gymkube.io/v1alpha1); a manifest must name both (see load.py)."""
 
-    api_version: Literal["gymkube.io/v1alpha1"]
-    kind: Literal["Experiment"]
+    tags = ("api_version", "kind")
+
+    api_version: Literal["gymkube.io/v1alpha1"] = API_VERSION
+    kind: Literal["Experiment"] = KIND
     metadata: Metadata
     spec: ExperimentSpec
     status: dict[str, Any] | None = Field(None, description="Written by the platform; ignored.")

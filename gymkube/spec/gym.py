@@ -16,6 +16,7 @@ from gymkube.spec.base import (
     SceneId,
     ShortText,
     SpecModel,
+    TaggedModel,
 )
 from gymkube.spec.controls import Controls
 
@@ -56,10 +57,10 @@ class ObservationFeed(SpecModel):
     flatten: bool = True
 
 
-class PolicyPlayer(SpecModel):
+class PolicyPlayer(TaggedModel):
     """An ONNX policy from the experiment's files: observation in, action logits out (or through an adapter)."""
 
-    type: Literal["policy"]
+    type: Literal["policy"] = "policy"
     file: OnnxPath
     observation: ObservationFeed = Field(default_factory=lambda: ObservationFeed())
     adapter: EntryPoint | None = Field(
@@ -75,19 +76,19 @@ class PolicyPlayer(SpecModel):
     color: Color | None = None
 
 
-class RandomPlayer(SpecModel):
+class RandomPlayer(TaggedModel):
     """Samples the agent's action space each step (seeded, recorded)."""
 
-    type: Literal["random"]
+    type: Literal["random"] = "random"
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     label: ShortText | None = None
     color: Color | None = None
 
 
-class NoopPlayer(SpecModel):
+class NoopPlayer(TaggedModel):
     """Always takes the same action."""
 
-    type: Literal["noop"]
+    type: Literal["noop"] = "noop"
     action: int = Field(0, ge=0, le=1_000_000)
     label: ShortText | None = None
     color: Color | None = None
@@ -96,10 +97,10 @@ class NoopPlayer(SpecModel):
 AiPlayer = Annotated[PolicyPlayer | RandomPlayer | NoopPlayer, Field(discriminator="type")]
 
 
-class HumanPlayer(SpecModel):
+class HumanPlayer(TaggedModel):
     """A participant plays this agent with the keyboard."""
 
-    type: Literal["human"]
+    type: Literal["human"] = "human"
     label: ShortText | None = None
     color: Color | None = None
     fallback: AiPlayer | None = Field(
@@ -179,10 +180,10 @@ class P2PSpec(SpecModel):
     )
 
 
-class GymScene(SpecModel):
+class GymScene(TaggedModel):
     """Play an environment for some episodes, stepped at `fps` on the pod or in the browser (`mode`)."""
 
-    type: Literal["gym"]
+    type: Literal["gym"] = "gym"
     id: SceneId
     mode: Literal["server", "client", "p2p"] = Field(
         "server",
@@ -197,7 +198,7 @@ class GymScene(SpecModel):
     episodes: int = Field(1, ge=1, le=1000)
     max_steps: int = Field(1000, ge=1, le=100_000)
     fps: int = Field(30, ge=1, le=60)
-    controls: Controls = Field(default_factory=lambda: Controls())
+    controls: Controls
     rendering: Rendering = Field(default_factory=lambda: Rendering())
     seed: int | None = Field(
         None, ge=0, le=2**31 - 1, description="Episode k resets with seed+k; none: drawn, recorded."
