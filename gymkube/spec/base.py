@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import string
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
@@ -32,6 +32,15 @@ class SpecModel(BaseModel):
         A model loaded from YAML writes what the YAML said; one built in Python, the arguments it was given.
         """
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with some fields changed (Python names), checked as a new model is: `scene.replace(seed=7)`."""
+        fields = type(self).model_fields
+        unknown = sorted(set(changes) - set(fields))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field(s) {unknown}")
+        given = {fields[name].alias or name: value for name, value in changes.items()}
+        return self.model_validate(self.to_manifest() | given)
 
     def to_yaml(self) -> str:
         """The manifest as YAML (what `gymkube validate` and `kubectl apply` read), in field order."""

@@ -117,3 +117,21 @@ def test_python_gets_the_same_checks_as_yaml() -> None:
         spec.ExperimentSpec(scenes=[spec.StaticScene(id="a", html="<p>x</p>")])
     with pytest.raises(ValidationError, match="extra"):
         spec.Metadata(name="x", lables={"a": "b"})  # type: ignore[call-arg]
+
+
+def test_replace_makes_a_checked_copy_that_writes_what_was_given() -> None:
+    (loaded,) = spec.load_experiment_file(REPO / "examples/treasure_grid.yaml")
+    hunt = loaded.spec.scene("hunt")
+    assert isinstance(hunt, spec.GymScene)
+    again = hunt.replace(id="hunt-again", seed=7, controls={"keys": {"ArrowUp": 1}, "mode": "tap"})
+    assert (again.id, again.seed, again.controls.mode, again.hooks) == ("hunt-again", 7, "tap", hunt.hooks)
+    assert hunt.id == "hunt", "the original is unchanged"
+    assert again.to_manifest() == hunt.to_manifest() | {
+        "id": "hunt-again",
+        "seed": 7,
+        "controls": {"keys": {"ArrowUp": 1}, "mode": "tap"},
+    }
+    with pytest.raises(ValidationError, match="fps"):
+        hunt.replace(fps=1000)
+    with pytest.raises(TypeError, match="fsp"):
+        hunt.replace(fsp=30)
