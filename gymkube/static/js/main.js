@@ -1,6 +1,7 @@
 // Entry point: wires the connection to the screens, the renderer, key capture and telemetry.
 import { connectPod, finishScene, sendInput, sendTelemetry, sendRecords, askTurn, sendSignal, sendRelay } from "./net.js";
 import { BrowserGame } from "./browsergame.js";
+import { preload } from "./runtime.js";
 import { showScene, showPage } from "./scenes.js";
 import { showGameStatus, showWaiting, showRole, showConnection, showNotice, setHud, showBroken } from "./overlays.js";
 import { startRenderer, stopRenderer, pushState, shownFrame, latestEpisode, setOwnAgent, takeDrawTimes } from "./renderer.js";
@@ -15,6 +16,7 @@ watchPolicy(reportProblem);
 
 let scene = null; // the scene on screen
 let browserGame = null; // the game running in this page (client and p2p modes), or null
+let preloading = null; // the promise of a browser game's runtimes loading while earlier scenes are read
 // The pod ignores a sequence number not above the last it saw, also across a reload: start from the clock.
 let inputSeq = Date.now();
 const REPORT_DRAWS_EVERY_MS = 1000;
@@ -32,7 +34,16 @@ function stopGame() {
   browserGame = null;
 }
 
+// A browser game lies ahead: load Pyodide, its packages and code now, so that it starts at once when its scene opens.
+function startPreload(what) {
+  if (preloading || !what?.runtime) return;
+  preloading = new Promise((resolve) => setTimeout(resolve, 0)) // after the scene is on screen
+    .then(() => preload(what))
+    .then(() => true, (err) => { reportProblem(`preloading the game failed: ${err?.message || err}`); return false; });
+}
+
 function onScene(msg) {
+  startPreload(msg?.preload);
   // Back after a dropped connection to the scene whose game runs in this page: it has kept going; keep it.
   if (msg?.resumed && browserGame && !browserGame.stopped && scene?.id === msg.scene?.id) return;
   stopGame();
@@ -63,7 +74,7 @@ function onGame(game) {
       const shown = shownFrame();
       if (here) here.key(k, d, ++inputSeq, t, shown?.f, shown?.ms);
       else sendInput({ s: ++inputSeq, k, d, t, f: shown?.f ?? null, ft: shown?.ms ?? null, e: latestEpisode() });
-    });
+    }, scene.gamepad || null);
   } else if (game.status !== "stalled") {
     stopInput();
   }
@@ -103,7 +114,7 @@ function onRefused(message) {
 }
 
 // For tests and for researchers checking a setup in the console: the browser game, and an added send delay (p2p).
-globalThis.gymkubeDebug = { get game() { return browserGame; }, sendDelayMs: 0,
+globalThis.gymkubeDebug = { get game() { return browserGame; }, get preloaded() { return preloading; }, sendDelayMs: 0,
   perturb() { browserGame?.game?.perturb(); } };
 
 function start() {
