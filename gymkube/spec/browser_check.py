@@ -51,11 +51,13 @@ def scene_warnings(scene: GymScene, bundle: Path | None) -> list[str]:
     where = f"scene {scene.id!r} (mode {scene.mode})"
     listed = {_requirement_name(p) for p in scene.environment.packages}
     if scene.environment.id is not None:
-        if not {"gymnasium", "numpy"} <= listed:
+        needed = ["gymnasium", "numpy"] + (["pettingzoo"] if scene.environment.api == "pettingzoo" else [])
+        if not set(needed) <= listed:
             return [
-                f"{where}: environment id {scene.environment.id!r} needs gymnasium and numpy in the browser; "
-                "list them in 'environment.packages' (micropip installs them only when the package index is "
-                "reachable), or use a pure-Python 'entryPoint' from the experiment's files"
+                f"{where}: environment id {scene.environment.id!r} needs {', '.join(needed)} (and the package "
+                "that registers it) in the browser; list them in 'environment.packages' (micropip installs them "
+                "only when the package index is reachable), or use a pure-Python 'entryPoint' from the "
+                "experiment's files"
             ]
         return []
     assert scene.environment.entry_point is not None

@@ -22,12 +22,28 @@ KeyName = Annotated[str, Field(pattern=r"^[A-Za-z0-9 ]{1,20}$")]
 """A KeyboardEvent.key value such as 'ArrowLeft', 'a' or ' ' (space)."""
 
 
+EnvAgent = Annotated[str, Field(max_length=64)] | Annotated[int, Field(ge=0, le=1_000_000)]
+"""An agent id as a PettingZoo environment names it (cogrid's are 0, 1, ...)."""
+
+
 class EnvironmentSpec(SpecModel):
-    """A registered Gymnasium id, or `module:callable` from the experiment's own files."""
+    """A registered id, or `module:callable` from the experiment's own files; a Gymnasium env or a PettingZoo one."""
 
     id: Annotated[str, Field(max_length=100, pattern=r"^[\w./:-]+$")] | None = None
     entry_point: EntryPoint | None = None
     kwargs: JsonObject = Field(default_factory=dict)
+    api: Literal["gymnasium", "pettingzoo"] = Field(
+        "gymnasium",
+        description="'pettingzoo': a ParallelEnv with one player per agent (each gets its own observation); 'id' is "
+        "then a PettingZoo module with parallel_env() (e.g. pettingzoo.butterfly.cooperative_pong_v5) or an id of "
+        "cogrid's registry (e.g. Overcooked-CrampedRoom-V0).",
+    )
+    agents: dict[AgentId, EnvAgent] | None = Field(
+        None,
+        max_length=16,
+        description="PettingZoo: the environment's agent each player plays, by player name (default: the agent "
+        "whose id, as text, is the player's name), e.g. {chef_a: 0, chef_b: 1}.",
+    )
     packages: list[Annotated[str, Field(max_length=200, pattern=r"^[\w.\[\],<>=!~ /-]+$")]] = Field(
         default_factory=list,
         max_length=32,
@@ -39,6 +55,10 @@ class EnvironmentSpec(SpecModel):
     def _one_source(self) -> EnvironmentSpec:
         if (self.id is None) == (self.entry_point is None):
             raise ValueError("give exactly one of 'id' (registered) or 'entryPoint' (module:fn)")
+        if self.agents is not None and self.api != "pettingzoo":
+            raise ValueError("'agents' maps players to a PettingZoo environment's agents: it needs 'api: pettingzoo'")
+        if self.agents is not None and len(set(map(str, self.agents.values()))) != len(self.agents):
+            raise ValueError("'agents' gives one environment agent to two players")
         return self
 
     @property
@@ -223,6 +243,12 @@ class GymScene(SpecModel):
                 )
         if not self.controls.keys:
             raise ValueError("'controls.keys' must map at least one key to an action")
+        agents = self.environment.agents
+        if agents is not None and set(agents) != set(self.players):
+            raise ValueError(
+                f"'environment.agents' must name every player once (one seat per agent): players "
+                f"{sorted(self.players)}, agents given for {sorted(agents)}"
+            )
         self._fits_mode(humans)
         return self
 
