@@ -23,6 +23,14 @@ def redirect_url(scene: EndScene, progress: Progress) -> str | None:
     )
 
 
+def scene_assets(scene: GymScene) -> dict[str, Any]:
+    """The pictures the page loads before a gym scene's first frame, as URLs of the experiment's `files/`."""
+    rendering = scene.rendering
+    url = lambda path: "files/" + quote(path, safe="/")  # noqa: E731
+    atlases = {name: {"image": url(a.image), "frames": url(a.frames)} for name, a in rendering.atlases.items()}
+    return {"atlases": atlases, "images": [url(path) for path in rendering.images]}
+
+
 def client_scene(scene: Scene, progress: Progress) -> dict[str, Any]:
     """The `scene` map of the SCENE event for the participant's current scene."""
     base: dict[str, Any] = {"type": scene.type, "id": progress.current}
@@ -49,6 +57,8 @@ def client_scene(scene: Scene, progress: Progress) -> dict[str, Any]:
             "width": scene.rendering.width,
             "height": scene.rendering.height,
             "background": scene.rendering.background,
+            "coordinates": scene.rendering.coordinates,
+            "assets": scene_assets(scene),
             "keys": list(scene.controls.keys),
             "countdownS": scene.countdown_s,
         }

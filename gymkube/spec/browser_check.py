@@ -94,11 +94,16 @@ def scene_warnings(scene: GymScene, bundle: Path | None) -> list[str]:
     return warnings
 
 
+def local_bundle(experiment: Experiment, manifest_dir: Path | None) -> Path | None:
+    """The experiment's files when they are a folder beside the manifest (`spec.bundle`, local runtime), else None."""
+    name = experiment.spec.bundle
+    if not name or name.startswith("sha256:") or manifest_dir is None:
+        return None
+    candidate = (manifest_dir / name).resolve()
+    return candidate if candidate.is_dir() else None
+
+
 def browser_warnings(experiment: Experiment, manifest_dir: Path | None) -> list[str]:
     """Warnings for every browser scene; the bundle is `spec.bundle` beside the manifest (local runtime)."""
-    bundle_name = experiment.spec.bundle
-    bundle = None
-    if bundle_name and not bundle_name.startswith("sha256:") and manifest_dir is not None:
-        candidate = (manifest_dir / bundle_name).resolve()
-        bundle = candidate if candidate.is_dir() else None
+    bundle = local_bundle(experiment, manifest_dir)
     return [w for scene in experiment.spec.gym_scenes() for w in scene_warnings(scene, bundle)]

@@ -13,6 +13,7 @@ from gymkube.spec.base import (
     Html,
     JsonObject,
     OnnxPath,
+    RelPath,
     SceneId,
     ShortText,
     SpecModel,
@@ -163,6 +164,19 @@ class Controls(SpecModel):
         return self
 
 
+AssetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+ImagePath = Annotated[RelPath, Field(pattern=r"(?i)\.(png|jpe?g|gif|webp)$")]
+FramesPath = Annotated[RelPath, Field(pattern=r"(?i)\.json$")]
+
+
+class Atlas(SpecModel):
+    """A sprite sheet from the experiment's files: a picture and its frame list (JSON hash or array, as
+    TexturePacker and Phaser write them)."""
+
+    image: ImagePath
+    frames: FramesPath
+
+
 class Rendering(SpecModel):
     """`objects`: the env returns shapes the browser draws; `rgb`: `env.render()` frames."""
 
@@ -175,6 +189,20 @@ class Rendering(SpecModel):
     background: Color = "#ffffff"
     rgb_format: Literal["jpeg", "png"] = "jpeg"
     rgb_quality: int = Field(80, ge=10, le=100)
+    coordinates: Literal["fractions", "pixels"] = Field(
+        "fractions", description="Objects' x, y, w, h and points: fractions of the game area, or its pixels."
+    )
+    atlases: dict[AssetName, Atlas] = Field(
+        default_factory=dict, max_length=32, description="Sprite sheets `sprite` objects name, by name."
+    )
+    images: list[ImagePath] = Field(
+        default_factory=list, max_length=64, description="Pictures `image` objects show (src: files/<path>)."
+    )
+    delta_frames: bool = Field(
+        True,
+        description="Frames carry only the objects (with an id) that changed since the last frame; the page "
+        "keeps the rest. Off: every object every frame.",
+    )
 
 
 class P2PSpec(SpecModel):

@@ -20,7 +20,8 @@ import pytest
 from conftest import EXAMPLES, FORAGE_DIR
 from gymnasium.utils.env_checker import check_env, data_equivalence
 
-from gymkube.game_pod.renderers import BUILTIN_RENDERERS, validate_objects
+from gymkube.game_pod.object_check import validate_objects
+from gymkube.game_pod.renderers import BUILTIN_RENDERERS
 from gymkube.portable.common import import_entry_point
 from gymkube.spec import PolicyPlayer, load_experiment_file
 

@@ -211,3 +211,68 @@ def test_python_tags_are_refused_not_executed(tmp_path: Path) -> None:
     path = write(tmp_path, "tag.yaml", f"!!python/object/apply:os.system ['touch {marker}']\n")
     refused(path, "(file): not valid YAML")
     assert not marker.exists()
+
+
+SPRITES = REPO / "tests" / "fixtures" / "sprites"
+
+
+def sprite_experiment(tmp_path: Path, **rendering: object) -> Path:
+    """A manifest whose scene draws tests/fixtures/sprites/showcase_env.py from its atlas (made here with Pillow)."""
+    sys.path.insert(0, str(SPRITES))
+    try:
+        from sprite_atlas import write_atlas
+    finally:
+        sys.path.remove(str(SPRITES))
+    bundle = tmp_path / "bundle"
+    bundle.mkdir(exist_ok=True)
+    (bundle / "showcase_env.py").write_text((SPRITES / "showcase_env.py").read_text())
+    write_atlas(bundle / "art")
+    document = json.loads(good_yaml(bundle="bundle"))
+    scene = document["spec"]["scenes"][0]
+    scene["environment"] = {"entryPoint": "showcase_env:make"}
+    scene["rendering"] = {
+        "width": 320,
+        "height": 240,
+        "coordinates": "pixels",
+        "atlases": {"shapes": {"image": "art/shapes.png", "frames": "art/shapes.json"}},
+        **rendering,
+    }
+    return write(tmp_path, "sprites.json", json.dumps(document))  # fmt: skip
+
+
+def test_a_scene_with_sprites_validates_when_every_picture_and_frame_is_there(tmp_path: Path) -> None:
+    run = validate(sprite_experiment(tmp_path))
+    assert (run.code, run.err) == (0, ""), run
+
+
+def test_a_missing_atlas_picture_is_an_error(tmp_path: Path) -> None:
+    path = sprite_experiment(tmp_path)
+    (tmp_path / "bundle" / "art" / "shapes.png").unlink()
+    refused(path, "rendering.atlases.shapes", "art/shapes.png is not in the experiment's files")
+
+
+def test_an_atlas_that_is_not_a_picture_or_whose_frames_fall_outside_it_is_an_error(tmp_path: Path) -> None:
+    path = sprite_experiment(tmp_path)
+    frames = tmp_path / "bundle" / "art" / "shapes.json"
+    document = json.loads(frames.read_text())
+    document["frames"]["arrow"]["frame"]["x"] = 400
+    frames.write_text(json.dumps(document))
+    refused(path, "frame 'arrow' is not inside art/shapes.png")
+    (tmp_path / "bundle" / "art" / "shapes.png").write_text("not a picture")
+    refused(path, "art/shapes.png is not a picture")
+
+
+def test_a_sprite_frame_missing_from_its_atlas_is_an_error(tmp_path: Path) -> None:
+    document = json.loads(sprite_experiment(tmp_path).read_text())
+    document["spec"]["scenes"][0]["environment"]["kwargs"] = {"frame": "arrow_left"}
+    path = write(tmp_path, "missing-frame.json", json.dumps(document))
+    refused(path, "scene 'play', step 0: object 1 (id 'plain'): 'frame' 'arrow_left' is not in atlas 'shapes'")
+
+
+def test_a_sprite_of_an_atlas_the_scene_does_not_name_is_an_error(tmp_path: Path) -> None:
+    path = sprite_experiment(tmp_path, atlases={"other": {"image": "art/shapes.png", "frames": "art/shapes.json"}})
+    refused(path, "'atlas' 'shapes' is not one of the scene's rendering.atlases (other)")
+
+
+def test_a_bad_coordinate_mode_is_an_error(tmp_path: Path) -> None:
+    refused(sprite_experiment(tmp_path, coordinates="centimetres"), "rendering.coordinates", "'fractions' or 'pixels'")

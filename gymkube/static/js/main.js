@@ -38,7 +38,7 @@ function onScene(msg) {
   stopGame();
   scene = msg.scene;
   const gym = showScene(msg, finishScene, reportProblem);
-  if (gym) startRenderer(gym.canvas, scene, setHud);
+  if (gym) startRenderer(gym.canvas, scene, setHud, reportProblem);
 }
 
 // The waiting room of the gym scene on screen: the group is not complete yet (or the connection is being checked).

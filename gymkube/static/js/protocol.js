@@ -27,7 +27,7 @@ export const PAYLOADS = Object.freeze({
   // pod -> browser: In the waiting room: sent on every change and every few seconds until the group starts.
   "waiting": Object.freeze(["gate", "have", "remaining", "scene", "size"]),
   // pod -> browser: One tick of a running game.
-  "state": Object.freeze(["a", "e", "f", "fmt", "g", "hud", "img", "o", "p", "t"]),
+  "state": Object.freeze(["a", "e", "f", "fmt", "g", "hud", "img", "k", "o", "p", "t", "u", "x"]),
   // pod -> browser: A message for the participant.
   "notice": Object.freeze(["text"]),
   // pod -> browser: The connection is refused and will be closed.
