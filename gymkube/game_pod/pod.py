@@ -186,6 +186,7 @@ class Pod:
         """
         participant = session.progress.participant
         if self.sessions.get(participant) is session:
+            session.end_game("abandoned")  # a Unity scene's open episode (a game is over by now)
             del self.sessions[participant]
             self.progress_store.save_soon(session.progress)
             session.game = None

@@ -29,6 +29,7 @@ class Event(StrEnum):
     RECORDS = "records"
     SIGNAL = "signal"
     RELAY = "relay"
+    UNITY = "unity"
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,15 @@ PROTOCOL: dict[Event, EventSpec] = {
             "d": "str: a game packet, passed on unread",
         },
         "A p2p packet through the pod, when no peer-to-peer path came up.",
+    ),
+    Event.UNITY: EventSpec(
+        "browser",
+        {
+            "s": "str: the Unity scene (instance id) the entries belong to",
+            "x": "list[map]: entries in order, each {kind: start | step | end | done, q: the page's sequence number, "
+            "t: client ms, c: step columns, info, status, score}",
+        },
+        "What a Unity scene's build reported, at least every second; the ack is {ok: bool, n: entries taken, error}.",
     ),
 }
 

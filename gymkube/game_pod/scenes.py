@@ -10,7 +10,7 @@ from gymkube.game_pod.pages import safe_html
 from gymkube.game_pod.progress import Progress
 from gymkube.spec.experiment import ExperimentSpec
 from gymkube.spec.gym import GymScene
-from gymkube.spec.scenes import EndScene, Scene, StaticScene, SurveyScene
+from gymkube.spec.scenes import EndScene, Scene, StaticScene, SurveyScene, UnityScene
 
 
 def redirect_url(scene: EndScene, progress: Progress) -> str | None:
@@ -61,6 +61,16 @@ def client_scene(scene: Scene, progress: Progress) -> dict[str, Any]:
             "assets": scene_assets(scene),
             "keys": list(scene.controls.keys),
             "countdownS": scene.countdown_s,
+        }
+    if isinstance(scene, UnityScene):
+        waited = (time.time_ns() - progress.scene_entered_ns) / 1e9
+        return base | {
+            "title": scene.title,
+            "instructions": safe_html(scene.instructions),
+            "page": f"unity?scene={scene.id}",
+            "width": scene.width,
+            "height": scene.height,
+            "timeLeftS": round(max(0.0, scene.time_limit_s - waited), 1),
         }
     assert isinstance(scene, EndScene)
     return base | {

@@ -10,7 +10,7 @@ from gymkube.spec.load import (
     load_experiments,
     parse_experiment,
 )
-from gymkube.spec.scenes import Block, EndScene, StaticScene, SurveyScene
+from gymkube.spec.scenes import Block, EndScene, StaticScene, SurveyScene, UnityScene
 
 __all__ = [
     "API_VERSION",
@@ -27,6 +27,7 @@ __all__ = [
     "RandomPlayer",
     "StaticScene",
     "SurveyScene",
+    "UnityScene",
     "load_experiment_file",
     "load_experiments",
     "parse_experiment",
