@@ -62,7 +62,9 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "offset": st.floats(-1e6, 1e6),
     "ms": st.lists(st.floats(1.7e12, 1.8e12), max_size=20),
     "message": st.text(max_size=300),
-    "scene": st.sampled_from(["consent", "instructions", "forage", "feedback", "end"]),
+    "scene": st.sampled_from(["consent", "instructions", "forage", "feedback", "end", "play"]),
+    "status": st.sampled_from(["terminated", "truncated", "won"]),
+    "info": st.dictionaries(st.sampled_from(["level", "x", "participant"]), values, max_size=3),
     "answers": st.dictionaries(st.sampled_from(["helpfulness", "more_apples", "comments", "x"]), values, max_size=3),
     "to": st.sampled_from(["agent", "blue", "red", "left"]),
 }
@@ -85,6 +87,13 @@ def shaped(event: str) -> st.SearchStrategy[dict[str, Any]]:
             optional={n: field(n) for n in ("e", "row", "status", "steps", "kind", "detail", "v", "p2p")},
         )
         return st.fixed_dictionaries({"g": field("g")}, optional={"x": st.lists(entry | anything, max_size=8)})
+    if event == Event.UNITY:
+        entry = st.fixed_dictionaries(
+            {"kind": st.sampled_from(["start", "step", "end", "done"]) | field("kind")},
+            optional={"q": field("s"), "t": field("t"), "c": st.dictionaries(texts, values, max_size=40) | anything,
+                      "info": field("info"), "status": field("status"), "score": field("offset")},
+        )  # fmt: skip
+        return st.fixed_dictionaries({"s": field("scene")}, optional={"x": st.lists(entry | anything, max_size=12)})
     return st.fixed_dictionaries({}, optional={name: field(name) for name in dict.fromkeys(names)})
 
 
@@ -155,3 +164,9 @@ claims = st.fixed_dictionaries(
         "iat": st.integers(0, 2**40),
     },
 )
+
+
+@st.composite
+def unity_event(draw: st.DrawFn) -> tuple[str, tuple[Any, ...]]:
+    """A `unity` batch for the attacker's Unity scene, nearly right: in order or not, some fields wrong."""
+    return str(Event.UNITY), (draw(shaped(str(Event.UNITY))),)

@@ -21,9 +21,11 @@ from gymkube.game_pod.payloads import (
     InputPayload,
     RecordsPayload,
     SceneDonePayload,
+    UnityPayload,
     client_info,
     plain_json,
 )
+from gymkube.game_pod.unity import cell
 from gymkube.portable.inputs import MAX_COUNT, HumanSlot, client_time, is_count
 
 # What msgpack can carry from a browser: every value type, the extremes of its ints, any float.
@@ -188,3 +190,33 @@ def test_a_browsers_own_packets_decode_as_sent():
     assert (event.packet_type, event.data, event.id) == (packet.EVENT, ["input", {"s": 1}], 4)
     connect = CheckedPacket(encoded_packet=msgpack.packb({"type": 0, "nsp": "/", "data": {"token": "t"}}))
     assert (connect.packet_type, connect.data) == (packet.CONNECT, {"token": "t"})
+
+
+unity_entries = st.fixed_dictionaries(
+    {"kind": st.sampled_from(["start", "step", "end", "done"]) | values},
+    optional={
+        "q": st.integers(0, 10**6) | values,
+        "t": st.floats(1.7e12, 1.8e12) | values,
+        "c": st.dictionaries(st.sampled_from(["x", "hit", "pos", "Bad", "a" * 41]) | st.text(max_size=5), values)
+        | values,
+        "info": st.dictionaries(st.sampled_from(["level", "seed"]), values) | values,
+        "status": st.sampled_from(["terminated", "truncated", "won"]) | values,
+        "score": st.floats() | values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({"s": st.sampled_from(["play", "play\n", ""]) | values,
+                              "x": st.lists(unity_entries | values, max_size=6) | values}))  # fmt: skip
+def test_a_unity_batch_either_is_refused_or_yields_only_cells_a_column_can_hold(data: dict[str, Any]):
+    try:
+        batch = UnityPayload.model_validate(data)
+    except ValidationError:
+        return
+    for entry in batch.x:
+        assert 0 <= entry.q < MAX_COUNT and math.isfinite(entry.t)
+        reported = {**(getattr(entry, "c", None) or {}), **(getattr(entry, "info", None) or {})}
+        for value in reported.values():
+            made = cell(value)
+            assert fits_a_column(made) and (not isinstance(made, str) or len(made) <= 4000)
