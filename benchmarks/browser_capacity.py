@@ -47,6 +47,7 @@ from systems import free_port, stop_process
 
 from gymkube.bot import ParticipantBot
 from gymkube.game_pod.protocol import Event
+from gymkube.keys import token_key
 from gymkube.portable.sim import Solo
 from gymkube.storage.backends import LocalStorage
 from gymkube.storage.chunks import read_chunks
@@ -90,7 +91,9 @@ def experiment(mode: str) -> dict[str, Any]:
 
 def token(index: int) -> str:
     """A participant token as the gymkube entry would issue it."""
-    return sign_token(SECRET, {"x": EXPERIMENT, "p": f"bench-{index}", "s": f"s{index}", "n": index, "q": {}})
+    return sign_token(
+        token_key(SECRET), {"x": EXPERIMENT, "p": f"bench-{index}", "s": f"s{index}", "n": index, "q": {}}
+    )
 
 
 class Pod:

@@ -29,6 +29,7 @@ from browser_capacity import SECRET, Pod, machine
 
 from gymkube.bot import ParticipantBot
 from gymkube.integrity.check import check_tables
+from gymkube.keys import token_key
 from gymkube.storage import LocalStorage
 from gymkube.storage.export import read_tables
 from gymkube.tokens import sign_token
@@ -82,7 +83,9 @@ async def participants(pod: Pod, total: int, concurrency: int, finished: list[in
         for n in numbers:
             bot = ParticipantBot("unused", seed=n)
             bot.pod_url = f"{pod.url}/"
-            bot.token = sign_token(SECRET, {"x": EXPERIMENT, "p": f"soak-{n}", "s": f"s{n}", "n": n, "q": {}})
+            bot.token = sign_token(
+                token_key(SECRET), {"x": EXPERIMENT, "p": f"soak-{n}", "s": f"s{n}", "n": n, "q": {}}
+            )
             started = time.monotonic()
             error = None
             try:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import yaml
 
+from gymkube.keys import token_key
 from gymkube.tokens import sign_token
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +100,9 @@ class Server:
 
     def token(self, index: int) -> str:
         """A participant token as the gymkube entry would issue it."""
-        return sign_token(SECRET, {"x": "cartpole", "p": f"bench-{index}", "s": f"s{index}", "n": index, "q": {}})
+        return sign_token(
+            token_key(SECRET), {"x": "cartpole", "p": f"bench-{index}", "s": f"s{index}", "n": index, "q": {}}
+        )
 
     def log_text(self) -> str:
         """The server's output so far (last 3000 characters)."""

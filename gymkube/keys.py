@@ -43,6 +43,11 @@ def derive(key: str, purpose: str) -> str:
     return _hkdf(key, f"gymkube/{purpose}")
 
 
+def token_key(key: str) -> str:
+    """The key that signs and verifies an experiment's participant tokens, from the experiment's key."""
+    return derive(key, PARTICIPANT_TOKENS)
+
+
 def same(presented: object, expected: str) -> bool:
     """Constant-time comparison of a presented credential with the expected one."""
     return isinstance(presented, str) and hmac.compare_digest(presented.encode(), expected.encode())

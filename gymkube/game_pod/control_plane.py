@@ -14,7 +14,7 @@ import httpx
 
 from gymkube.game_pod.settings import PodSettings
 from gymkube.game_pod.turn import read_turn_secret, turn_credentials
-from gymkube.keys import PARTICIPANT_TOKENS, POD_API, derive
+from gymkube.keys import POD_API, derive, token_key
 from gymkube.storage.backends import Storage, open_storage
 from gymkube.storage.broker import BrokeredStorage
 
@@ -30,9 +30,9 @@ def pod_storage(settings: PodSettings, experiment: str, destination: str | None)
     return open_storage(destination or settings.storage)
 
 
-def token_key(settings: PodSettings) -> str:
+def pod_token_key(settings: PodSettings) -> str:
     """The key this pod verifies participant tokens with (derived from its experiment's key)."""
-    return derive(settings.secret, PARTICIPANT_TOKENS)
+    return token_key(settings.secret)
 
 
 class TurnSource:

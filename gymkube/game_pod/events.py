@@ -202,8 +202,8 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         if session is None:
             return {"ok": False, "errors": {"_": "Too many requests; slow down."}}
         done = parse(session, Event.SCENE_DONE, SceneDonePayload, data)
-        if done is None:
-            return {"ok": False, "errors": {"_": "This page is out of date; reloading it."}}
+        if done is None:  # not a {scene, answers} the pod can take (too many answers, wrong types)
+            return {"ok": False, "errors": {"_": "The page's answers could not be read; please try again."}}
         return await session.finish_scene(done.scene, done.answers)
 
     @sio.on(Event.INPUT)

@@ -16,7 +16,7 @@ from typing import Any
 import socketio
 
 from gymkube.game_pod.browser import has_browser_games, runtime_urls
-from gymkube.game_pod.control_plane import TurnSource, pod_storage, token_key
+from gymkube.game_pod.control_plane import TurnSource, pod_storage, pod_token_key
 from gymkube.game_pod.environments import bundle_hash
 from gymkube.game_pod.game import Game
 from gymkube.game_pod.groups import Lobby
@@ -45,7 +45,7 @@ class Pod:
         self.name = settings.pod_name
         self.sio = sio
         self.storage = pod_storage(settings, experiment.name, self.spec.data.destination)
-        self.token_key = token_key(settings)
+        self.token_key = pod_token_key(settings)
         self.turn = TurnSource(settings, experiment.name)
         self.writer = DataWriter(
             self.storage,

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from gymkube.game_pod.turn import read_turn_secret
-from gymkube.keys import PARTICIPANT_TOKENS, derive, experiment_key
+from gymkube.keys import experiment_key, token_key
 from gymkube.platform.loads import BadReport, read_load
 from gymkube.platform.routing import Router
 from gymkube.platform.runtime.base import ExperimentRecord, PodEndpoint, Runtime
@@ -55,7 +55,7 @@ class ControlPlane:
 
     def token_key(self, record: ExperimentRecord) -> str:
         """The key that signs this experiment's participant tokens (its pods verify with the same)."""
-        return derive(self.experiment_key(record), PARTICIPANT_TOKENS)
+        return token_key(self.experiment_key(record))
 
     def data_storage(self, record: ExperimentRecord) -> Storage:
         """Where the experiment's data and progress live: its `spec.data.destination`, else the platform's storage."""

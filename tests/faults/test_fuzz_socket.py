@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from gymkube.bot import ParticipantBot
 from gymkube.integrity.check import check_experiment
+from gymkube.keys import token_key
 from gymkube.storage import LocalStorage
 from gymkube.storage.export import read_tables
 from gymkube.tokens import sign_token
@@ -61,7 +62,8 @@ class Study:
     def participant(self, name: str, **options: Any) -> ParticipantBot:
         bot = ParticipantBot("unused", seed=len(self.honest), **options)
         bot.pod_url = f"{self.base}/"
-        bot.token = sign_token(SECRET, {"x": self.experiment, "p": name, "s": f"s-{name}", "n": 0, "q": {}})
+        claims = {"x": self.experiment, "p": name, "s": f"s-{name}", "n": 0, "q": {}}
+        bot.token = sign_token(token_key(SECRET), claims)
         return bot
 
     async def _start_honest(self) -> asyncio.Task[None]:
@@ -160,7 +162,7 @@ def test_whatever_pages_send_the_pod_answers_keeps_writing_and_every_honest_step
             @given(
                 events=st.lists(socket_event(), min_size=1, max_size=6),
                 auth=st.none() | st.fixed_dictionaries(
-                    {"token": st.one_of(claims.map(lambda c: sign_token(SECRET, c)), st.text(max_size=50))},
+                    {"token": st.one_of(claims.map(lambda c: sign_token(token_key(SECRET), c)), st.text(max_size=50))},
                     optional={"client": client_descriptions},
                 ),
             )  # fmt: skip

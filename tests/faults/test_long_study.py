@@ -19,6 +19,7 @@ from conftest import game_pod_process, quick_manifest
 from gymkube.bot import ParticipantBot
 from gymkube.game_pod.presence import LINGER_S
 from gymkube.integrity.check import check_experiment
+from gymkube.keys import token_key
 from gymkube.storage import LocalStorage
 from gymkube.tokens import sign_token
 
@@ -36,7 +37,7 @@ def pod_process() -> psutil.Process:
 def bot(base: str, name: str, **options: object) -> ParticipantBot:
     participant = ParticipantBot("unused", seed=len(name), **options)  # type: ignore[arg-type]
     participant.pod_url = f"{base}/"
-    participant.token = sign_token(SECRET, {"x": "cartpole", "p": name, "s": f"s-{name}", "n": 0, "q": {}})
+    participant.token = sign_token(token_key(SECRET), {"x": "cartpole", "p": name, "s": f"s-{name}", "n": 0, "q": {}})
     return participant
 
 

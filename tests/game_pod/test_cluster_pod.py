@@ -15,7 +15,7 @@ import yaml
 from conftest import EXAMPLES, game_pod_process, quick_manifest, zip_folder
 
 from gymkube.bot import ParticipantBot
-from gymkube.keys import PARTICIPANT_TOKENS, derive
+from gymkube.keys import token_key
 from gymkube.storage import LocalStorage
 from gymkube.storage.bundles import store_bundle
 from gymkube.tokens import sign_token
@@ -49,9 +49,7 @@ def test_a_pod_serves_its_ordinal_path_fetches_its_bundle_and_hands_out_turn_cre
         async def play() -> tuple[ParticipantBot, dict]:
             bot = ParticipantBot("unused")
             bot.pod_url = f"{base}/play/forage-ai/2/"
-            bot.token = sign_token(
-                derive(SECRET, PARTICIPANT_TOKENS), {"x": "forage-ai", "p": "turn-user", "s": "s1", "n": 0, "q": {}}
-            )
+            bot.token = sign_token(token_key(SECRET), {"x": "forage-ai", "p": "turn-user", "s": "s1", "n": 0, "q": {}})
             await bot.connect()
             credentials = await bot.sio.call("turn", {}, timeout=5)
             await asyncio.wait_for(bot.done.wait(), 60)
