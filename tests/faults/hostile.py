@@ -166,7 +166,26 @@ claims = st.fixed_dictionaries(
 )
 
 
+_stamp = {"q": st.integers(1, 10**6), "t": st.floats(1.7e12, 1.8e12)}
+unity_entries = st.one_of(
+    st.fixed_dictionaries({"kind": st.just("start"), **_stamp}),
+    st.fixed_dictionaries(
+        {"kind": st.just("step"), **_stamp},
+        optional={"c": st.dictionaries(st.sampled_from(["x", "hit", "participant", "game", "source_a"]), values)},
+    ),
+    st.fixed_dictionaries({"kind": st.just("end"), **_stamp}, optional={"status": field("status")}),
+    st.fixed_dictionaries({"kind": st.just("done"), **_stamp}),
+)
+"""Entries a modified bridge could send: well formed, but out of order, repeated, or naming gymkube's own columns."""
+
+
 @st.composite
 def unity_event(draw: st.DrawFn) -> tuple[str, tuple[Any, ...]]:
-    """A `unity` batch for the attacker's Unity scene, nearly right: in order or not, some fields wrong."""
-    return str(Event.UNITY), (draw(shaped(str(Event.UNITY))),)
+    """A `unity` batch for the attacker's Unity scene: mostly well formed (so it reaches the scene), or anything."""
+    if draw(st.integers(0, 3)) == 0:
+        return str(Event.UNITY), (draw(shaped(str(Event.UNITY))),)
+    batch = {
+        "s": draw(st.sampled_from(["play", "play", "end"])),
+        "x": draw(st.lists(unity_entries, min_size=1, max_size=12)),
+    }
+    return str(Event.UNITY), (batch,)
