@@ -249,8 +249,10 @@ def test_whatever_pages_send_in_a_unity_scene_the_honest_reports_are_all_stored(
     for index in range(len(study.honest)):
         who = f"honest-{index}"
         episodes = sorted((e["episode"], e["steps"]) for e in tables["episodes"] if e["participant"] == who)
-        steps = sorted((r["episode"], r["step"], r["x"]) for r in tables["steps"] if r["participant"] == who)
-        assert episodes == [(1, 3), (2, 2)] and steps == [(1, 1, 1), (1, 2, 2), (1, 3, 3), (2, 1, 1), (2, 2, 2)]
+        # A column the attacker filled with text is text for everyone (the table keeps one type per column).
+        steps = sorted((r["episode"], r["step"], str(r["x"])) for r in tables["steps"] if r["participant"] == who)
+        assert episodes == [(1, 3), (2, 2)]
+        assert steps == [(1, 1, "1"), (1, 2, "2"), (1, 3, "3"), (2, 1, "1"), (2, 2, "2")]
     ignored = Counter(
         kind.split(":")[0] for s in tables["sessions"] for kind in json.loads(s.get("ignored_events") or "{}")
     )
