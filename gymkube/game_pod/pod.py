@@ -15,6 +15,7 @@ from typing import Any
 
 import socketio
 
+from gymkube.game_pod import environments
 from gymkube.game_pod.browser import has_browser_games, runtime_urls
 from gymkube.game_pod.control_plane import TurnSource, pod_storage, pod_token_key
 from gymkube.game_pod.environments import bundle_hash
@@ -98,6 +99,13 @@ class Pod:
         self._sessions_task = loop.create_task(keep_sessions_current(self), name="sessions")
         if has_browser_games(self):
             self._remote_task = asyncio.get_running_loop().create_task(self._sweep_remote_games())
+        for scene in self.spec.gym_scenes():
+            if scene.mode != "server":
+                continue
+            try:
+                environments.preload(scene, self.bundle_dir)
+            except Exception as exc:  # the first game says so again, to its participant
+                self.error(f"scene {scene.id}: its environment cannot be loaded", repr(exc))
         log.info(
             "game pod %s serving experiment %r; data to %s",
             self.name,
