@@ -72,7 +72,9 @@ def test_the_time_limit_ends_the_scene_and_truncates_the_open_episode(platform_f
         bot = ParticipantBot(platform.entry("unity-study", PROLIFIC_PID="slow"), unity_episodes=(), unity_done=False)
         started = time.monotonic()
         task = asyncio.create_task(bot.run(30))
-        while not bot.unity_acks:
+        for _ in range(400):  # until the bot is shown the Unity scene (it reports nothing itself)
+            if bot.scenes and bot.scenes[-1]["type"] == "unity":
+                break
             await asyncio.sleep(0.05)
         now = time.time() * 1000
         entries = [{"kind": "start", "q": 1, "t": now}, {"kind": "step", "q": 2, "t": now, "c": {"hp": 3}}]
