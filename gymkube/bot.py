@@ -66,6 +66,8 @@ class ParticipantBot:
     rng: random.Random = field(init=False)
     pod_url: str = ""
     token: str = ""
+    cookies: httpx.Cookies = field(default_factory=httpx.Cookies)
+    """The entry's cookies, kept as a browser keeps them (a second `enter` is a returning participant)."""
     scenes: list[dict[str, Any]] = field(default_factory=list)
     inputs: list[SentInput] = field(default_factory=list)
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -96,8 +98,9 @@ class ParticipantBot:
 
     async def enter(self) -> None:
         """Follow the entry redirect to the pod and keep the token."""
-        async with httpx.AsyncClient(follow_redirects=False, timeout=10) as client:
+        async with httpx.AsyncClient(follow_redirects=False, timeout=10, cookies=self.cookies) as client:
             response = await client.get(self.entry_url)
+            self.cookies = client.cookies  # as a browser keeps the entry's cookie: a second entry is a return
         if response.status_code != 303:
             raise RuntimeError(f"entry answered {response.status_code}: {response.text[:200]}")
         location = response.headers["location"]

@@ -82,7 +82,7 @@ def cmd_platform(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         sys.stderr.write(f"gymkube platform: {exc}\n")
         return 2
-    serve(app, settings.host, settings.port, proxy_headers=True)
+    serve(app, settings.host, settings.port, proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)
     return 0
 
 

@@ -35,6 +35,10 @@ from gymkube.storage.chunks import DataWriter
 
 log = logging.getLogger(__name__)
 
+ARRIVED_S = 15.0
+"""Connections reported in `arrived` for this long (a router counts an arrival as pending for less)."""
+ARRIVED_KEPT = 2000
+
 
 class Pod:
     """Shared state of a game pod; built at startup, closed at shutdown."""
@@ -62,6 +66,8 @@ class Pod:
         self.writer.before_flush = self.progress_store.save_pending
         self.sessions: dict[str, ParticipantSession] = {}
         """The participants in this pod's memory: here now, or gone only lately (see presence.py)."""
+        self.arrived: collections.deque[tuple[float, int]] = collections.deque(maxlen=ARRIVED_KEPT)
+        """(when, arrival number) of the latest connections, reported so the routers stop counting them as pending."""
         self.arriving = 0
         """Participants admitted whose session is still being opened (they count against capacity)."""
         self.completed = 0
@@ -171,6 +177,8 @@ class Pod:
 
         None when the pod is full, not accepting, or cannot load the participant's progress (logged).
         """
+        if is_count(claims.get("n")):  # the entry's reservation for this arrival: the router stops counting it
+            self.arrived.append((time.monotonic(), claims["n"]))
         session = self.sessions.get(claims["p"])
         if session is not None:
             return session
@@ -383,6 +391,7 @@ class Pod:
             "alive": True,
             "ready": self.accepting,
             "participants": self.occupancy(),
+            "arrived": [n for t, n in self.arrived if t > time.monotonic() - ARRIVED_S],
             "connected": len(self.by_sid),
             "in_memory": len(self.sessions),
             "games": playing,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import logging
 import os
 import signal
 import sys
-from types import FrameType
 
 import uvicorn
 
@@ -16,38 +14,11 @@ from gymkube.game_pod.app import build_app
 from gymkube.game_pod.confinement import confine_pod
 from gymkube.game_pod.pod import Pod
 from gymkube.game_pod.settings import get_settings
+from gymkube.graceful import GracefulServer
 
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
-
-
-class DrainingServer(uvicorn.Server):
-    """On the first SIGTERM/SIGINT: stop new games, let running ones finish (bounded), exit."""
-
-    def __init__(self, config: uvicorn.Config, pod: Pod, drain_timeout_s: float) -> None:
-        super().__init__(config)
-        self.pod = pod
-        self.drain_timeout_s = drain_timeout_s
-        self._draining = False
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._draining:
-            super().handle_exit(sig, frame)
-            return
-        self._draining = True
-        pod = self.pod
-        log.info(
-            "signal %s: draining game pod (up to %.0f s)",
-            signal.Signals(sig).name,
-            self.drain_timeout_s,
-        )
-
-        async def drain_then_exit() -> None:
-            await pod.drain(self.drain_timeout_s)
-            self.should_exit = True
-
-        asyncio.get_event_loop().create_task(drain_then_exit())
 
 
 def follow_parent(parent_pid: int) -> None:
@@ -75,6 +46,11 @@ def run_game_pod() -> int:
         timeout_graceful_shutdown=5,
         ws_max_size=settings.max_message_bytes,
     )
-    server = DrainingServer(config, app.pod, settings.drain_timeout_s)
+    pod: Pod = app.pod
+    server = GracefulServer(
+        config,
+        lambda: pod.drain(settings.drain_timeout_s),
+        f"draining game pod (up to {settings.drain_timeout_s:.0f} s)",
+    )
     server.run()
     return 0

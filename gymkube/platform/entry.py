@@ -8,6 +8,8 @@ browser is refused); a browser without that cookie (a fresh entry) can.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import re
 import time
@@ -19,18 +21,27 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gymkube.platform.plane import ControlPlane
 from gymkube.platform.screening import browser_family, screen_problems
-from gymkube.tokens import TokenError, is_participant_id, sign_token, verify_signed
+from gymkube.platform.visitors import ArrivalLimit, Visitor, cookie_name, make_cookie, read_cookie
+from gymkube.tokens import is_participant_id, sign_token
 
-COOKIE = "gymkube_participant"
 SCREEN_SIZE = re.compile(r"[0-9]{1,5}")
 
-_MEASURE = """<!doctype html><meta charset=utf-8><title>Starting…</title>
-<p style="font:18px system-ui;margin:4em auto;max-width:40em">Starting the study…</p>
-<script>
+_SCRIPT = """
 const q = new URLSearchParams(location.search);
 q.set("sw", screen.width); q.set("sh", screen.height);
 location.replace(location.pathname.replace(/\\/$/, "") + "/go?" + q);
-</script>"""
+"""
+_MEASURE = f"""<!doctype html><meta charset=utf-8><title>Starting…</title>
+<p style="font:18px system-ui;margin:4em auto;max-width:40em">Starting the study…</p>
+<script>{_SCRIPT}</script>"""
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
+ENTRY_CSP = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+    f"frame-ancestors 'none'; script-src 'sha256-{_SCRIPT_HASH}'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+"""The entry's own pages run only the screen-measuring script above, load nothing and cannot be framed."""
 
 
 def page(title: str, message: str, status: int) -> HTMLResponse:
@@ -41,7 +52,7 @@ def page(title: str, message: str, status: int) -> HTMLResponse:
         f"margin:4em auto;padding:0 1em;line-height:1.5'><h1>{html.escape(title)}</h1>"
         f"<p>{html.escape(message)}</p></body>"
     )
-    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store", **ENTRY_CSP})
 
 
 def _int(value: str | None) -> int | None:
@@ -49,20 +60,11 @@ def _int(value: str | None) -> int | None:
     return int(value) if value is not None and SCREEN_SIZE.fullmatch(value) else None
 
 
-def cookie_participant(plane: ControlPlane, name: str, value: str | None, lifetime_s: float) -> str | None:
-    """The participant a genuine, unexpired cookie of this experiment names; None for no cookie, or a bad one."""
-    if value is None:
-        return None
-    try:
-        claims = verify_signed(plane.secret, value, name, lifetime_s)
-    except TokenError:
-        return None
-    return claims["p"] if claims.get("k") == "cookie" else None
-
-
 def make_entry_router(plane: ControlPlane) -> APIRouter:
     """`/x/{name}` (and `/x/{name}/go` after the screen is measured)."""
     router = APIRouter(tags=["participants"])
+    settings = plane.settings
+    arrivals = ArrivalLimit(settings.entry_per_minute, settings.entry_burst) if settings.entry_per_minute else None
 
     async def enter(name: str, request: Request, measured: bool) -> Response:
         record = plane.runtime.get(name)
@@ -71,21 +73,18 @@ def make_entry_router(plane: ControlPlane) -> APIRouter:
         spec = record.experiment.spec
         params = request.query_params
         recruitment = spec.recruitment
-        lifetime = recruitment.token_lifetime_s
-        known = cookie_participant(plane, name, request.cookies.get(f"{COOKIE}_{name}"), lifetime)
+        known = read_cookie(plane, record, request.cookies.get(cookie_name(name)))
         given = params.get(recruitment.participant_param) or None if recruitment.participant_param else None
         if given is not None and not is_participant_id(given):
             return page("Link not valid", "The participant id in this link is not valid.", 400)
-        if given is not None and known is not None and given != known:
+        if given is not None and known is not None and given != known.participant:
             return page(
                 "Already taking part",
                 "This browser already takes part in this study under another participant id. "
                 "Please use the link you were given first, in this browser.",
                 409,
             )
-        participant = given or known or uuid.uuid4().hex
-        router_ = plane.router(name)
-        returning = router_.knows(participant)
+        returning = known is not None
         if record.paused and not returning:
             return page("Study paused", "The study is paused right now. Please come back later.", 503)
         if record.status.get("phase") == "Deleting" and not returning:
@@ -93,7 +92,8 @@ def make_entry_router(plane: ControlPlane) -> APIRouter:
         if not returning and plane.target_reached(name):
             return page("Study complete", "This study has all the participants it needs. Thank you!", 410)
         if spec.entry.needs_screen and not measured and not returning:
-            return HTMLResponse(_MEASURE, headers={"Cache-Control": "no-store"})
+            return HTMLResponse(_MEASURE, headers={"Cache-Control": "no-store", **ENTRY_CSP})
+        participant = known.participant if known is not None else given or uuid.uuid4().hex
         agent = request.headers.get("user-agent", "")[:500]
         width, height = _int(params.get("sw")), _int(params.get("sh"))
         problems = [] if returning else screen_problems(spec.entry, agent, width, height)
@@ -105,7 +105,15 @@ def make_entry_router(plane: ControlPlane) -> APIRouter:
                  "screen_height": height, "problems": " ".join(problems)},
             )  # fmt: skip
             return page("Sorry, this study cannot run here", " ".join(problems), 403)
-        pod = router_.route(participant)
+        if (
+            not returning
+            and arrivals is not None
+            and not arrivals.allow(request.client.host if request.client else "?")
+        ):
+            return page("Too many new arrivals", "Too many people started this study from your network just "
+                        "now. Please try again in a minute.", 429)  # fmt: skip
+        ordinal = known.ordinal if known is not None and known.ordinal is not None else await plane.arrivals.next(name)
+        pod = plane.router(name).route(ordinal, known.pod if known is not None else None)
         if pod is None:
             return page("Study full", "The study is full right now. Please come back later.", 503)
         recorded = {k: params[k][:200] for k in recruitment.record_params if k in params}
@@ -117,13 +125,14 @@ def make_entry_router(plane: ControlPlane) -> APIRouter:
                 "x": name,
                 "p": participant,
                 "s": uuid.uuid5(uuid.NAMESPACE_URL, f"{name}/{participant}").hex,
-                "n": await plane.arrivals.next(name),
+                "n": ordinal,
                 "q": recorded,
             },
         )
         response = RedirectResponse(f"{pod.url}?{urlencode({'t': token})}", status_code=303)
-        cookie = sign_token(plane.secret, {"x": name, "p": participant, "k": "cookie"})
-        response.set_cookie(f"{COOKIE}_{name}", cookie, max_age=lifetime, httponly=True, samesite="lax")
+        cookie = make_cookie(plane, record, Visitor(participant, pod.name, ordinal))
+        response.set_cookie(cookie_name(name), cookie, max_age=int(recruitment.token_lifetime_s), httponly=True,
+                            samesite="lax", secure=plane.settings.public_url.startswith("https://"))  # fmt: skip
         return response
 
     @router.get("/x/{name}", response_class=HTMLResponse)

@@ -49,6 +49,8 @@ class LoadReport(BaseModel):
     storage_error: Text | None = None
     writer_error: Text | None = None
     errors: Annotated[list[PodError], Field(max_length=50)] = []
+    arrived: Annotated[list[Annotated[StrictInt, Field(ge=0, lt=2**53)]], Field(max_length=5000)] = []
+    """Arrival numbers of the latest connections: routers stop counting those arrivals as pending."""
 
 
 class BadReport(Exception):

@@ -46,6 +46,8 @@ class ControlPlane:
         self.screening: dict[str, DataWriter] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._destinations: dict[str, Storage] = {}
+        self._refreshing = asyncio.Lock()
+        self._refreshed = 0.0
         self._trusted: set[tuple[str, str]] = set()
         """(experiment, bundle digest) already recorded as trusted for replays."""
 
@@ -73,6 +75,16 @@ class ControlPlane:
     def turn_secret(self) -> str | None:
         """The TURN server's shared secret, read when asked (a mounted Secret may change)."""
         return read_turn_secret(self.settings.turn_secret_file)
+
+    async def refresh(self, at_most_every_s: float = 0.2) -> None:
+        """Bring the runtime's experiments up to date now (the researcher API reads what another replica wrote);
+        concurrent callers share one refresh, and one within `at_most_every_s` of the last is skipped."""
+        if time.monotonic() - self._refreshed < at_most_every_s:
+            return
+        async with self._refreshing:
+            if time.monotonic() - self._refreshed >= at_most_every_s:
+                await self.runtime.refresh()
+                self._refreshed = time.monotonic()
 
     def router(self, name: str) -> Router:
         """The router of one experiment (kept in step with the runtime by the pod watcher)."""
@@ -155,7 +167,7 @@ class ControlPlane:
         except BadReport as exc:
             reason = str(exc)
         else:
-            router.report(endpoint.name, report.participants, report.draining, report.ungrouped)
+            router.report(endpoint.name, report.participants, report.draining, report.ungrouped, report.arrived)
             self.loads[endpoint.name] = report.model_dump() | {"alive": True, "seen": time.time()}
             return
         router.mark_dead(endpoint.name)

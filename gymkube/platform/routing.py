@@ -1,26 +1,33 @@
-"""Participant routing: sticky per participant, else the least-loaded live pod; all in memory.
+"""Participant routing, the same on every control plane replica: no decision depends on this process's memory.
 
-Experiments played in groups route arrivals in blocks of the group size: the next arrival
-goes to the pod whose block is still open (so a group's members reach one pod's waiting room),
-then to a pod that reports fewer ungrouped participants than whole groups need, and only then
-to the least-loaded pod. Groups form on the pod, so a group is never split across pods.
+- Returning participants go back to their pod: the pod is named in their signed entry cookie
+  (`entry.py`), not in a table here, so any replica sends them back and a restart forgets nothing.
+- Solo experiments: the live pod with the most free places, counting this replica's recent arrivals
+  (`pending`) until the pod's load report includes them.
+- Group experiments: an arrival completes a forming group first, the first such pod by name on
+  every replica, so members who arrive through different replicas meet in one waiting room; with
+  no group forming it opens one on the least-loaded pod with room for the whole group. Groups form
+  on the pod, never across pods.
+
+Nothing grows with the number of participants: a pod keeps at most `capacity` pending arrivals,
+each until the pod reports it connected (by arrival number) or for `PENDING_S`.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gymkube.platform.runtime.base import PodEndpoint
 
-PENDING_S = 5.0
-"""How long a routed participant counts against a pod before its load report includes them."""
+PENDING_S = 10.0
+"""How long a routed participant who has not connected (yet) counts against a pod."""
 
 
 @dataclass
 class PodInfo:
-    """A game pod as the router knows it: where it is, its last reported load, recent arrivals."""
+    """A game pod as the router knows it: where it is, its last reported load, arrivals not yet in it."""
 
     name: str
     url: str
@@ -28,17 +35,32 @@ class PodInfo:
     participants: int = 0
     alive: bool = True
     draining: bool = False
-    pending: deque[float] = field(default_factory=deque)
+    pending: dict[int, float] = field(default_factory=dict)
+    """This replica's arrivals sent here (by arrival number) that the pod has not reported connected yet."""
     ungrouped: int = 0  # reported: participants on the pod still to be grouped
-    block: int = 0  # arrivals routed here into the open block (0: no open block)
+
+    def _expire(self) -> None:
+        horizon = time.monotonic() - PENDING_S
+        for arrival in [a for a, since in self.pending.items() if since < horizon]:
+            del self.pending[arrival]
 
     @property
     def free(self) -> int:
-        """Places left: capacity less reported participants and those sent here lately."""
-        horizon = time.monotonic() - PENDING_S
-        while self.pending and self.pending[0] < horizon:
-            self.pending.popleft()
+        """Places left: capacity less reported participants and arrivals on their way here."""
+        self._expire()
         return self.capacity - self.participants - len(self.pending)
+
+    @property
+    def forming(self) -> int:
+        """Members of the group forming here: the reported ungrouped ones and arrivals on their way here."""
+        self._expire()
+        return self.ungrouped + len(self.pending)
+
+    def reserve(self, arrival: int) -> None:
+        """Count one arrival against this pod until the pod reports it connected (at most `capacity` are kept)."""
+        self._expire()
+        if len(self.pending) < max(self.capacity, 1):
+            self.pending[arrival] = time.monotonic()
 
 
 @dataclass
@@ -48,11 +70,10 @@ class Router:
     capacity: int
     group_size: int = 1
     pods: dict[str, PodInfo] = field(default_factory=dict)
-    assigned: dict[str, str] = field(default_factory=dict)
 
     def sync(self, endpoints: list[PodEndpoint], capacity: int, group_size: int = 1) -> None:
         """Take the runtime's current pods: new ones join, gone ones leave (and their
-        participants are re-routed on their next visit)."""
+        participants are routed again on their next visit)."""
         self.capacity, self.group_size = capacity, group_size
         current = {e.name for e in endpoints}
         for name in list(self.pods):
@@ -62,56 +83,50 @@ class Router:
             pod = self.pods.setdefault(endpoint.name, PodInfo(endpoint.name, endpoint.url, capacity))
             pod.url, pod.capacity = endpoint.url, capacity
 
-    def route(self, participant: str) -> PodInfo | None:
-        """The pod for this participant, or None when every live pod is full.
+    def route(self, arrival: int, sticky: str | None = None) -> PodInfo | None:
+        """The pod for an arrival (its arrival number), or None when every live pod is full.
 
-        A returning participant goes back to their pod while it lives; others go to the
-        pod with the most free places. The choice counts against that pod's load at once and
-        for a few seconds, so a burst of arrivals spreads evenly before the pods report them.
+        `sticky`: the pod a returning participant's cookie names; they go back there while it lives
+        (draining or not: a game they left may be waiting for them). Anyone else is placed as the
+        module docstring says, and counts against that pod until the pod reports them connected.
         """
-        current = self.pods.get(self.assigned.get(participant, ""))
+        current = self.pods.get(sticky or "")
         if current is not None and current.alive:
             return current
-        live = [p for p in self.pods.values() if p.alive and not p.draining]
-        best = self._group_pod(live) if self.group_size > 1 else None
-        if best is None:
-            # A new block (a new group) only where the whole group fits: an arrival that could only
-            # wait alone is better told the study is full.
-            best = max((p for p in live if p.free >= self.group_size), key=lambda p: p.free, default=None)
-            if best is None:
-                return None
-            best.block = 0
-        best.pending.append(time.monotonic())
-        best.block = (best.block + 1) % self.group_size
-        self.assigned[participant] = best.name
+        live = sorted((p for p in self.pods.values() if p.alive and not p.draining), key=lambda p: p.name)
+        if self.group_size > 1:
+            best = self._group_pod(live)
+        else:
+            best = max((p for p in live if p.free >= 1), key=lambda p: p.free, default=None)
+        if best is not None:
+            best.reserve(arrival)
         return best
 
     def _group_pod(self, pods: list[PodInfo]) -> PodInfo | None:
-        """A pod with an open block; else one whose waiting rooms are short (its report is up to date)."""
-        open_blocks = [p for p in pods if p.block > 0]  # its seats were counted when the block opened
-        if open_blocks:
-            return max(open_blocks, key=lambda p: p.block)
-        short = self.group_size
-        settled = [p for p in pods if not p.pending and p.ungrouped % short and p.free >= short - p.ungrouped % short]
-        if settled:
-            best = max(settled, key=lambda p: p.ungrouped % self.group_size)
-            best.block = best.ungrouped % self.group_size
-            return best
-        return None
+        """The first pod (by name) where a forming group fits, else the least-loaded one with room for a whole group.
 
-    def knows(self, participant: str) -> bool:
-        """Whether this participant was routed before (returning participants skip pauses)."""
-        return participant in self.assigned
+        Forming groups are completed in one order on every replica, so members who arrive through
+        different replicas meet; new groups spread over the pods. An arrival that could only wait
+        alone is better told the study is full.
+        """
+        size = self.group_size
+        for pod in pods:
+            missing = -pod.forming % size  # members the group forming here still needs
+            if 0 < missing <= pod.free:
+                return pod
+        return max((p for p in pods if p.free >= size), key=lambda p: p.free, default=None)
 
-    def report(self, name: str, participants: int, draining: bool, ungrouped: int = 0) -> None:
-        """A pod's load report."""
+    def report(
+        self, name: str, participants: int, draining: bool, ungrouped: int = 0, arrived: Iterable[int] = ()
+    ) -> None:
+        """A pod's load report; `arrived` are the arrival numbers it saw connect lately (counted in `participants`)."""
         pod = self.pods.get(name)
         if pod is not None:
             pod.participants, pod.draining, pod.alive, pod.ungrouped = participants, draining, True, ungrouped
-            if draining:
-                pod.block = 0
+            for arrival in arrived:
+                pod.pending.pop(arrival, None)
 
     def mark_dead(self, name: str) -> None:
-        """A pod stopped answering; its participants go elsewhere on their next visit."""
+        """A pod stopped answering (or answered badly); its participants go elsewhere on their next visit."""
         if name in self.pods:
-            self.pods[name].alive, self.pods[name].block = False, 0
+            self.pods[name].alive = False

@@ -39,6 +39,13 @@ class PlatformSettings(BaseSettings):
     """The TURN server's shared secret (coturn `static-auth-secret`); it never reaches a game pod."""
     internal_url: str = ""
     """Where game pods reach this control plane (default: http://HOST:PORT; on Kubernetes: its Service)."""
+    entry_per_minute: float = Field(
+        0.0, ge=0, description="New participants per client address per minute (0: no limit; the chart sets one)."
+    )
+    entry_burst: float = Field(60.0, ge=1, description="New participants one address may bring at once (a lab).")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Proxies whose X-Forwarded-For names the client (the ingress controller)."
+    )
     sandbox_required: bool = False
     allowed_images: list[str] = []
     """Patterns an experiment's `spec.image` must match, as the operator checks them (the chart gives both the same

@@ -43,11 +43,12 @@ def _body(client: Any, bucket: str, key: str, start: int, end: int) -> tuple[byt
     raise AssertionError("unreachable")
 
 
-class RangedObject(io.RawIOBase):
-    """A seekable, read-only view of an S3 object; each raw read is one ranged GET."""
+class SeekableView(io.RawIOBase):
+    """A read-only, seekable view of `size` bytes that a subclass fetches in `read_at` (a range of an S3
+    object, a member inside a chunk's zip): what a Parquet reader needs to read only what it seeks."""
 
-    def __init__(self, client: Any, bucket: str, key: str, size: int) -> None:
-        self.client, self.bucket, self.key, self.size = client, bucket, key, size
+    def __init__(self, size: int) -> None:
+        self.size = size
         self.position = 0
 
     def readable(self) -> bool:
@@ -70,9 +71,25 @@ class RangedObject(io.RawIOBase):
         count = min(len(buffer), self.size - self.position)
         if count <= 0:
             return 0
-        data, _ = _body(self.client, self.bucket, self.key, self.position, self.position + count - 1)
+        read = self.read_at(self.position, memoryview(buffer)[:count])
+        self.position += read
+        return read
+
+    def read_at(self, position: int, buffer: memoryview) -> int:
+        """Fill `buffer` (or its start) with the bytes from `position`; how many were read."""
+        raise NotImplementedError
+
+
+class RangedObject(SeekableView):
+    """A seekable, read-only view of an S3 object; each raw read is one ranged GET."""
+
+    def __init__(self, client: Any, bucket: str, key: str, size: int) -> None:
+        super().__init__(size)
+        self.client, self.bucket, self.key = client, bucket, key
+
+    def read_at(self, position: int, buffer: memoryview) -> int:
+        data, _ = _body(self.client, self.bucket, self.key, position, position + len(buffer) - 1)
         buffer[: len(data)] = data
-        self.position += len(data)
         return len(data)
 
 

@@ -15,7 +15,6 @@ takes exactly those rows. Rows come in storage order: chunk by chunk, as flushed
 
 from __future__ import annotations
 
-import io
 import logging
 import struct
 import zipfile
@@ -33,6 +32,7 @@ import pyarrow.parquet as pq
 
 from gymkube.storage.backends import Storage
 from gymkube.storage.chunks import chunk_prefix
+from gymkube.storage.s3io import SeekableView
 from gymkube.storage.schemas import conform, lenient_schema
 
 log = logging.getLogger(__name__)
@@ -83,35 +83,16 @@ class _Newest:
         return {key: sorted(found) for key, found in rows.items()}
 
 
-class _Window(io.RawIOBase):
-    """A read-only, seekable view of `length` bytes of `handle` from `offset` (one member of a chunk)."""
+class _Window(SeekableView):
+    """`length` bytes of `handle` from `offset`: one member of a chunk's zip, read in place."""
 
     def __init__(self, handle: BinaryIO, offset: int, length: int) -> None:
-        self.handle, self.offset, self.length = handle, offset, length
-        self.position = 0
+        super().__init__(length)
+        self.handle, self.offset = handle, offset
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.length}[whence]
-        self.position = max(0, base + offset)
-        return self.position
-
-    def readinto(self, buffer: Any) -> int:
-        count = min(len(buffer), self.length - self.position)
-        if count <= 0:
-            return 0
-        self.handle.seek(self.offset + self.position)
-        read = self.handle.readinto(memoryview(buffer)[:count])  # type: ignore[attr-defined]
-        self.position += read
-        return int(read)
+    def read_at(self, position: int, buffer: memoryview) -> int:
+        self.handle.seek(self.offset + position)
+        return int(self.handle.readinto(buffer))  # type: ignore[attr-defined]
 
 
 def table_of(member: str) -> str:

@@ -59,6 +59,8 @@ CONTROL_PLANE = (
     | {("gymkube.io", "experiments/status", "get")}
     | {("", "pods", v) for v in READ}
     | {("discovery.k8s.io", "endpointslices", v) for v in READ}
+    | {("", "secrets", v) for v in ("get", "list", "create", "delete")}  # researcher tokens, a Secret each
+    | {("", "configmaps", v) for v in ("get", "create", "patch")}  # arrival numbers, shared by the replicas
 )
 
 
@@ -86,7 +88,8 @@ def test_default_values_render_the_platform_and_nothing_optional(render: Any) ->
         ("ClusterRole", "lab-gymkube-operator"), ("ClusterRoleBinding", "lab-gymkube-operator"),
         ("Deployment", "gymkube-controlplane"), ("Deployment", "gymkube-operator"),
         ("NetworkPolicy", "gymkube-controlplane"), ("NetworkPolicy", "gymkube-operator"),
-        ("Pod", "gymkube-controlplane-test"), ("Role", "gymkube-controlplane"),
+        ("PodDisruptionBudget", "gymkube-controlplane"), ("Pod", "gymkube-controlplane-test"),
+        ("Role", "gymkube-controlplane"),
         ("RoleBinding", "gymkube-controlplane"), ("Secret", "gymkube-secrets"),
         ("Service", "gymkube-controlplane"), ("ServiceAccount", "gymkube-controlplane"),
         ("ServiceAccount", "gymkube-operator"),
@@ -113,7 +116,7 @@ def test_watch_namespace_grants_a_role_in_that_namespace_only(render: Any) -> No
     assert env_of(container(docs, "gymkube-operator"))["GYMKUBE_WATCH_NAMESPACE"] == "studies"
 
 
-def test_control_plane_role_grants_exactly_experiments_and_pod_discovery(render: Any) -> None:
+def test_control_plane_role_grants_exactly_experiments_pod_discovery_and_its_own_state(render: Any) -> None:
     docs = render()
     role = find(docs, "Role", "gymkube-controlplane")
     assert role["metadata"]["namespace"] == NAMESPACE

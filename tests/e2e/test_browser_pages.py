@@ -242,7 +242,7 @@ def test_researcher_html_outside_static_pages_runs_no_code_in_the_study_origin(p
     with chromium(csp_refusals=refusals) as browser:
         page = browser.new_page()
         page.goto(platform.entry("cartpole", PROLIFIC_PID="reader"))
-        page.wait_for_selector("#instructions img", timeout=15_000)
+        page.wait_for_selector("#instructions img", state="attached", timeout=15_000)  # a broken image may be 0x0
         page.wait_for_timeout(300)
         assert page.evaluate("window.pwned") is None
         page.wait_for_selector("#scene[data-scene-type='survey']", timeout=15_000)

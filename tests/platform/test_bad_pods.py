@@ -135,5 +135,6 @@ async def test_bad_load_reports_mark_only_their_pod_unhealthy_and_the_control_pl
             stats = (await api.get("/api/v1/experiments/cartpole/stats")).json()
             assert stats["completed"] == 3 and sum(p["alive"] for p in stats["pods"]) == 1
             for arrival in range(20):
+                api.cookies.clear()  # twenty participants, each in their own browser
                 entry = await api.get(f"/x/cartpole/go?PROLIFIC_PID=p{arrival}&sw=1920&sh=1080")
                 assert entry.status_code == 303 and entry.headers["location"].startswith("http://pods.example/honest/")

@@ -82,8 +82,8 @@ def test_upload_create_play_download_pause_and_delete_through_the_api(platform_f
     assert api.post("/api/v1/experiments/forage-ai/pause").json()["phase"] == "Paused"
     paused = httpx.get(platform.entry("forage-ai", PROLIFIC_PID="newcomer"))
     assert paused.status_code == 503 and "paused" in paused.text
-    returning = httpx.get(platform.entry("forage-ai", PROLIFIC_PID="r0"))
-    assert returning.status_code == 303, "a participant already in the study is not turned away"
+    returning = httpx.get(platform.entry("forage-ai", PROLIFIC_PID="r0"), cookies=bots[0].cookies)
+    assert returning.status_code == 303, "a participant already in the study (their browser) is not turned away"
     assert api.post("/api/v1/experiments/forage-ai/resume").json()["phase"] == "Running"
     assert httpx.get(platform.entry("forage-ai", PROLIFIC_PID="newcomer")).status_code == 303
 

@@ -49,9 +49,13 @@ def check_scope(researcher: Researcher, name: str) -> None:
         )
 
 
-def experiment_record(name: str, plane: Plane, researcher: CurrentResearcher) -> ExperimentRecord:
-    """The experiment in the path, checked against the token's scope; 404 when unknown."""
+async def experiment_record(name: str, plane: Plane, researcher: CurrentResearcher) -> ExperimentRecord:
+    """The experiment in the path, checked against the token's scope; 404 when unknown.
+
+    Read fresh from the runtime: another replica may have just created or changed it.
+    """
     check_scope(researcher, name)
+    await plane.refresh()
     record = plane.runtime.get(name)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no experiment named {name!r}")

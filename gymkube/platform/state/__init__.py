@@ -83,13 +83,16 @@ class OrdinalBlocks:
 
 
 def open_state(state_dir: Path, runtime: object) -> StateStore:
-    """Where this control plane keeps its state: its runtime's Kubernetes namespace, else SQLite in `state_dir`."""
-    from gymkube.platform.runtime.kubernetes import KubernetesRuntime
+    """Where this control plane keeps its state: its runtime's Kubernetes namespace, else SQLite in `state_dir`.
 
-    if isinstance(runtime, KubernetesRuntime):
+    (A runtime with an API connection and a namespace is the kubernetes one: asked for them rather than
+    imported, so the embedded control plane never loads the Kubernetes client, some 40 MB.)
+    """
+    kube, namespace = getattr(runtime, "kube", None), getattr(runtime, "namespace", None)
+    if kube is not None and isinstance(namespace, str):
         from gymkube.platform.state.kubernetes import KubernetesState
 
-        return KubernetesState(runtime.kube, runtime.namespace)
+        return KubernetesState(kube, namespace)
     from gymkube.platform.state.sqlite import SqliteState
 
     return SqliteState(state_dir / "state.db")

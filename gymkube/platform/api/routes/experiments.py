@@ -105,6 +105,7 @@ async def list_experiments(
     response: Response,
 ) -> list[dict[str, Any]]:
     """The experiments this token may see, with live status, by name (`Link: rel="next"` when more follow)."""
+    await plane.refresh()  # another replica may have just created one
     visible = sorted(
         (r for r in plane.runtime.records() if researcher.can(r.name) and r.name > page.after), key=lambda r: r.name
     )
