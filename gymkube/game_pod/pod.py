@@ -77,6 +77,8 @@ class Pod:
         self.completed = 0
         """Participants who reached the end scene on this pod."""
         self.by_sid: dict[str, ParticipantSession] = {}
+        self.unity_columns: dict[str, set[str]] = {}
+        """The step columns each Unity scene's builds have reported on this pod (bounded in unity.py)."""
         self.tickers: dict[int, Ticker] = {}
         self.remote_games: dict[str, RemoteGame] = {}
         """Games played in the browsers (client and p2p modes), by id."""

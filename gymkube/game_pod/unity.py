@@ -5,9 +5,10 @@ columns of its own, episode ends and the end of the scene, in batches (`unity` e
 `payloads.UnityPayload`). The pod numbers the episodes and their steps itself (1..n, as for gym scenes),
 stamps each row with the participant's ids and its receive time, and takes each entry once: the page
 numbers its entries (`q`) and resends a batch that was not acknowledged, so an entry at or below the last
-taken is skipped. A new start while an episode is open means the build started again (a reloaded page):
-the open episode is recorded `interrupted`. The scene ends when the build says so (`done`), after the
-scene's `episodes`, or at `timeLimitS` from entering it (an open episode is then `truncated`).
+one seen is skipped (one refused, with its reason, is not taken on a resend either). A new start while an
+episode is open means the build started again (a reloaded page): the open episode is recorded
+`interrupted`. The scene ends when the build says so (`done`), after the scene's `episodes`, or at
+`timeLimitS` from entering it (an open episode is then `truncated`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ RESERVED = {"experiment", "participant", "session", "scene", "game", "episode", 
             "t_tick_ns", "t_client_ms", "t_planned_ns"}  # fmt: skip
 """Columns gymkube writes itself; a build's column of the same name is refused."""
 RESERVED_PREFIXES = ("participant_", "source_", "action_", "input_")
+MAX_RUN_COLUMNS = 64
+"""Distinct step columns in one visit of a scene: a build reports a fixed set; a modified page that names new
+columns in every step would otherwise widen the steps table without end."""
+MAX_SCENE_COLUMNS = 256
+"""Distinct step columns of one scene on a pod, over all visits. Names seen before are always taken, so pages that
+fill it with made-up names cannot shut out the columns honest builds had already reported."""
 
 
 class UnityRefused(ValueError):
@@ -52,11 +59,20 @@ def cell(value: Any) -> Any:
     return text if len(text) <= 4 * MAX_TEXT else None
 
 
-def columns(reported: dict[str, Any]) -> dict[str, Any]:
-    """A build's step columns as cells; UnityRefused for a name gymkube writes itself."""
+def columns(reported: dict[str, Any], run_names: set[str], scene_names: set[str]) -> dict[str, Any]:
+    """A build's step columns as cells, their names added to the visit's and the scene's; UnityRefused for a name
+    gymkube writes itself or one past either bound (nothing is added then)."""
     taken = [n for n in reported if n in RESERVED or n.startswith(RESERVED_PREFIXES)]
     if taken:
         raise UnityRefused(f"column(s) {', '.join(sorted(taken))} are gymkube's own; rename them in the build")
+    new_here = reported.keys() - run_names
+    if len(run_names) + len(new_here) > MAX_RUN_COLUMNS:
+        raise UnityRefused(f"more than {MAX_RUN_COLUMNS} different step columns in one scene")
+    new_anywhere = new_here - scene_names
+    if len(scene_names) + len(new_anywhere) > MAX_SCENE_COLUMNS:
+        raise UnityRefused(f"this scene's steps have {MAX_SCENE_COLUMNS} different columns already; no new ones")
+    run_names |= new_here
+    scene_names |= new_anywhere
     return {name: cell(value) for name, value in reported.items()}
 
 
@@ -75,6 +91,7 @@ class UnityRun:
         self.t_start_ns = 0
         self.info: dict[str, Any] = {}
         self.last_q = -1
+        self.column_names: set[str] = set()
         self.episodes_here = 0
         self.ended = False
         self.timer: asyncio.TimerHandle | None = None
@@ -92,20 +109,23 @@ class UnityRun:
         return {**self.session.row_ids(), "scene": self.key, "game": self.game}
 
     def receive(self, entries: list[UnityEntry]) -> tuple[int, str | None]:
-        """Take a batch in order; (entries taken, the reason the rest were refused). `finish` is called at the end."""
-        taken = 0
+        """Take a batch in order; (entries taken, why the first entry not taken was refused). An entry refused is
+        not taken later either, and the ones after it still are (the page sends a batch once it is answered).
+        `finish` is called at the end."""
+        taken, why = 0, None
         for entry in entries:
             if entry.q <= self.last_q:
                 continue  # sent again after a reconnect: taken already
             if self.ended:
-                return taken, "the scene is over"
+                return taken, why or "the scene is over"
+            self.last_q = entry.q
             try:
                 self._take(entry)
             except UnityRefused as exc:
-                return taken, str(exc)
-            self.last_q = entry.q
+                why = why or str(exc)
+                continue
             taken += 1
-        return taken, None
+        return taken, why
 
     def _take(self, entry: UnityEntry) -> None:
         now = time.time_ns()
@@ -136,7 +156,8 @@ class UnityRun:
                 raise UnityRefused("a step outside an episode (report the episode's start first)")
             if self.step >= MAX_STEPS:
                 raise UnityRefused(f"more than {MAX_STEPS} steps in one episode")
-            values = columns(entry.c)
+            scene_names = self.session.pod.unity_columns.setdefault(self.key, set())
+            values = columns(entry.c, self.column_names, scene_names)
             self.step += 1
             row = {**self.row_ids(), "episode": self.episode, "step": self.step, "t_tick_ns": now,
                    "t_client_ms": entry.t, **values}  # fmt: skip

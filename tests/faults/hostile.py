@@ -171,12 +171,17 @@ unity_entries = st.one_of(
     st.fixed_dictionaries({"kind": st.just("start"), **_stamp}),
     st.fixed_dictionaries(
         {"kind": st.just("step"), **_stamp},
-        optional={"c": st.dictionaries(st.sampled_from(["x", "hit", "participant", "game", "source_a"]), values)},
+        optional={
+            "c": st.dictionaries(st.sampled_from(["x", "hit", "participant", "game", "source_a"]), values)
+            # made-up names, 32 at a time: the pod's bound on a scene's columns
+            | st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True), values, min_size=20, max_size=32)
+        },
     ),
     st.fixed_dictionaries({"kind": st.just("end"), **_stamp}, optional={"status": field("status")}),
     st.fixed_dictionaries({"kind": st.just("done"), **_stamp}),
 )
-"""Entries a modified bridge could send: well formed, but out of order, repeated, or naming gymkube's own columns."""
+"""Entries a modified bridge could send: well formed, but out of order, repeated, naming gymkube's own columns or
+ever new ones."""
 
 
 @st.composite

@@ -24,7 +24,7 @@ from pydantic import TypeAdapter
 from gymkube.bot import ParticipantBot
 from gymkube.game_pod.payloads import UnityEntry, UnityPayload
 from gymkube.game_pod.progress import Progress
-from gymkube.game_pod.unity import MAX_STEPS, UnityRun
+from gymkube.game_pod.unity import MAX_RUN_COLUMNS, MAX_SCENE_COLUMNS, MAX_STEPS, UnityRun
 from gymkube.spec.scenes import UnityScene
 
 sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "unity"))
@@ -102,6 +102,7 @@ class FakePod:
         self.rows: list[tuple[str, dict[str, Any]]] = []
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.writer = SimpleNamespace(request_flush=lambda: None)
+        self.unity_columns: dict[str, set[str]] = {}
 
     def record(self, table: str, row: dict[str, Any]) -> None:
         self.rows.append((table, row))
@@ -113,8 +114,8 @@ class FakePod:
         self.events.append((kind, detail))
 
 
-def run(episodes: int | None = None) -> tuple[UnityRun, FakePod, list[str]]:
-    pod, finished = FakePod(), []
+def run(episodes: int | None = None, pod: FakePod | None = None) -> tuple[UnityRun, FakePod, list[str]]:
+    pod, finished = pod or FakePod(), []
     progress = Progress(experiment="x", participant="p1", session="s1", ordinal=0, flow=["play", "end"])
     session = SimpleNamespace(progress=progress, pod=pod, row_ids=lambda: {"participant": "p1", "session": "s1"})
     scene = UnityScene(type="unity", id="play", build="b", episodes=episodes)
@@ -171,6 +172,34 @@ def test_steps_of_one_episode_are_bounded() -> None:
     unity.receive(entries({"kind": "start", "q": 1}))
     unity.step = MAX_STEPS
     assert unity.receive(entries({"kind": "step", "q": 2}))[1] == f"more than {MAX_STEPS} steps in one episode"
+
+
+def test_a_page_that_names_new_columns_in_every_step_cannot_widen_the_table_without_end() -> None:
+    pod = FakePod()
+    attacker, _, _ = run(pod=pod)
+    honest = {"x": 1, "hit": True}
+    attacker.receive(entries({"kind": "start", "q": 1}, {"kind": "step", "q": 2, "c": honest}))
+    made_up = [{"kind": "step", "q": 3 + i, "c": {f"junk{i}_{j}": 1 for j in range(30)}} for i in range(3)]
+    taken, why = attacker.receive(entries(*made_up, {"kind": "step", "q": 9, "c": honest}))
+    assert taken == 3 and why == f"more than {MAX_RUN_COLUMNS} different step columns in one scene"
+    assert [r["step"] for t, r in pod.rows if t == "steps"] == [1, 2, 3, 4], "the step after the refused one is kept"
+    # Other visits fill the scene's names with made-up ones up to its bound ...
+    for visitor in range(MAX_SCENE_COLUMNS // MAX_RUN_COLUMNS + 1):
+        other, _, _ = run(pod=pod)
+        junk = [{"kind": "step", "q": 2 + i, "c": {f"v{visitor}_{i}_{j}": 1 for j in range(32)}} for i in range(2)]
+        other.receive(entries({"kind": "start", "q": 1}, *junk))
+    assert MAX_SCENE_COLUMNS - 32 < len(pod.unity_columns["play"]) <= MAX_SCENE_COLUMNS
+    late, _, _ = run(pod=pod)
+    batch = entries(
+        {"kind": "start", "q": 1},
+        {"kind": "step", "q": 2, "c": honest},
+        {"kind": "step", "q": 3, "c": {f"new{j}": 1 for j in range(32)}},
+    )
+    taken, why = late.receive(batch)
+    # ... and a later honest build's columns, seen before, are still taken; a new name is not.
+    assert taken == 2 and why and "no new ones" in why
+    widths = {len(r) for t, r in pod.rows if t == "steps"}
+    assert max(widths) <= len(late.row_ids()) + 4 + 32
 
 
 @pytest.mark.parametrize(
