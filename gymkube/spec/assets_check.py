@@ -19,6 +19,14 @@ from gymkube.spec.gym import Atlas, GymScene
 
 STEPS_RENDERED = 40
 """Steps of the environment whose frames are checked (random actions, the scene's seed)."""
+MAX_FRAME_LIST_BYTES = 4 * 1024 * 1024
+"""A frame list's size: TexturePacker writes about 200 bytes a frame, so thousands of frames fit."""
+MAX_FRAMES = 4096
+"""Frames in one atlas (static/js/assets.js keeps no more)."""
+MAX_FRAME_NAME = 200
+MAX_SIDE = 8192
+"""A sheet's width and height in pixels: what TexturePacker and GPUs take; a bigger picture costs every
+participant's browser its memory (4 bytes a pixel) before the first frame."""
 
 
 def _picture_size(path: Path) -> tuple[int, int]:
@@ -40,21 +48,29 @@ def read_atlas(bundle: Path, atlas: Atlas) -> set[str]:
         width, height = _picture_size(picture)
     except Exception as exc:
         raise ValueError(f"{atlas.image} is not a picture ({exc})") from None
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise ValueError(f"{atlas.image} is {width}x{height} pixels; a sheet may be {MAX_SIDE}x{MAX_SIDE} at most")
+    if frame_list.stat().st_size > MAX_FRAME_LIST_BYTES:
+        raise ValueError(f"{atlas.frames} is larger than {MAX_FRAME_LIST_BYTES // 1024 // 1024} MiB")
     try:
         document = json.loads(frame_list.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{atlas.frames} is not JSON ({exc})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"{atlas.frames} is not JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
     frames = document.get("frames") if isinstance(document, dict) else None
     entries = [(e.get("filename"), e) for e in frames if isinstance(e, dict)] if isinstance(frames, list) else []
     entries = list(frames.items()) if isinstance(frames, dict) else entries
     if not entries:
         raise ValueError(f"{atlas.frames} has no frames (expected {{'frames': {{name: {{'frame': {{x, y, w, h}}}}}}}})")
+    if len(entries) > MAX_FRAMES:
+        raise ValueError(f"{atlas.frames} lists {len(entries)} frames; an atlas may have {MAX_FRAMES} (split it)")
     names: set[str] = set()
     for name, entry in entries:
         rect = entry.get("frame") if isinstance(entry, dict) else None
         values = [rect.get(k) for k in ("x", "y", "w", "h")] if isinstance(rect, dict) else []
         numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-        if not isinstance(name, str) or len(numbers) != 4:
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_FRAME_NAME:
+            raise ValueError(f"{atlas.frames}: a frame's name must be text of 1 to {MAX_FRAME_NAME} characters")
+        if len(numbers) != 4:
             raise ValueError(f"{atlas.frames}: frame {name!r} needs 'frame': {{x, y, w, h}} in pixels")
         x, y, w, h = numbers
         if entry.get("rotated") is True:

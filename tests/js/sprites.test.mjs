@@ -69,6 +69,21 @@ test("a JSON-hash and a JSON-array frame list give the same frames, trimmed and 
   assert.equal(parseFrames({ frames: { bad: { frame: { x: "a" } } } }).size, 0);
 });
 
+test("a hostile frame list is kept to its first 4096 frames with names of at most 200 characters", () => {
+  const one = { frame: { x: 0, y: 0, w: 1, h: 1 } };
+  const huge = Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`f${i}`, one]));
+  const hash = parseFrames({ frames: huge });
+  assert.equal(hash.size, 4096);
+  assert.ok(hash.has("f0") && hash.has("f4095") && !hash.has("f4096"));
+  assert.equal(parseFrames({ frames: Array.from({ length: 50_000 }, (_, i) => ({ filename: `f${i}`, ...one })) }).size, 4096);
+  const names = parseFrames({ frames: { ["n".repeat(201)]: one, ["n".repeat(200)]: one, __proto__: one } });
+  assert.deepEqual([...names.keys()], ["n".repeat(200)]); // (a literal __proto__ is a prototype, not a key)
+  // JSON makes "__proto__" a key like any other, and a Map keeps it as a frame name without touching prototypes
+  assert.equal(parseFrames({ frames: JSON.parse('{"__proto__": {"frame": {"x": 0, "y": 0, "w": 1, "h": 1}}}') }).size, 1);
+  assert.equal(parseFrames({ frames: "not a list" }).size, 0);
+  assert.equal(parseFrames(null).size, 0);
+});
+
 test("the loading bar shows progress until every picture has loaded, then the first frame is drawn", async () => {
   stopRenderer();
   canvas = fakeContext();

@@ -276,3 +276,43 @@ def test_a_sprite_of_an_atlas_the_scene_does_not_name_is_an_error(tmp_path: Path
 
 def test_a_bad_coordinate_mode_is_an_error(tmp_path: Path) -> None:
     refused(sprite_experiment(tmp_path, coordinates="centimetres"), "rendering.coordinates", "'fractions' or 'pixels'")
+
+
+def test_a_hostile_frame_list_is_refused_by_size_count_name_and_depth_without_a_traceback(tmp_path: Path) -> None:
+    path = sprite_experiment(tmp_path)
+    frames = tmp_path / "bundle" / "art" / "shapes.json"
+    one = {"frame": {"x": 0, "y": 0, "w": 1, "h": 1}}
+    frames.write_text(json.dumps({"frames": {f"f{i}": one for i in range(5000)}}))
+    refused(path, "lists 5000 frames; an atlas may have 4096")
+    frames.write_text(json.dumps({"frames": {"x" * 201: one}}))
+    refused(path, "a frame's name must be text of 1 to 200 characters")
+    frames.write_text("[" * 100_000 + "]" * 100_000)
+    refused(path, "art/shapes.json is not JSON (RecursionError")
+    frames.write_text(" " * (4 * 1024 * 1024 + 1) + "{}")
+    refused(path, "art/shapes.json is larger than 4 MiB")
+
+
+def test_a_sheet_too_big_for_a_browser_is_refused_by_its_header(tmp_path: Path) -> None:
+    from PIL import Image
+
+    path = sprite_experiment(tmp_path)
+    Image.new("1", (9000, 10)).save(tmp_path / "bundle" / "art" / "shapes.png")
+    refused(path, "art/shapes.png is 9000x10 pixels; a sheet may be 8192x8192 at most")
+
+
+@pytest.mark.parametrize("where", ["../outside.json", "art/../../outside.json", "/etc/passwd.json"])
+def test_an_atlas_outside_the_experiments_files_is_refused(tmp_path: Path, where: str) -> None:
+    (tmp_path / "outside.json").write_text("{}")
+    path = sprite_experiment(tmp_path, atlases={"shapes": {"image": "art/shapes.png", "frames": where}})
+    refused(path, "rendering.atlases.shapes")
+
+
+def test_an_atlas_linked_out_of_the_experiments_files_is_refused(tmp_path: Path) -> None:
+    path = sprite_experiment(tmp_path)
+    (tmp_path / "secret.json").write_text(
+        json.dumps({"frames": {"arrow": {"frame": {"x": 0, "y": 0, "w": 1, "h": 1}}}})
+    )
+    frames = tmp_path / "bundle" / "art" / "shapes.json"
+    frames.unlink()
+    frames.symlink_to(tmp_path / "secret.json")
+    refused(path, "art/shapes.json is not in the experiment's files")

@@ -17,14 +17,19 @@ function readFrame(entry) {
   return { x: f.x, y: f.y, w, h, rotated, sourceW: source.w, sourceH: source.h, offX: trim.x || 0, offY: trim.y || 0 };
 }
 
-/** A frame list (JSON hash: {frames: {name: {...}}}, or array: {frames: [{filename, ...}]}) as Map(name -> frame). */
+const MAX_FRAMES = 4096; // per atlas, as `gymkube validate` allows (spec/assets_check.py)
+const MAX_FRAME_NAME = 200;
+
+/** A frame list (JSON hash: {frames: {name: {...}}}, or array: {frames: [{filename, ...}]}) as Map(name -> frame):
+ * the first MAX_FRAMES entries, named by text of at most MAX_FRAME_NAME characters. */
 export function parseFrames(json) {
   const frames = new Map();
   const list = json?.frames;
-  const entries = Array.isArray(list) ? list.map((e) => [e?.filename, e]) : Object.entries(list || {});
+  const listed = Array.isArray(list) ? list.slice(0, MAX_FRAMES) : Object.entries(list || {}).slice(0, MAX_FRAMES);
+  const entries = Array.isArray(list) ? listed.map((e) => [e?.filename, e]) : listed;
   for (const [name, entry] of entries) {
     const frame = readFrame(entry);
-    if (typeof name === "string" && frame) frames.set(name, frame);
+    if (typeof name === "string" && name.length <= MAX_FRAME_NAME && frame) frames.set(name, frame);
   }
   return frames;
 }
