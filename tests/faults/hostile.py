@@ -8,6 +8,7 @@ handler. `GAME` in a payload stands for the attacker's current game id, filled i
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import msgpack
@@ -166,6 +167,7 @@ claims = st.fixed_dictionaries(
 )
 
 
+_page_numbers = itertools.count(10**7)
 _stamp = {"q": st.integers(1, 10**6), "t": st.floats(1.7e12, 1.8e12)}
 unity_entries = st.one_of(
     st.fixed_dictionaries({"kind": st.just("start"), **_stamp}),
@@ -173,8 +175,8 @@ unity_entries = st.one_of(
         {"kind": st.just("step"), **_stamp},
         optional={
             "c": st.dictionaries(st.sampled_from(["x", "hit", "participant", "game", "source_a"]), values)
-            # made-up names, 32 at a time: the pod's bound on a scene's columns
-            | st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True), values, min_size=20, max_size=32)
+            # 32 made-up names at a time (from one draw: hypothesis's budget goes to the batch's order instead)
+            | st.integers(0, 10**6).map(lambda n: {f"c{n}_{j}": j for j in range(32)})
         },
     ),
     st.fixed_dictionaries({"kind": st.just("end"), **_stamp}, optional={"status": field("status")}),
@@ -189,8 +191,7 @@ def unity_event(draw: st.DrawFn) -> tuple[str, tuple[Any, ...]]:
     """A `unity` batch for the attacker's Unity scene: mostly well formed (so it reaches the scene), or anything."""
     if draw(st.integers(0, 3)) == 0:
         return str(Event.UNITY), (draw(shaped(str(Event.UNITY))),)
-    batch = {
-        "s": draw(st.sampled_from(["play", "play", "end"])),
-        "x": draw(st.lists(unity_entries, min_size=1, max_size=12)),
-    }
-    return str(Event.UNITY), (batch,)
+    entries = draw(st.lists(unity_entries, min_size=1, max_size=12))
+    if draw(st.booleans()):  # numbered as the page numbers them (ever higher), so the pod reads each in turn
+        entries = [{**entry, "q": next(_page_numbers)} for entry in entries]
+    return str(Event.UNITY), ({"s": draw(st.sampled_from(["play", "play", "end"])), "x": entries},)
