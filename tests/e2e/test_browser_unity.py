@@ -1,11 +1,11 @@
 """A Unity WebGL scene in chromium, with a build-shaped fixture (no Unity build can be made on our machines).
 
-tests/fixtures/unity is shaped like a Unity WebGL build compressed with gzip: a loader script that defines
-createUnityInstance and, as Unity's does, fetches the data file, runs the framework script from a blob: URL
-and compiles real WebAssembly with instantiateStreaming; its "game" then calls window.gymkube as a Unity
-jslib plugin would: two episodes of steps with columns of its own, then done. The test sees it load in
-its sandboxed frame under the frame's own Content-Security-Policy (any refusal fails the test), the
-rows appear with the participant's ids, and the scene end.
+tests/fixtures/unity is shaped like a Unity WebGL build compressed with gzip (or Brotli, Unity's default):
+a loader script that defines createUnityInstance and, as Unity's does, fetches the data file, runs the
+framework script from a blob: URL and compiles real WebAssembly with instantiateStreaming; its "game" then
+calls window.gymkube as a Unity jslib plugin would: two episodes of steps with columns of its own, then
+done. The test sees it load in its sandboxed frame under the frame's own Content-Security-Policy (any
+refusal fails the test), the rows appear with the participant's ids, and the scene end.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import yaml
@@ -25,9 +26,9 @@ from make_build import write_build  # noqa: E402
 sys.path.remove(str(ROOT / "tests" / "fixtures" / "unity"))
 
 
-def unity_manifest(tmp_path: Path, **scene: object) -> Path:
+def unity_manifest(tmp_path: Path, compression: Literal["gz", "br"] = "gz", **scene: object) -> Path:
     bundle = tmp_path / "bundle"
-    write_build(bundle / "footsies")
+    write_build(bundle / "footsies", compression=compression)
     document = {
         "apiVersion": "gymkube.io/v1alpha1", "kind": "Experiment", "metadata": {"name": "footsies"},
         "spec": {"bundle": str(bundle), "recruitment": {"participantParam": "PROLIFIC_PID"}, "scenes": [
@@ -73,6 +74,29 @@ def test_the_fixture_build_loads_reports_two_episodes_and_ends_the_scene(platfor
     assert session["status"] == "completed" and json.loads(session["episodes_played"]) == {"fight": 2}
     ends = [json.loads(e["detail"]) for e in data["events"] if e["kind"] == "unity_scene_end"]
     assert [e["why"] for e in ends] == ["done"]
+
+
+def test_a_brotli_build_as_unity_writes_by_default_plays_in_chromium(platform_factory, tmp_path: Path) -> None:
+    # Browsers take `Content-Encoding: br` on https and on 127.0.0.1/localhost (secure contexts), where this runs.
+    platform = platform_factory(unity_manifest(tmp_path, compression="br"))
+    with httpx.Client(follow_redirects=True, timeout=10) as client:
+        entry = client.get(platform.entry("footsies", PROLIFIC_PID="probe"))
+        base = str(entry.url).split("?")[0].rstrip("/") + "/unity/fight/"
+        with client.stream("GET", base + "fixture.wasm.br") as wasm:
+            assert (wasm.headers["content-type"], wasm.headers["content-encoding"]) == ("application/wasm", "br")
+    with chromium() as browser:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(platform.entry("footsies", PROLIFIC_PID="fighter2"))
+        page.wait_for_selector(".unity-stage[data-unity-loaded='true']", timeout=20_000)
+        page.wait_for_selector("#scene[data-scene-type='end']", timeout=20_000)
+    assert not errors, errors
+    platform.stop()
+    data = platform.tables("footsies")
+    steps = [s for s in data["steps"] if s["participant"] == "fighter2"]
+    assert sorted(s["x"] for s in steps if s["episode"] == 2) == [2, 3, 4], "the WebAssembly ran, decoded from br"
+    assert {(e["episode"], e["steps"]) for e in data["episodes"] if e["participant"] == "fighter2"} == {(1, 5), (2, 3)}
 
 
 def test_compressed_build_files_are_served_with_their_encoding_and_type(platform_factory, tmp_path: Path) -> None:
