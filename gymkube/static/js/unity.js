@@ -8,7 +8,9 @@ const MAX_BATCH = 500;
 const MAX_QUEUE = 20000; // entries kept while the pod cannot be reached (minutes of steps)
 const MAX_COLUMNS = 32;
 const COLUMN = /^[a-z][a-z0-9_]{0,39}$/;
+const MAX_NUMBER = 1e15; // a time or score past it is refused by the pod, and with it the whole batch
 const isPlainObject = (v) => v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype;
+const fits = (v) => Number.isFinite(v) && Math.abs(v) <= MAX_NUMBER;
 
 // The columns a report may carry: at most MAX_COLUMNS, named as the pod accepts; null when none is usable.
 function cleanColumns(raw) {
@@ -20,14 +22,14 @@ function cleanColumns(raw) {
 /** One report from the frame as an entry for the pod (without its sequence number), or null. Exported for tests. */
 export function readReport(message) {
   if (!isPlainObject(message) || message.gymkube !== "unity") return null;
-  const t = Number.isFinite(message.t) ? message.t : clientNow();
+  const t = fits(message.t) ? message.t : clientNow();
   const data = isPlainObject(message.data) ? message.data : {};
   switch (message.kind) {
     case "start": return { kind: "start", t, info: cleanColumns(data) ?? {} };
     case "step": return { kind: "step", t, c: cleanColumns(data) ?? {} };
     case "end": {
       const entry = { kind: "end", t, status: data.status === "truncated" ? "truncated" : "terminated" };
-      if (Number.isFinite(data.score)) entry.score = data.score;
+      if (fits(data.score)) entry.score = data.score;
       const info = cleanColumns(data.info);
       if (info) entry.info = info;
       return entry;
