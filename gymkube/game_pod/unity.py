@@ -47,7 +47,7 @@ fill it with made-up names cannot shut out the columns honest builds had already
 
 
 class UnityRefused(ValueError):
-    """An entry the pod does not take (the batch stops there; the reason goes back to the page)."""
+    """An entry the pod does not take (the rest of the batch is still read; the first reason goes back to the page)."""
 
 
 def cell(value: Any) -> Any:
