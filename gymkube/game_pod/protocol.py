@@ -29,6 +29,7 @@ class Event(StrEnum):
     RECORDS = "records"
     SIGNAL = "signal"
     RELAY = "relay"
+    UNITY = "unity"
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,11 @@ PROTOCOL: dict[Event, EventSpec] = {
             "g": "str: game id",
             "e": "int: episode",
             "f": "int: step index within the episode",
-            "o": "list[map] | nil: objects to draw this frame (objects rendering)",
+            "o": "list[map] | nil: objects to draw this frame (objects rendering; with deltaFrames: those without id)",
             "p": "list[map] | nil: permanent objects not sent before (kept until the game ends)",
+            "u": "list[map] | nil: objects with an id, new or changed since the last frame (kept by the page)",
+            "x": "list[str] | nil: ids of kept objects that are gone",
+            "k": "bool | nil: true when `u` holds every kept object (the page drops what it kept before)",
             "img": "bytes | nil: encoded frame (rgb rendering)",
             "fmt": "str | nil: image/jpeg or image/png",
             "hud": "str | nil: heads-up text, sent when it changes (nil: as before)",
@@ -189,6 +193,15 @@ PROTOCOL: dict[Event, EventSpec] = {
             "d": "str: a game packet, passed on unread",
         },
         "A p2p packet through the pod, when no peer-to-peer path came up.",
+    ),
+    Event.UNITY: EventSpec(
+        "browser",
+        {
+            "s": "str: the Unity scene (instance id) the entries belong to",
+            "x": "list[map]: entries in order, each {kind: start | step | end | done, q: the page's sequence number, "
+            "t: client ms, c: step columns, info, status, score}",
+        },
+        "What a Unity scene's build reported, at least every second; the ack is {ok: bool, n: entries taken, error}.",
     ),
 }
 
