@@ -20,6 +20,7 @@ from typing import Any
 
 import capacity
 import flush
+import overcooked
 import systems
 from machine import describe
 
@@ -69,7 +70,7 @@ def find_py_spy() -> str | None:
 
 WHERE = [
     ("paced garbage collection", ("GcPacer",)),
-    ("frames out: encode once, write to each socket (wire.py)", ("Pod._send", "Pod._emit", "FrameWire", "StatePacket")),
+    ("frames out: encode once, write to each socket (wire.py)", ("Fanout.", "FrameWire", "StatePacket")),
     ("frame building: objects, HUD, observation hash", ("FrameEncoder",)),
     ("game step: env.step, inputs taken, step row", ("Game.tick",)),
     ("inputs in: decode, rate limit, validate, apply", ("WireWebSocket.wait", "_handle_eio_message", "on_input")),
@@ -195,7 +196,7 @@ def main() -> None:
     parser.add_argument("--systems", default=",".join(capacity.SYSTEMS))
     parser.add_argument("--profile", type=int, default=0, help="also profile the gymkube pod at this N")
     parser.add_argument("--schedule", help="comma-separated N values instead of the standard step-up")
-    parser.add_argument("--skip-flush", action="store_true", help="measure capacity only (no flush and export)")
+    parser.add_argument("--capacity-only", action="store_true", help="the capacity step-up only (no flush, Overcooked)")
     args = parser.parse_args()
     spy = find_py_spy() if args.profile else None
     if args.profile and spy is None:
@@ -206,7 +207,7 @@ def main() -> None:
         schedule = [int(n) for n in args.schedule.split(",")]
     window, warmup, budget = (3.0, 1.0, 60.0) if args.short else (10.0, 2.0, 420.0)
     pod_env = {k: v for k, v in os.environ.items() if k.startswith("BENCH_POD_")}  # see systems.Server
-    partial = bool(args.schedule or args.skip_flush or pod_env) or args.systems != ",".join(capacity.SYSTEMS)
+    partial = bool(args.schedule or args.capacity_only or pod_env) or args.systems != ",".join(capacity.SYSTEMS)
     part = "-".join([args.systems.replace(",", "-")] + [f"{k[10:].lower()}-{v}" for k, v in sorted(pod_env.items())])
     report = Report(args.short, window, part if partial else "")
     report.data["schedule"] = schedule
@@ -215,9 +216,12 @@ def main() -> None:
     for system in args.systems.split(","):
         result = capacity.run_system(system, schedule, window, warmup, budget, on_row=report.row)
         report.system_done(system, result)
-    if not args.skip_flush:
+    if not args.capacity_only:
         print("[bench] flush and export", flush=True)
         report.data["flush"] = flush.run(args.short)
+        report.save()
+        print("[bench] Overcooked (server mode, 30 fps)", flush=True)
+        report.data["overcooked"] = overcooked.run(args.short)
         report.save()
     if spy is not None:
         print(f"[bench] profiling the gymkube pod at N={args.profile}", flush=True)
@@ -229,7 +233,8 @@ def main() -> None:
     report.data["complete"] = True
     report.save()
     plot(report.data["capacity"], RESULTS / f"{report.stem}.png")
-    print(json.dumps(report.data["headline"]))
+    overcooked_headline = {"overcooked": report.data["overcooked"]["headline"]} if "overcooked" in report.data else {}
+    print(json.dumps(report.data["headline"] | overcooked_headline))
     print(f"[bench] wrote {RESULTS / report.stem}.json and .png", flush=True)
 
 

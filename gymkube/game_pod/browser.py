@@ -23,9 +23,13 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from gymkube.game_pod.environments import bundle_file, bundle_files
+from gymkube.game_pod.stager import scene_id_of
+from gymkube.spec.browser_check import browser_modules
+from gymkube.spec.gym import GymScene, PolicyPlayer
 
 if TYPE_CHECKING:
     from gymkube.game_pod.pod import Pod
+    from gymkube.game_pod.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,29 @@ def runtime_urls(pod: Pod) -> dict[str, Any]:
         "code": "client/runtime.zip",
         "files": "client/files/",
         "packageIndex": pod.settings.package_index_url or None,
+    }
+
+
+def preload(pod: Pod, progress: Progress) -> dict[str, Any] | None:
+    """What the page may load now for the browser games ahead in this participant's flow (or None: there are none).
+
+    Pyodide takes seconds to start; loaded while the participant reads the pages before, a game starts at once.
+    """
+    ahead = [pod.spec.scene(scene_id_of(key)) for key in progress.flow[progress.index :]]
+    games = [s for s in ahead if isinstance(s, GymScene) and s.mode != "server"]
+    if not games or progress.status != "active":
+        return None
+    code = {"client": "gymkube.portable.sim", "p2p": "gymkube.portable.rollback"}
+    modules = [code[s.mode] for s in games] + [m for s in games for m in browser_modules(s)]
+    return {
+        "runtime": runtime_urls(pod),
+        "packages": list(dict.fromkeys(p for s in games for p in s.environment.packages)),
+        "policies": list(
+            dict.fromkeys(
+                p.file for s in games if s.mode == "client" for p in s.players.values() if isinstance(p, PolicyPlayer)
+            )
+        ),  # fmt: skip
+        "modules": list(dict.fromkeys(modules)),
     }
 
 

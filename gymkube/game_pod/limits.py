@@ -5,7 +5,7 @@ sender. Per participant (for as long as their session is on this pod), each kind
 its own budget sized to what an honest page sends, and rows from telemetry are capped: whatever a
 modified page sends, it cannot write more than these into the data. What a budget turns away is
 counted in the participant's `ignored_events` (sessions table) and recorded once per kind.
-The README's "Limits and what hostile input gets" table lists these numbers.
+The "Limits and what hostile input gets" table in docs/security.md lists these numbers.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ SIGNALS_PER_S, SIGNALS_BURST = 5.0, 100.0
 """WebRTC signalling messages (a handshake is a few descriptions and some dozens of ICE candidates)."""
 RELAY_CHARS_PER_S, RELAY_CHARS_BURST = 256 * 1024.0, 1024 * 1024.0
 """p2p packets relayed through the pod, in characters (inputs at 60 fps, now and then a state for a resync)."""
+UNITY_ROWS_PER_S, UNITY_ROWS_BURST = 120.0, 3000.0
+"""Entries a Unity build may report per second (steps at up to 60 a second, plus a resend after a reconnect)."""
 CONNECTS_PER_S, CONNECTS_BURST = 1 / 6, 20.0
 """Connections per participant (reloads, dropped networks): ten a minute after the first twenty."""
 
@@ -98,6 +100,7 @@ class ParticipantBudget:
     signals: TokenBucket = field(default_factory=lambda: TokenBucket(SIGNALS_PER_S, SIGNALS_BURST))
     relay_chars: TokenBucket = field(default_factory=lambda: TokenBucket(RELAY_CHARS_PER_S, RELAY_CHARS_BURST))
     connects: TokenBucket = field(default_factory=lambda: TokenBucket(CONNECTS_PER_S, CONNECTS_BURST))
+    unity_rows: TokenBucket = field(default_factory=lambda: TokenBucket(UNITY_ROWS_PER_S, UNITY_ROWS_BURST))
 
 
 def count_ignored(counts: dict[str, int], kind: str) -> bool:

@@ -15,9 +15,11 @@ from typing import Any
 
 import socketio
 
+from gymkube.game_pod import environments
 from gymkube.game_pod.browser import has_browser_games, runtime_urls
 from gymkube.game_pod.control_plane import TurnSource, pod_storage, pod_token_key
 from gymkube.game_pod.environments import bundle_hash
+from gymkube.game_pod.exclusion import ExclusionCheck
 from gymkube.game_pod.fanout import Fanout
 from gymkube.game_pod.game import Game
 from gymkube.game_pod.groups import Lobby
@@ -79,6 +81,8 @@ class Pod:
         self.completed = 0
         """Participants who reached the end scene on this pod."""
         self.by_sid: dict[str, ParticipantSession] = {}
+        self.unity_columns: dict[str, set[str]] = {}
+        """The step columns each Unity scene's builds have reported on this pod (bounded in unity.py)."""
         self.tickers: dict[int, Ticker] = {}
         self.remote_games: dict[str, RemoteGame] = {}
         """Games played in the browsers (client and p2p modes), by id."""
@@ -93,6 +97,9 @@ class Pod:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writer_task: asyncio.Task[None] | None = None
         self._sessions_task: asyncio.Task[None] | None = None
+        hook = self.spec.exclusion.hook
+        self.exclusion = ExclusionCheck(self, hook) if hook else None
+        self._exclusion_task: asyncio.Task[None] | None = None
 
     def _fetch_bundle(self) -> Path | None:
         """An uploaded bundle (`spec.bundle: sha256:...`) from storage, checked and unpacked locally."""
@@ -109,8 +116,17 @@ class Pod:
         loop = asyncio.get_running_loop()
         self._writer_task = loop.create_task(self.writer.keep_running(flush_first=True), name="data-writer")
         self._sessions_task = loop.create_task(keep_sessions_current(self), name="sessions")
+        if self.exclusion is not None:
+            self._exclusion_task = loop.create_task(self.exclusion.keep_checking(), name="exclusion")
         if has_browser_games(self):
             self._remote_task = asyncio.get_running_loop().create_task(self._sweep_remote_games())
+        for scene in self.spec.gym_scenes():
+            if scene.mode != "server":
+                continue
+            try:
+                environments.preload(scene, self.bundle_dir)
+            except Exception as exc:  # the first game says so again, to its participant
+                self.error(f"scene {scene.id}: its environment cannot be loaded", repr(exc))
         log.info(
             "game pod %s serving experiment %r; data to %s",
             self.name,
@@ -201,6 +217,7 @@ class Pod:
         """
         participant = session.progress.participant
         if self.sessions.get(participant) is session:
+            session.end_game("abandoned")  # a Unity scene's open episode (a game is over by now)
             del self.sessions[participant]
             self.progress_store.save_soon(session.progress)
             session.game = None
@@ -456,7 +473,7 @@ class Pod:
             session.record_snapshot()
         for ticker in self.tickers.values():
             await ticker.close()
-        for task in (self._remote_task, self._sessions_task):
+        for task in (self._remote_task, self._sessions_task, self._exclusion_task):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

@@ -29,6 +29,7 @@ class Event(StrEnum):
     RECORDS = "records"
     SIGNAL = "signal"
     RELAY = "relay"
+    UNITY = "unity"
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,9 @@ PROTOCOL: dict[Event, EventSpec] = {
         {
             "index": "int: position in this participant's flow (0-based)",
             "total": "int: number of scenes in this participant's flow",
-            "scene": "map: what the browser needs to show the scene (type, id, ...)",
+            "scene": "map: what the browser needs to show the scene (type, id, ...; gym: keys, input, gamepad)",
             "resumed": "bool: true when this is a return to a scene already entered",
+            "preload": "map | nil: {runtime, packages, policies, modules} of browser games ahead, to load now",
         },
         "Show this scene now.",
     ),
@@ -60,7 +62,8 @@ PROTOCOL: dict[Event, EventSpec] = {
             "episodes": "int: episodes in this scene",
             "countdown": "float: seconds until play starts (status countdown)",
             "agent": "str: the agent this participant plays",
-            "keys": "list[str]: keys that control the game",
+            "keys": "list[str]: keys the page listens to (each key of a combination once)",
+            "input": "str: held | tap | turn: how presses become steps (turn: the game waits for a press)",
             "players": "list[map]: every agent {agent, label, color, kind: human | ai, you: bool}",
             "group": "str | nil: the group id when several humans play together",
         },
@@ -83,11 +86,14 @@ PROTOCOL: dict[Event, EventSpec] = {
             "g": "str: game id",
             "e": "int: episode",
             "f": "int: step index within the episode",
-            "o": "list[map] | nil: objects to draw this frame (objects rendering)",
+            "o": "list[map] | nil: objects to draw this frame (objects rendering; with deltaFrames: those without id)",
             "p": "list[map] | nil: permanent objects not sent before (kept until the game ends)",
+            "u": "list[map] | nil: objects with an id, new or changed since the last frame (kept by the page)",
+            "x": "list[str] | nil: ids of kept objects that are gone",
+            "k": "bool | nil: true when `u` holds every kept object (the page drops what it kept before)",
             "img": "bytes | nil: encoded frame (rgb rendering)",
             "fmt": "str | nil: image/jpeg or image/png",
-            "hud": "str: heads-up text",
+            "hud": "str | nil: heads-up text, sent when it changes (nil: as before)",
             "a": "int | nil: sequence number of the newest input this state reflects",
             "t": "int: server time of the tick, ms since the epoch",
         },
@@ -111,7 +117,7 @@ PROTOCOL: dict[Event, EventSpec] = {
         "browser",
         {
             "s": "int: input sequence number, increasing",
-            "k": "str: the key (KeyboardEvent.key)",
+            "k": "str: the key (KeyboardEvent.key), or a gamepad's button or stick: pad:b<i>, pad:a<i>+ / pad:a<i>-",
             "d": "bool: true on key down, false on key up",
             "t": "float: client time of the key event, ms since the epoch",
             "f": "int: step index of the frame on screen when the key changed",
@@ -187,6 +193,15 @@ PROTOCOL: dict[Event, EventSpec] = {
             "d": "str: a game packet, passed on unread",
         },
         "A p2p packet through the pod, when no peer-to-peer path came up.",
+    ),
+    Event.UNITY: EventSpec(
+        "browser",
+        {
+            "s": "str: the Unity scene (instance id) the entries belong to",
+            "x": "list[map]: entries in order, each {kind: start | step | end | done, q: the page's sequence number, "
+            "t: client ms, c: step columns, info, status, score}",
+        },
+        "What a Unity scene's build reported, at least every second; the ack is {ok: bool, n: entries taken, error}.",
     ),
 }
 

@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from gymkube.game_pod.browser import preload
 from gymkube.game_pod.game import Game, Status
 from gymkube.game_pod.limits import ParticipantBudget
 from gymkube.game_pod.page_answers import check_page_answers
@@ -18,8 +19,9 @@ from gymkube.game_pod.remote import RemoteGame
 from gymkube.game_pod.scenes import client_scene, ending_scene
 from gymkube.game_pod.stager import scene_id_of
 from gymkube.game_pod.survey import check_answers
+from gymkube.game_pod.unity import UnityRun
 from gymkube.spec.gym import GymScene
-from gymkube.spec.scenes import EndScene, Scene, StaticScene, SurveyScene
+from gymkube.spec.scenes import EndScene, Scene, StaticScene, SurveyScene, UnityScene
 
 if TYPE_CHECKING:
     from gymkube.game_pod.pod import Pod
@@ -56,6 +58,7 @@ class ParticipantSession:
         self.sid: str | None = None
         self.game: AnyGame | None = None
         self.agent: str | None = None  # the agent played in `game`
+        self.unity: UnityRun | None = None  # the Unity scene being played, if any
         self._grace: asyncio.TimerHandle | None = None
         self._left_ns = 0
         self._lock = asyncio.Lock()
@@ -65,6 +68,9 @@ class ParticipantSession:
         """When the page left (or the session opened): a session gone long enough leaves memory (presence.py)."""
         self.finished_at: float | None = None
         """When the pod first saw this participant connected and finished (presence.py hangs up later)."""
+        self.page_visible = True
+        self.window_focused = True
+        """What the page said last about itself (the exclusion hook reads them)."""
         self.frames_dropped_here = 0
         """`state` frames this connection did not get because it was behind (the first one is an event row)."""
 
@@ -188,8 +194,10 @@ class ParticipantSession:
         if lobby is not None:
             lobby.leave(self, why)
 
-    def leave_group(self, reason: str) -> None:
+    def leave_group(self, reason: str, ending: str | None = None, message: str | None = None) -> None:
         """Leave a group game for good (`dropped`, `excluded`): the spec's onDropout decides what follows.
+
+        This participant's session ends with `ending` (default: the reason) and its `message`, if any.
 
         `fallback`: the seat's fallback player plays on for this participant and the others play on.
         `end`: the game ends for everyone; the others end with the `partnerLeft` ending.
@@ -219,7 +227,7 @@ class ParticipantSession:
                 self.pod.spawn(member.end_session("partner_left"))
         self.game = None
         self.progress.game = None
-        self.pod.spawn(self.end_session(reason))
+        self.pod.spawn(self.end_now(ending or reason, message))
 
     # scenes ----------------------------------------------------------------------------
 
@@ -238,10 +246,13 @@ class ParticipantSession:
             "total": len(self.progress.flow),
             "scene": client_scene(scene, self.progress),
             "resumed": resumed,
+            "preload": preload(self.pod, self.progress),
         }
         await self.emit(Event.SCENE, payload)
         if isinstance(scene, GymScene):
             await self._ensure_game(scene)
+        elif isinstance(scene, UnityScene):
+            self._ensure_unity(scene)
 
     async def _complete(self, scene: EndScene) -> None:
         p = self.progress
@@ -255,13 +266,14 @@ class ParticipantSession:
         self.record_snapshot()
         self.pod.event(self, "completed", {"code": p.completion_code})
 
-    async def end_session(self, reason: str) -> None:
-        """End the session early with one of the spec's endings (its own message and code)."""
+    async def end_session(self, reason: str, message: str | None = None) -> None:
+        """End the session early with one of the spec's endings (its code; its message, or `message`)."""
         p = self.progress
         if p.end_reason is not None or p.status == "completed":
             return
         ending = getattr(self.pod.spec.endings, reason)
         p.end_reason = reason
+        p.end_message = message
         p.status = "ended"
         auto = f"{CODE_PREFIX[reason]}{uuid.uuid4().hex[:8].upper()}"
         p.completion_code = auto if ending.code == "auto" else ending.code
@@ -297,21 +309,32 @@ class ParticipantSession:
         over = (limits.max_hidden is not None and p.visibility_losses > limits.max_hidden) or (
             limits.max_blur is not None and p.focus_losses > limits.max_blur
         )
-        if not over:
-            return
-        self.pod.event(self, "excluded", {"hidden": p.visibility_losses, "blur": p.focus_losses})
+        if over:
+            self.exclude("excluded", {"hidden": p.visibility_losses, "blur": p.focus_losses})
+
+    def exclude(self, ending: str, detail: dict[str, Any], message: str | None = None) -> None:
+        """End the session with `ending` now (the attention limits or the experiment's exclusion hook said so)."""
+        self.pod.event(self, "excluded", detail | {"ending": ending})
         self.leave_lobby("excluded")
         if self.game is not None and not self.alone_in(self.game) and self.game.is_active:
-            self.leave_group("excluded")
+            self.leave_group("excluded", ending, message)
             return
         self.end_game("excluded")
-        self.pod.spawn(self.end_session("excluded"))
+        self.pod.spawn(self.end_now(ending, message))
+
+    async def end_now(self, ending: str, message: str | None = None) -> None:
+        """End the session once a scene being finished meanwhile is done (and stop what that started)."""
+        async with self._lock:
+            if self.progress.end_reason is None and self.progress.status == "active":
+                self.leave_lobby(ending)
+                self.end_game("excluded")  # a game a scene finished meanwhile started (leave_group left none)
+            await self.end_session(ending, message)
 
     async def finish_scene(self, scene_key: str, answers: dict[str, Any] | None) -> dict[str, Any]:
         """The browser says the current scene is done; check it, record it, move on."""
         async with self._lock:
             scene = self.scene
-            if scene_key != self.progress.current:
+            if scene_key != self.progress.current or self.progress.status != "active":  # moved on, or ended meanwhile
                 return {"ok": False, "errors": {"_": "This page is out of date; reloading it."}}
             if isinstance(scene, StaticScene):
                 waited = (time.time_ns() - self.progress.scene_entered_ns) / 1e9
@@ -403,17 +426,7 @@ class ParticipantSession:
                 self.game.resume(self.agent)
             await self.pod.flush(self.game)
             return
-        if p.game is not None and p.game.get("scene") == p.current:
-            # The game this participant was in died with its pod: say so in the data. A group's
-            # members each record it (with their own participant id) and are grouped again.
-            self.pod.record(
-                "episodes",
-                {**self.row_ids(), "scene": p.current, "game": p.game["id"], "group": p.game.get("group"),
-                 "episode": p.game["episode"], "status": "interrupted", "t_end_ns": time.time_ns()},
-            )  # fmt: skip
-            p.last_episode[p.current] = p.game["episode"]
-            p.game = None
-            p.groups.pop(p.current, None)
+        self._record_lost_game()
         played = p.episodes_played.get(p.current, 0)
         if played >= scene.episodes:
             await self.advance(None)
@@ -428,6 +441,36 @@ class ParticipantSession:
             await self.advance(None)
             return
         self.game = game
+
+    def _record_lost_game(self) -> None:
+        """The game this participant was in died with its pod: say so in the data. A group's members each
+        record it (with their own participant id) and are grouped again."""
+        p = self.progress
+        if p.game is None or p.game.get("scene") != p.current:
+            return
+        self.pod.record(
+            "episodes",
+            {**self.row_ids(), "scene": p.current, "game": p.game["id"], "group": p.game.get("group"),
+             "episode": p.game["episode"], "status": "interrupted", "t_end_ns": time.time_ns()},
+        )  # fmt: skip
+        p.last_episode[p.current] = p.game["episode"]
+        p.game = None
+        p.groups.pop(p.current, None)
+
+    def _ensure_unity(self, scene: UnityScene) -> None:
+        """The Unity scene's run: its time limit runs from entering the scene, also across reloads."""
+        if self.unity is None or self.unity.key != self.progress.current:
+            self._record_lost_game()
+            run = UnityRun(self, scene, lambda why: self.pod.spawn(self._after_unity(run)))
+            self.unity = run
+        self.unity.start_clock()
+
+    async def _after_unity(self, run: UnityRun) -> None:
+        async with self._lock:
+            if self.unity is not run or self.progress.current != run.key:
+                return
+            self.unity = None
+            await self.advance(None)
 
     def on_game_event(self, what: str, game: AnyGame) -> None:
         """Episode starts and ends are saved to progress; a finished game moves the flow on."""
@@ -455,7 +498,10 @@ class ParticipantSession:
             await self.advance(None)
 
     def end_game(self, status: str) -> None:
-        """Stop this participant's game now, recording the open episode as `status`."""
+        """Stop this participant's game (or Unity scene) now, recording the open episode as `status`."""
+        if self.unity is not None:
+            self.unity.close(status)
+            self.unity = None
         game, self.game = self.game, None
         if game is not None:
             game.stop(status)

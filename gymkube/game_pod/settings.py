@@ -46,6 +46,9 @@ class PodSettings(BaseSettings):
     normal API for every message."""
     turn_urls: list[str] = []
     turn_secret_file: Path | None = None
+    """The experiment's own TURN shared secret (spec.turn.secretName, mounted by the operator)."""
+    turn_credentials_dir: Path | None = None
+    """The experiment's own static TURN credentials (spec.turn.credentialsSecret): files `username` and `credential`."""
     pyodide_url: str = ""
     """Load Pyodide from here (e.g. https://cdn.jsdelivr.net/pyodide/v0.29.3/full/) instead of the pod."""
     package_index_url: str = ""

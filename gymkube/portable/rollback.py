@@ -172,6 +172,7 @@ class Peer(PageGame):
         self.stats = self._new_stats()
         self.playing = True
         self.entries.append({"k": "start", "e": self.episode, "seed": seed, "t": now_ms})
+        self.report_hooks()
         return json.dumps(self.sim.frame(self.game, now_ms))
 
     # the tick ----------------------------------------------------------------------------
@@ -237,6 +238,7 @@ class Peer(PageGame):
                     self.frame += 1
                     self._simulate(self.frame, now_ms)
             end = self._confirm(now_ms)
+            self.report_hooks()
         send = self._packets(now_ms)
         state = self.sim.frame(self.game, now_ms) if self.episode else None
         return json.dumps({"send": send, "state": state, "stalled": stalled, "end": end})
@@ -289,10 +291,7 @@ class Peer(PageGame):
     def _end(self, status: str, frame: int, now_ms: float) -> None:
         self.playing = False
         score = self.snapshots[frame]["score"] if frame in self.snapshots else self.sim.score
-        self.entries.append({"k": "end", "e": self.episode, "status": status, "steps": frame, "score": score,
-                             "t": now_ms, "p2p": self.summary()})  # fmt: skip
-        self.rounds_done += 1
-        self.next_episode = self.episode + 1
+        self.end_entry(status, frame, score, now_ms, p2p=self.summary())
 
     def summary(self) -> dict[str, Any]:
         """What this peer measured in the episode: rollbacks, stalls, desyncs, transport, round trip."""

@@ -13,21 +13,39 @@ from gymkube.spec.base import (
     Html,
     JsonObject,
     OnnxPath,
+    RelPath,
     SceneId,
     ShortText,
     SpecModel,
+    TaggedModel,
 )
+from gymkube.spec.controls import Controls
 
-KeyName = Annotated[str, Field(pattern=r"^[A-Za-z0-9 ]{1,20}$")]
-"""A KeyboardEvent.key value such as 'ArrowLeft', 'a' or ' ' (space)."""
+__all__ = ["Controls", "GymScene", "HumanPlayer", "NoopPlayer", "PolicyPlayer", "RandomPlayer"]
+
+
+EnvAgent = Annotated[str, Field(max_length=64)] | Annotated[int, Field(ge=0, le=1_000_000)]
+"""An agent id as a PettingZoo environment names it (cogrid's are 0, 1, ...)."""
 
 
 class EnvironmentSpec(SpecModel):
-    """A registered Gymnasium id, or `module:callable` from the experiment's own files."""
+    """A registered id, or `module:callable` from the experiment's own files; a Gymnasium env or a PettingZoo one."""
 
     id: Annotated[str, Field(max_length=100, pattern=r"^[\w./:-]+$")] | None = None
     entry_point: EntryPoint | None = None
     kwargs: JsonObject = Field(default_factory=dict)
+    api: Literal["gymnasium", "pettingzoo"] = Field(
+        "gymnasium",
+        description="'pettingzoo': a ParallelEnv with one player per agent (each gets its own observation); 'id' is "
+        "then a PettingZoo module with parallel_env() (e.g. pettingzoo.butterfly.cooperative_pong_v5) or an id of "
+        "cogrid's registry (e.g. Overcooked-CrampedRoom-V0).",
+    )
+    agents: dict[AgentId, EnvAgent] | None = Field(
+        None,
+        max_length=16,
+        description="PettingZoo: the environment's agent each player plays, by player name (default: the agent "
+        "whose id, as text, is the player's name), e.g. {chef_a: 0, chef_b: 1}.",
+    )
     packages: list[Annotated[str, Field(max_length=200, pattern=r"^[\w.\[\],<>=!~ /-]+$")]] = Field(
         default_factory=list,
         max_length=32,
@@ -39,6 +57,10 @@ class EnvironmentSpec(SpecModel):
     def _one_source(self) -> EnvironmentSpec:
         if (self.id is None) == (self.entry_point is None):
             raise ValueError("give exactly one of 'id' (registered) or 'entryPoint' (module:fn)")
+        if self.agents is not None and self.api != "pettingzoo":
+            raise ValueError("'agents' maps players to a PettingZoo environment's agents: it needs 'api: pettingzoo'")
+        if self.agents is not None and len(set(map(str, self.agents.values()))) != len(self.agents):
+            raise ValueError("'agents' gives one environment agent to two players")
         return self
 
     @property
@@ -56,12 +78,18 @@ class ObservationFeed(SpecModel):
     flatten: bool = True
 
 
-class PolicyPlayer(SpecModel):
-    """An ONNX policy from the experiment's files: observation in, action logits out."""
+class PolicyPlayer(TaggedModel):
+    """An ONNX policy from the experiment's files: observation in, action logits out (or through an adapter)."""
 
-    type: Literal["policy"]
+    type: Literal["policy"] = "policy"
     file: OnnxPath
     observation: ObservationFeed = Field(default_factory=lambda: ObservationFeed())
+    adapter: EntryPoint | None = Field(
+        None,
+        description="module:Class from the experiment's files: builds the model's inputs from the observation, "
+        "reads its outputs and keeps recurrent state between steps (reset at each episode).",
+    )
+    act_every: int = Field(1, ge=1, le=1000, description="The policy acts every k-th step; its action repeats between.")
     selection: Literal["greedy", "sample"] = "greedy"
     temperature: float = Field(1.0, gt=0, le=100)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
@@ -69,19 +97,19 @@ class PolicyPlayer(SpecModel):
     color: Color | None = None
 
 
-class RandomPlayer(SpecModel):
+class RandomPlayer(TaggedModel):
     """Samples the agent's action space each step (seeded, recorded)."""
 
-    type: Literal["random"]
+    type: Literal["random"] = "random"
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     label: ShortText | None = None
     color: Color | None = None
 
 
-class NoopPlayer(SpecModel):
+class NoopPlayer(TaggedModel):
     """Always takes the same action."""
 
-    type: Literal["noop"]
+    type: Literal["noop"] = "noop"
     action: int = Field(0, ge=0, le=1_000_000)
     label: ShortText | None = None
     color: Color | None = None
@@ -90,10 +118,10 @@ class NoopPlayer(SpecModel):
 AiPlayer = Annotated[PolicyPlayer | RandomPlayer | NoopPlayer, Field(discriminator="type")]
 
 
-class HumanPlayer(SpecModel):
+class HumanPlayer(TaggedModel):
     """A participant plays this agent with the keyboard."""
 
-    type: Literal["human"]
+    type: Literal["human"] = "human"
     label: ShortText | None = None
     color: Color | None = None
     fallback: AiPlayer | None = Field(
@@ -128,19 +156,30 @@ class GroupSpec(SpecModel):
     )
 
 
-class Controls(SpecModel):
-    """Keys to actions; what a human does when no key is held."""
+class HudSource(SpecModel):
+    """The heads-up line from code: a function of the environment, or the environment's own `hud_text()`."""
 
-    keys: dict[KeyName, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(default_factory=dict, max_length=32)
-    default_action: int | Literal["previous"] = Field(
-        0, description="The action when no key is held: an action number, or 'previous' to repeat the last."
-    )
+    function: EntryPoint | None = Field(None, description="module:fn(env) -> text, from the experiment's files.")
+    environment: bool = Field(False, description="true: the environment's hud_text() method.")
 
     @model_validator(mode="after")
-    def _non_negative_default(self) -> Controls:
-        if isinstance(self.default_action, int) and not 0 <= self.default_action <= 1_000_000:
-            raise ValueError("'defaultAction' must be between 0 and 1000000 or 'previous'")
+    def _one_source(self) -> HudSource:
+        if (self.function is None) == (not self.environment):
+            raise ValueError("give exactly one of 'function' (module:fn) or 'environment: true'")
         return self
+
+
+AssetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+ImagePath = Annotated[RelPath, Field(pattern=r"(?i)\.(png|jpe?g|gif|webp)$")]
+FramesPath = Annotated[RelPath, Field(pattern=r"(?i)\.json$")]
+
+
+class Atlas(SpecModel):
+    """A sprite sheet from the experiment's files: a picture and its frame list (JSON hash or array, as
+    TexturePacker and Phaser write them)."""
+
+    image: ImagePath
+    frames: FramesPath
 
 
 class Rendering(SpecModel):
@@ -155,6 +194,20 @@ class Rendering(SpecModel):
     background: Color = "#ffffff"
     rgb_format: Literal["jpeg", "png"] = "jpeg"
     rgb_quality: int = Field(80, ge=10, le=100)
+    coordinates: Literal["fractions", "pixels"] = Field(
+        "fractions", description="Objects' x, y, w, h and points: fractions of the game area, or its pixels."
+    )
+    atlases: dict[AssetName, Atlas] = Field(
+        default_factory=dict, max_length=32, description="Sprite sheets `sprite` objects name, by name."
+    )
+    images: list[ImagePath] = Field(
+        default_factory=list, max_length=64, description="Pictures `image` objects show (src: files/<path>)."
+    )
+    delta_frames: bool = Field(
+        True,
+        description="Frames carry only the objects (with an id) that changed since the last frame; the page "
+        "keeps the rest. Off: every object every frame.",
+    )
 
 
 class P2PSpec(SpecModel):
@@ -175,10 +228,10 @@ class P2PSpec(SpecModel):
     )
 
 
-class GymScene(SpecModel):
+class GymScene(TaggedModel):
     """Play an environment for some episodes, stepped at `fps` on the pod or in the browser (`mode`)."""
 
-    type: Literal["gym"]
+    type: Literal["gym"] = "gym"
     id: SceneId
     mode: Literal["server", "client", "p2p"] = Field(
         "server",
@@ -193,12 +246,22 @@ class GymScene(SpecModel):
     episodes: int = Field(1, ge=1, le=1000)
     max_steps: int = Field(1000, ge=1, le=100_000)
     fps: int = Field(30, ge=1, le=60)
-    controls: Controls = Field(default_factory=lambda: Controls())
+    controls: Controls
     rendering: Rendering = Field(default_factory=lambda: Rendering())
     seed: int | None = Field(
         None, ge=0, le=2**31 - 1, description="Episode k resets with seed+k; none: drawn, recorded."
     )
-    hud: Annotated[str, Field(max_length=200)] = "Episode {episode}/{episodes}   Score {score}"
+    hud: Annotated[str, Field(max_length=200)] | HudSource = Field(
+        "Episode {episode}/{episodes}   Score {score}",
+        description="The heads-up line: a template ({episode}, {episodes}, {score}, {step}, {max_steps}), or "
+        "{function: module:fn} / {environment: true} for text from code. Sent when it changes.",
+    )
+    hooks: EntryPoint | None = Field(
+        None,
+        description="module:Class from the experiment's files with any of on_episode_start, on_step (extra "
+        "hook_* columns, HUD text), on_episode_end (a bonus in the episode row) and on_game_end; it runs where "
+        "the environment runs (the pod, or the browser).",
+    )
     countdown_s: int = Field(3, ge=0, le=10)
     reconnect_grace_s: float = Field(20, ge=0, le=600)
     group: GroupSpec | None = Field(
@@ -221,8 +284,12 @@ class GymScene(SpecModel):
                     f"'group.{which}: fallback' needs a 'fallback' player for every human seat; "
                     f"missing for {', '.join(missing)}"
                 )
-        if not self.controls.keys:
-            raise ValueError("'controls.keys' must map at least one key to an action")
+        agents = self.environment.agents
+        if agents is not None and set(agents) != set(self.players):
+            raise ValueError(
+                f"'environment.agents' must name every player once (one seat per agent): players "
+                f"{sorted(self.players)}, agents given for {sorted(agents)}"
+            )
         self._fits_mode(humans)
         return self
 
@@ -242,6 +309,8 @@ class GymScene(SpecModel):
                     f"mode 'p2p' cannot run ONNX policies yet ({', '.join(policies)}): use 'random' or 'noop' "
                     "players, or mode 'server'"
                 )
+            if self.controls.mode == "turn":
+                raise ValueError("mode 'p2p' steps on a clock; turn-based play ('controls.mode: turn') needs 'server'")
             if self.grouping.on_dropout == "fallback":
                 raise ValueError(
                     "mode 'p2p' ends the game when a peer leaves: 'group.onDropout: fallback' needs 'server'"

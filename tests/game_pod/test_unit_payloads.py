@@ -17,13 +17,18 @@ from socketio import packet
 from gymkube.game_pod.events import UNREADABLE, CheckedPacket
 from gymkube.game_pod.payloads import (
     TELEMETRY,
+    TURN_WAIT,
+    EpisodeHooks,
     FramesReport,
     InputPayload,
     RecordsPayload,
     SceneDonePayload,
+    UnityPayload,
     client_info,
+    hook_cells,
     plain_json,
 )
+from gymkube.game_pod.unity import cell
 from gymkube.portable.inputs import MAX_COUNT, HumanSlot, client_time, is_count
 
 # What msgpack can carry from a browser: every value type, the extremes of its ints, any float.
@@ -188,3 +193,65 @@ def test_a_browsers_own_packets_decode_as_sent():
     assert (event.packet_type, event.data, event.id) == (packet.EVENT, ["input", {"s": 1}], 4)
     connect = CheckedPacket(encoded_packet=msgpack.packb({"type": 0, "nsp": "/", "data": {"token": "t"}}))
     assert (connect.packet_type, connect.data) == (packet.CONNECT, {"token": "t"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=50) | st.sampled_from(["hook_a", "hook_b1", "hook_"]), values, max_size=20))
+def test_hook_columns_from_a_page_either_are_refused_or_fit_a_column_each(columns: dict[str, Any]):
+    try:
+        clean = hook_cells(columns)
+    except ValueError:
+        return
+    assert len(clean) <= 16 and all(k.startswith("hook_") and len(k) <= 45 for k in clean)
+    for value in clean.values():
+        assert fits_a_column(value) and (not isinstance(value, float) or math.isfinite(value))
+        assert not isinstance(value, str) or len(value) <= 200
+
+
+@settings(max_examples=300, deadline=None)
+@given(values)
+def test_an_episodes_hook_report_either_is_refused_or_holds_a_finite_bonus_and_a_count(report: Any):
+    try:
+        columns = EpisodeHooks.model_validate(report).columns()
+    except ValueError:
+        return
+    assert columns["bonus"] is None or math.isfinite(columns["bonus"])
+    assert columns["hook_errors"] is None or 0 <= columns["hook_errors"] < MAX_COUNT
+    assert all(fits_a_column(v) for v in columns.values())
+
+
+@pytest.mark.parametrize("wait", [-0.5, float("nan"), float("inf"), 1e11, "100", None, True, [1]])
+def test_a_turns_wait_that_is_not_a_finite_number_of_ms_is_refused(wait: Any):
+    with pytest.raises(ValidationError):
+        TURN_WAIT.validate_python(wait)
+    assert TURN_WAIT.validate_python(250) == 250.0
+
+
+unity_entries = st.fixed_dictionaries(
+    {"kind": st.sampled_from(["start", "step", "end", "done"]) | values},
+    optional={
+        "q": st.integers(0, 10**6) | values,
+        "t": st.floats(1.7e12, 1.8e12) | values,
+        "c": st.dictionaries(st.sampled_from(["x", "hit", "pos", "Bad", "a" * 41]) | st.text(max_size=5), values)
+        | values,
+        "info": st.dictionaries(st.sampled_from(["level", "seed"]), values) | values,
+        "status": st.sampled_from(["terminated", "truncated", "won"]) | values,
+        "score": st.floats() | values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({"s": st.sampled_from(["play", "play\n", ""]) | values,
+                              "x": st.lists(unity_entries | values, max_size=6) | values}))  # fmt: skip
+def test_a_unity_batch_either_is_refused_or_yields_only_cells_a_column_can_hold(data: dict[str, Any]):
+    try:
+        batch = UnityPayload.model_validate(data)
+    except ValidationError:
+        return
+    for entry in batch.x:
+        assert 0 <= entry.q < MAX_COUNT and math.isfinite(entry.t)
+        reported = {**(getattr(entry, "c", None) or {}), **(getattr(entry, "info", None) or {})}
+        for value in reported.values():
+            made = cell(value)
+            assert fits_a_column(made) and (not isinstance(made, str) or len(made) <= 4000)

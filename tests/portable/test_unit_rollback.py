@@ -191,12 +191,14 @@ def test_a_solo_browser_game_records_every_step_with_policy_outputs() -> None:
     assert first["p"] and first["e"] == 1 and first["f"] == 0  # the court is sent once, with the first frame
     for step in range(1, 500):
         feeds = json.loads(game.feeds())
-        assert [f[0] for f in feeds] == ["right"] and len(feeds[0][2]) == 6
-        paddle, ball = feeds[0][2][0], feeds[0][2][2]
-        logits = {"right": [1.0, paddle - ball, ball - paddle]}  # what policy.onnx computes
+        (agent, file, inputs), *_ = feeds
+        flat, shape = inputs[""]  # the model's first input: the observation, [1, 6]
+        assert [f[0] for f in feeds] == ["right"] and shape == [1, 6] and len(flat) == 6
+        paddle, ball = flat[0], flat[2]
+        outputs = {"right": [["logits", [1.0, paddle - ball, ball - paddle], [1, 3]]]}  # what policy.onnx computes
         if step == 3:
             game.key("ArrowUp", True, 1, 90.0, 2, 85.0)
-        result = json.loads(game.tick(json.dumps(logits), step * 33.3))
+        result = json.loads(game.tick(json.dumps(outputs), step * 33.3))
         if result["end"]:
             break
     entries = json.loads(game.take())
@@ -233,7 +235,8 @@ def test_the_pod_runs_the_same_plain_environment_in_server_mode() -> None:
     for tick in range(5):
         game.tick(tick)
     states = [payload for event, payload in game.outbox if event == "state"]
-    assert states and any(o["id"] == "ball" for o in states[-1]["o"])  # drawn by env.render_objects()
+    # Drawn by env.render_objects(); the ball moves every step, so every frame carries it as a change.
+    assert states and all(any(o["id"] == "ball" for o in s["u"]) for s in states)
     assert [r["step"] for r in rows] == [1, 2, 3, 4] and {r["source_right"] for r in rows} == {"random"}
 
 
@@ -250,3 +253,41 @@ def test_three_peers_stay_in_step_and_record_the_same_steps() -> None:
     assert as_seen["left"] == as_seen["right"] == as_seen["third"]
     assert {r["source_third"] for r in rows["left"]} >= {"human"}
     assert all(e["p2p"]["rollbacks"] > 0 and e["p2p"]["desyncs"] == 0 for e in ends.values())
+
+
+COUNTING_HOOKS = '''
+class Counting:
+    """Counts the returns so far (state kept between steps, so rollback needs get_state/set_state)."""
+
+    def __init__(self):
+        self.returns = 0
+
+    def on_step(self, reward, **_):
+        self.returns += 1 if reward["left"] > 0 else 0
+        return {"returns_so_far": self.returns, "hud": f"Returns {self.returns}"}
+
+    def on_episode_end(self, score, **_):
+        return {"bonus": self.returns * 0.01}
+
+    def get_state(self):
+        return {"returns": self.returns}
+
+    def set_state(self, state):
+        self.returns = state["returns"]
+'''
+
+
+def test_hooks_in_p2p_are_rolled_back_with_the_state_and_both_peers_record_the_same_columns(tmp_path) -> None:
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(EXAMPLES / "pong", bundle)
+    (bundle / "counting_hooks.py").write_text(COUNTING_HOOKS)
+    cfg = config("pong_p2p.yaml") | {"hooks": "counting_hooks:Counting", "searchDir": str(bundle)}
+    out = play_peers(Network(delay=4, jitter=2, loss=0.1, seed=3), cfg)
+    left, right = out["left"], out["right"]
+    assert left["end"]["p2p"]["rollbacks"] > 0  # steps were simulated again, hooks with them
+    columns = [[(r["step"], r["hook_returns_so_far"]) for r in out[agent]["rows"]] for agent in ("left", "right")]
+    assert columns[0] == columns[1] and columns[0][-1][1] == sum(r["reward"] > 0 for r in left["rows"])
+    assert left["end"]["hook"] == right["end"]["hook"] == {
+        "bonus": columns[0][-1][1] * 0.01, "hook_errors": 0}  # fmt: skip

@@ -1,11 +1,13 @@
 // Entry point: wires the connection to the screens, the renderer, key capture and telemetry.
-import { connectPod, finishScene, sendInput, sendTelemetry, sendRecords, askTurn, sendSignal, sendRelay } from "./net.js";
+import { connectPod, finishScene, sendInput, sendTelemetry, sendRecords, askTurn, sendSignal, sendRelay, sendUnity } from "./net.js";
 import { BrowserGame } from "./browsergame.js";
+import { preload } from "./runtime.js";
 import { showScene, showPage } from "./scenes.js";
 import { showGameStatus, showWaiting, showRole, showConnection, showNotice, setHud, showBroken } from "./overlays.js";
 import { startRenderer, stopRenderer, pushState, shownFrame, latestEpisode, setOwnAgent, takeDrawTimes } from "./renderer.js";
 import { startInput, stopInput, isCapturing } from "./input.js";
 import { watchAttention, makeErrorReporter, catchErrors, watchPolicy } from "./telemetry.js";
+import { startUnity } from "./unity.js";
 
 const reportError = makeErrorReporter(sendTelemetry, showBroken);
 // What a researcher's page did wrong, and anything the page's CSP blocked: recorded, never shown as "broken".
@@ -15,6 +17,8 @@ watchPolicy(reportProblem);
 
 let scene = null; // the scene on screen
 let browserGame = null; // the game running in this page (client and p2p modes), or null
+let preloading = null; // the promise of a browser game's runtimes loading while earlier scenes are read
+let unityScene = null; // the Unity build running in this page, or null
 // The pod ignores a sequence number not above the last it saw, also across a reload: start from the clock.
 let inputSeq = Date.now();
 const REPORT_DRAWS_EVERY_MS = 1000;
@@ -30,15 +34,28 @@ function stopGame() {
   reportDrawTimes();
   browserGame?.stop();
   browserGame = null;
+  unityScene?.stop();
+  unityScene = null;
+}
+
+// A browser game lies ahead: load Pyodide, its packages and code now, so that it starts at once when its scene opens.
+function startPreload(what) {
+  if (preloading || !what?.runtime) return;
+  preloading = new Promise((resolve) => setTimeout(resolve, 0)) // after the scene is on screen
+    .then(() => preload(what))
+    .then(() => true, (err) => { reportProblem(`preloading the game failed: ${err?.message || err}`); return false; });
 }
 
 function onScene(msg) {
+  startPreload(msg?.preload);
   // Back after a dropped connection to the scene whose game runs in this page: it has kept going; keep it.
   if (msg?.resumed && browserGame && !browserGame.stopped && scene?.id === msg.scene?.id) return;
+  if (msg?.resumed && unityScene && scene?.id === msg.scene?.id) return; // the build plays on
   stopGame();
   scene = msg.scene;
-  const gym = showScene(msg, finishScene, reportProblem);
-  if (gym) startRenderer(gym.canvas, scene, setHud);
+  const shown = showScene(msg, finishScene, reportProblem);
+  if (shown?.canvas) startRenderer(shown.canvas, scene, setHud, reportProblem);
+  if (shown?.unity) unityScene = startUnity(shown.unity, scene, sendUnity, reportProblem);
 }
 
 // The waiting room of the gym scene on screen: the group is not complete yet (or the connection is being checked).
@@ -63,7 +80,7 @@ function onGame(game) {
       const shown = shownFrame();
       if (here) here.key(k, d, ++inputSeq, t, shown?.f, shown?.ms);
       else sendInput({ s: ++inputSeq, k, d, t, f: shown?.f ?? null, ft: shown?.ms ?? null, e: latestEpisode() });
-    });
+    }, scene.gamepad || null);
   } else if (game.status !== "stalled") {
     stopInput();
   }
@@ -103,7 +120,7 @@ function onRefused(message) {
 }
 
 // For tests and for researchers checking a setup in the console: the browser game, and an added send delay (p2p).
-globalThis.gymkubeDebug = { get game() { return browserGame; }, sendDelayMs: 0,
+globalThis.gymkubeDebug = { get game() { return browserGame; }, get preloaded() { return preloading; }, sendDelayMs: 0,
   perturb() { browserGame?.game?.perturb(); } };
 
 function start() {
@@ -114,7 +131,7 @@ function start() {
   }
   watchAttention(sendTelemetry);
   setInterval(reportDrawTimes, REPORT_DRAWS_EVERY_MS);
-  window.addEventListener("pagehide", () => { reportDrawTimes(); browserGame?.flush(); });
+  window.addEventListener("pagehide", () => { reportDrawTimes(); browserGame?.flush(); unityScene?.flush(); });
   connectPod(token, {
     onScene,
     onGame,

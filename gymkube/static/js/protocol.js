@@ -17,17 +17,18 @@ export const EVENTS = Object.freeze({
   RECORDS: "records",
   SIGNAL: "signal",
   RELAY: "relay",
+  UNITY: "unity",
 });
 
 export const PAYLOADS = Object.freeze({
   // pod -> browser: Show this scene now.
-  "scene": Object.freeze(["index", "resumed", "scene", "total"]),
+  "scene": Object.freeze(["index", "preload", "resumed", "scene", "total"]),
   // pod -> browser: A change in the game's lifecycle.
-  "game": Object.freeze(["agent", "countdown", "episode", "episodes", "game", "group", "keys", "players", "status"]),
+  "game": Object.freeze(["agent", "countdown", "episode", "episodes", "game", "group", "input", "keys", "players", "status"]),
   // pod -> browser: In the waiting room: sent on every change and every few seconds until the group starts.
   "waiting": Object.freeze(["gate", "have", "remaining", "scene", "size"]),
   // pod -> browser: One tick of a running game.
-  "state": Object.freeze(["a", "e", "f", "fmt", "g", "hud", "img", "o", "p", "t"]),
+  "state": Object.freeze(["a", "e", "f", "fmt", "g", "hud", "img", "k", "o", "p", "t", "u", "x"]),
   // pod -> browser: A message for the participant.
   "notice": Object.freeze(["text"]),
   // pod -> browser: The connection is refused and will be closed.
@@ -50,6 +51,8 @@ export const PAYLOADS = Object.freeze({
   "signal": Object.freeze(["d", "from", "to"]),
   // browser <-> pod <-> browser: A p2p packet through the pod, when no peer-to-peer path came up.
   "relay": Object.freeze(["d", "from", "to"]),
+  // browser -> pod: What a Unity scene's build reported, at least every second; the ack is {ok: bool, n: entries taken, error}.
+  "unity": Object.freeze(["s", "x"]),
 });
 
 export const PAGE_LIMITS = Object.freeze({"fields": 100, "nameChars": 64, "textChars": 10000, "listItems": 100, "answerBytes": 32768});
