@@ -16,10 +16,12 @@ goes out by the cheapest way that keeps the connection's order:
   queue, the queue python-socketio's own emits go through, so it leaves after everything sent
   before it, framed by engine.io's writer as any message (base64 over long-polling).
 
-Back-pressure: a socket that does not keep up (a paused tab, a slow link) stops taking direct
-writes; its frames queue, at most `MAX_WAITING_FRAMES` of them; later frames are dropped until the
-writer catches up, and counted (the pod records them). The bytes held for a slow participant are
-bounded by that, the transport's write buffer limit and python-socketio's own (rare) messages.
+Back-pressure: a frame to a websocket whose transport holds bytes the kernel did not take (a
+paused tab, a slow link: the kernel's send buffer is full) is dropped, so the pod holds at most
+the rest of one message for it and frames that do arrive are fresh. On engine.io's queue at most
+`MAX_WAITING_FRAMES` frames of one connection wait; later ones are dropped until its writer
+catches up. Every drop is counted (the pod records them). Beyond that, a slow participant holds
+only python-socketio's own (rare) messages.
 """
 
 from __future__ import annotations
@@ -156,16 +158,14 @@ class FrameWire:
             return GONE
         lane = self.lane(socket)
         direct = lane.direct
-        if (
-            direct is not None
-            and socket.upgraded
-            and not socket.upgrading
-            and _settled(socket.queue)
-            and direct.ready()
-        ):
-            direct.write(packet)
-            self.written += 1
-            return SENT
+        if direct is not None and socket.upgraded and not socket.upgrading:
+            if direct.behind():
+                lane.dropped += 1
+                return DROPPED
+            if _settled(socket.queue) and direct.ready():
+                direct.write(packet)
+                self.written += 1
+                return SENT
         if lane.waiting >= self.max_waiting:
             lane.dropped += 1
             return DROPPED

@@ -7,8 +7,9 @@ accept, send, wait, close). `WireWebSocket` is that class with two additions:
   default), the driver keeps uvicorn's protocol object, and `FrameWire` (wire.py) may write a
   frame to its transport as one unmasked, uncompressed websocket binary message (RFC 6455; an
   uncompressed message is valid with permessage-deflate too, RFC 7692). Only when the socket is
-  open, its handshake done, no close sent, its write buffer below the transport's limit and no
-  message of engine.io's writer in flight, so frames never overtake what was sent before them.
+  open, its handshake done, no close sent and no message of engine.io's writer in flight, so
+  frames never overtake what was sent before them. When the socket has bytes the kernel did not
+  take (the participant is not keeping up), frames to it are dropped instead (wire.py).
 - **inputs in**: each message the page sends is looked at once: a socket.io `input` event on the
   default namespace without an ack id is decoded with one msgpack call and handed to its handler
   at once, in order with everything else from that connection; anything else (or anything unusual
@@ -43,8 +44,6 @@ InputHandler = Callable[[str, Any], Awaitable[None]]
 
 BINARY_FINAL = 0x82
 """A websocket frame header's first byte: FIN, binary opcode, no RSV bits (no compression)."""
-MAX_BUFFERED_BYTES = 256 * 1024
-"""Bytes in a connection's write buffer beyond which it counts as behind (frames queue, then drop)."""
 
 
 def websocket_message(data: bytes) -> bytes:
@@ -91,17 +90,24 @@ class WireWebSocket(eio_asgi.WebSocket):
             if lane is not None and lane.direct is self:
                 lane.direct = None
 
+    def behind(self) -> bool:
+        """Whether the participant is not keeping up: bytes wait in the transport that the kernel did not take.
+
+        The kernel's send buffer already holds what the network has not carried yet; a frame added
+        behind more would only arrive later, stale (and one put on engine.io's queue would wait too).
+        """
+        protocol = self.protocol
+        return not protocol.writable.is_set() or protocol.transport.get_write_buffer_size() > 0
+
     def ready(self) -> bool:
-        """Whether a frame may be written now (open, not behind, nothing of engine.io's in flight)."""
+        """Whether a frame may be written now (open, nothing of engine.io's writer in flight)."""
         protocol = self.protocol
         return (
             not self.writing
             and protocol.handshake_complete
             and not protocol.close_sent
             and not protocol.disconnected
-            and protocol.writable.is_set()
             and not protocol.transport.is_closing()
-            and protocol.transport.get_write_buffer_size() < MAX_BUFFERED_BYTES
         )
 
     def write(self, data: bytes) -> None:
