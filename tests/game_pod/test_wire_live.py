@@ -277,7 +277,16 @@ class PausedClient:
         await self.ws.send(msgpack.packb({"type": 0, "nsp": "/", "data": {"token": token(index)}}))
         connected = msgpack.unpackb(await self.ws.recv())
         assert connected["type"] == 0, connected
-        # from here on nothing is read
+        # from here on nothing is read, until `catch_up`
+
+    async def catch_up(self, step_now: int) -> int:
+        """Read again (the tab comes back) until a frame of step `step_now` or later arrives; its step."""
+        while True:
+            message = await self.ws.recv()
+            if isinstance(message, bytes):
+                packet = msgpack.unpackb(message)
+                if packet.get("data", [None])[0] == Event.STATE and packet["data"][1]["f"] >= step_now:
+                    return int(packet["data"][1]["f"])
 
 
 def held_for(pod: Pod, sid: str) -> tuple[int, int]:
@@ -309,6 +318,10 @@ async def test_a_paused_client_is_dropped_frames_counted_and_bounded_while_the_o
         await until(lambda: pod.metrics.frames_sent >= sent_so_far + 60, 20, "60 more frames to the others")
         held.append(held_for(pod, slow.sid))
         frame_bytes = max(len(raw) for player in players for raw in player.raw)
+        game = slow.game
+        assert game is not None
+        step_now = game.step
+        caught_up = await asyncio.wait_for(paused.catch_up(step_now), 30)
         for player in players:
             await player.sio.disconnect()
         paused.ws.transport.abort()
@@ -319,6 +332,7 @@ async def test_a_paused_client_is_dropped_frames_counted_and_bounded_while_the_o
         assert queued <= MAX_WAITING_FRAMES + 2, "frames (and a ping or two) queued, no more"
         assert buffered <= frame_bytes + 16, "the pod holds the rest of one frame at most"
     assert held[1][0] >= held[0][0] - 2, "still stuck, still bounded"
+    assert caught_up >= step_now, "back, the tab gets current frames again"
     assert slow.progress.frames_dropped == dropped >= 90, "every drop was the paused client's, and counted there"
     tables = read_tables(LocalStorage(tmp_path / "storage"), "cartpole", ("sessions", "events"))
     sessions = {row["participant"]: row for row in tables["sessions"].to_pylist()}
