@@ -33,6 +33,7 @@ import msgpack
 from engineio import packet as eio_packet
 
 from gymkube.game_pod.protocol import Event
+from gymkube.game_pod.wire_socket import install
 
 if TYPE_CHECKING:
     import socketio
@@ -121,8 +122,6 @@ class FrameWire:
     """
 
     def __init__(self, sio: socketio.AsyncServer, max_waiting: int = MAX_WAITING_FRAMES) -> None:
-        from gymkube.game_pod.wire_socket import install
-
         self.sio = sio
         self.max_waiting = max_waiting
         self.on_input: InputHandler | None = None
@@ -133,7 +132,7 @@ class FrameWire:
         self.inputs = 0
         """`input` events read on the short path (wire_socket.py)."""
         self.queued = 0
-        """Frames put on an engine.io queue (long-polling, an upgrade, something waiting ahead, a socket behind)."""
+        """Frames put on an engine.io queue (long-polling, an upgrade in progress, a message waiting ahead)."""
         self.direct_available = install(sio, self)
         """Whether frames can be written directly (the ASGI driver is engine.io's own, which this replaces)."""
 
