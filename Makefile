@@ -75,7 +75,7 @@ fuzz: $(STAMP)
 # and .png. BENCH_SHORT=1 for a smoke run.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/peers/setup.py
-	$(BIN)/python benchmarks/bench.py --profile 200
+	$(BIN)/python benchmarks/bench.py --profile 300
 
 bench-routing: $(STAMP)
 	$(BIN)/python benchmarks/routing.py

@@ -19,7 +19,7 @@ how many were live and how many replayed at each N.
 
 Server mode for the same game is measured too (N = 50, 100 by default) with benchmarks/loadgen.py's
 GymkubeClient (one `input` per received frame), and the CartPole server-mode rows of the newest
-results/2026-11-24.json are quoted beside it.
+results/<date>.json (`make bench`) are quoted beside it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import shutil
 import subprocess
@@ -40,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import yaml
 from capacity import cpu_window, measure_on, percentile, pin_loadgen, round1
+from machine import describe, newest_capacity_results, run_date
 from systems import free_port, stop_process
 
 from gymkube.bot import ParticipantBot
@@ -55,9 +54,6 @@ from gymkube.tokens import sign_token
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
-DATE = "2026-11-24"
-OUT = RESULTS / f"browser-capacity-{DATE}.json"
-SERVER_RESULTS = RESULTS / f"{DATE}.json"
 MANIFEST = ROOT / "examples" / "pong_client.yaml"
 BUNDLE = ROOT / "examples" / "pong"
 SECRET = "browser-capacity-benchmark-secret"
@@ -494,33 +490,23 @@ async def measure_server(n: int, window_s: float, warmup_s: float) -> dict[str, 
 
 def cartpole_server_rows() -> dict[str, Any]:
     """Server-mode pod CPU per N for CartPole from the capacity benchmark's newest results, if recorded."""
-    if not SERVER_RESULTS.exists():
-        return {"source": None, "note": f"{SERVER_RESULTS.name} not found", "steps": []}
-    data = json.loads(SERVER_RESULTS.read_text())
+    server_results = newest_capacity_results(RESULTS)
+    if server_results is None:
+        return {"source": None, "note": "no results/<date>.json of `make bench` found", "steps": []}
+    data = json.loads(server_results.read_text())
     steps = ((data.get("capacity") or {}).get("gymkube") or {}).get("steps") or []
     rows = [
         {"n": s["n"], "pod_cpu_pct": s.get("server_cpu_pct"), "passed": s.get("passed"),
          "pod_cpu_pct_per_participant": round(s["server_cpu_pct"] / s["n"], 3) if s.get("server_cpu_pct") else None}
         for s in steps
     ]  # fmt: skip
-    return {"source": f"benchmarks/results/{SERVER_RESULTS.name} capacity.gymkube.steps", "game": "CartPole-v1",
+    return {"source": f"benchmarks/results/{server_results.name} capacity.gymkube.steps", "game": "CartPole-v1",
             "machine": data.get("machine"), "steps": rows}  # fmt: skip
 
 
 def machine() -> dict[str, Any]:
-    """The facts docs/benchmarks.md quotes."""
-    model = ""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        model = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
+    """What this ran on (benchmarks/machine.py), and how the cores were split."""
+    return describe() | {
         "pod_pinned_core": POD_CORE if shutil.which("taskset") else None,
         "loadgen_core": 1 if (os.cpu_count() or 1) > 1 else None,
     }
@@ -564,6 +550,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; do not write the results file")
     args = parser.parse_args()
     started = time.monotonic()
+    started_at, day = run_date()
     pin_loadgen()
     schedule = [int(n) for n in args.schedule.split(",")] if args.schedule else (
         SHORT_SCHEDULE if args.short else SCHEDULE)  # fmt: skip
@@ -607,7 +594,7 @@ def main() -> None:
 
     passed = [r["n"] for r in client_rows if r["passed"]]
     result = {
-        "date": DATE,
+        "date": started_at,
         "short": args.short,
         "game": "examples/pong_client.yaml (gym + end scenes, countdownS 0, episodes 1000)",
         "machine": machine(),
@@ -631,8 +618,11 @@ def main() -> None:
         "elapsed_s": round(time.monotonic() - started, 1),
     }
     if not args.no_write:
-        OUT.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"[browser] wrote {OUT.relative_to(ROOT)}", flush=True)
+        out = (
+            RESULTS / f"browser-capacity-{day}{'-short' if args.short else ''}.json"
+        )  # a smoke run never replaces a full one
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"[browser] wrote {out.relative_to(ROOT)}", flush=True)
     print(table(result))
     print(f"elapsed {result['elapsed_s']} s")
 

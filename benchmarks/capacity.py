@@ -16,6 +16,7 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -143,6 +144,7 @@ async def measure_on(
     sizes = [s for p in participants for s in p.sizes]
     messages = [sum(1 for t in p.messages if t0 <= t < t1) / span for p in participants]
     p99 = percentile(latencies, 99)
+    frames_in_window = sum(1 for p in participants for t in p.frames if t0 <= t < t1)
     row = {
         "system": system,
         "n": n,
@@ -155,6 +157,10 @@ async def measure_on(
         "inputs_unanswered": unanswered,
         "inputs_sent": sent_in_window,
         "server_cpu_pct": round(server_cpu, 1),
+        # CPU per frame delivered: less sensitive than the percentages to other load on a shared machine
+        "server_cpu_us_per_frame": round(server_cpu / 100 * span / frames_in_window * 1e6, 1)
+        if frames_in_window
+        else None,
         "server_rss_mb": round(rss / 2**20, 1),
         "bytes_per_frame": round(statistics.mean(sizes)) if sizes else None,
         "bytes_per_frame_median": round(statistics.median(sizes)) if sizes else None,
@@ -173,12 +179,20 @@ def round1(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def run_system(system: str, schedule: list[int], window_s: float, warmup_s: float, budget_s: float) -> dict[str, Any]:
+def run_system(
+    system: str,
+    schedule: list[int],
+    window_s: float,
+    warmup_s: float,
+    budget_s: float,
+    on_row: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Step N up until the frame rate fails (or the schedule or time budget ends).
 
     `headline`: the largest N before the first N failing the whole criterion (fps and latency);
     `fps_headline`: the largest N before the first N at which some session falls below 27 fps,
     whatever the latency (how many a system can hold at all, which shows interactive-gym too).
+    `on_row` is told each row as soon as it is measured (bench.py writes it to the results file).
     """
     steps: list[dict[str, Any]] = []
     started = time.monotonic()
@@ -191,6 +205,8 @@ def run_system(system: str, schedule: list[int], window_s: float, warmup_s: floa
         row = asyncio.run(measure(system, n, window_s, warmup_s))
         steps.append(row)
         print(f"[capacity] {json.dumps(row)}", flush=True)
+        if on_row is not None:
+            on_row(system, row)
         criterion_failed = criterion_failed or not row["passed"]
         if not criterion_failed:
             headline = n

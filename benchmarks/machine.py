@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 from pathlib import Path
@@ -22,3 +23,15 @@ def describe() -> dict[str, Any]:
         "os": platform.platform(),
         "python": platform.python_version(),
     }
+
+
+def run_date() -> tuple[str, str]:
+    """When this run started: (ISO date and time for the results file, ISO date for its name)."""
+    now = datetime.datetime.now()
+    return now.isoformat(timespec="seconds"), now.date().isoformat()
+
+
+def newest_capacity_results(results: Path) -> Path | None:
+    """The newest full `make bench` results file (`<date>.json`) in `results`, if any."""
+    dated = sorted(p for p in results.glob("????-??-??.json") if p.stem[:4].isdigit())
+    return dated[-1] if dated else None

@@ -17,7 +17,7 @@ long before it is sent, so the peers' round trip grows by RTT). `server` puts an
 127.0.0.1 in front of the game pod that holds every chunk RTT/2 in each direction (in order), and the pages
 load the pod through it (at 0 ms too, so the path is the same); its byte and websocket counts are reported.
 
-Writes benchmarks/results/p2p-latency-2026-11-24.json and prints a markdown table.
+Writes benchmarks/results/p2p-latency-<date of the run>.json and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import platform as pyplatform
 import shutil
 import statistics
@@ -48,9 +47,10 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 
 from browser import chromium  # noqa: E402  (tests/e2e: Debian chromium through Playwright)
 from conftest import Platform, quick_manifest  # noqa: E402  (tests: the embedded platform in a subprocess)
+from machine import describe, run_date  # noqa: E402  (benchmarks/: what the run was on, and when)
 
 EXPERIMENT = "pong-p2p"
-RESULTS = ROOT / "benchmarks" / "results" / "p2p-latency-2026-11-24.json"
+RESULTS = ROOT / "benchmarks" / "results"
 RTTS_MS = (0, 50, 100)
 MODES = ("p2p", "server")
 FPS = 30
@@ -413,26 +413,12 @@ def make_manifest(folder: Path, mode: str, presses: int) -> Path:
 
 
 def machine() -> dict[str, Any]:
-    """What this ran on."""
-    cpu = ""
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
-            if line.startswith("Model name:"):
-                cpu = line.split(":", 1)[1].strip()
+    """What this ran on (benchmarks/machine.py), with the browser."""
     browser = ""
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         out = subprocess.run(["chromium", "--version"], capture_output=True, text=True, timeout=30).stdout
         browser = out.strip().splitlines()[0] if out.strip() else ""
-    memory_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gb": memory_gb,
-        "kernel": pyplatform.release(),
-        "python": pyplatform.python_version(),
-        "chromium": browser,
-        "playwright": version("playwright"),
-    }
+    return describe() | {"kernel": pyplatform.release(), "chromium": browser, "playwright": version("playwright")}
 
 
 def fmt(stats: dict[str, Any]) -> str:
@@ -493,8 +479,10 @@ def main() -> int:
     parser.add_argument("--rtts", default=",".join(map(str, RTTS_MS)), help="added round trips in ms")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--presses", type=int, default=PRESSES, help="per page and run")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/p2p-latency-<date>.json")
     args = parser.parse_args()
+    started_at, day = run_date()
+    args.out = args.out or RESULTS / f"p2p-latency-{day}.json"
     rtts = [int(v) for v in args.rtts.split(",") if v]
     modes = [m for m in args.modes.split(",") if m]
     began = time.monotonic()
@@ -520,7 +508,7 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     result = {
         "benchmark": "p2p_latency",
-        "date": "2026-11-24",
+        "date": started_at,
         "game": {
             "example": "examples/pong_p2p.yaml (pong_env, max_misses raised so only maxSteps ends the episode)",
             "fps": FPS,

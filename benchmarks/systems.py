@@ -77,6 +77,12 @@ class Server:
                 "GYMKUBE_PORT": str(self.port),
                 "GYMKUBE_SECRET": SECRET,
             }
+            # BENCH_POD_X=v sets the pod's GYMKUBE_X (BENCH_POD_FAST_FRAMES=false: everything via python-socketio)
+            env |= {
+                "GYMKUBE_" + k.removeprefix("BENCH_POD_"): v
+                for k, v in os.environ.items()
+                if k.startswith("BENCH_POD_")
+            }
             argv = [sys.executable, "-m", "gymkube", "game-pod"]
             ready = f"{self.base_url}/healthz"
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import sys
@@ -83,7 +84,9 @@ def find_object_renderer(scene: GymScene, env: Any, bundle_dir: Path | None) -> 
     )
 
 
+@functools.cache
 def package_version(package: str) -> str | None:
+    """The installed version of a package (read once per process: the code loaded here does not change)."""
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:

@@ -219,6 +219,9 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         if key is not None and session.game is not None and session.agent is not None:
             session.game.on_input(session.agent, key.k, key.d, key.s, key.t, key.f, key.e, key.ft)
 
+    if pod.wire is not None:
+        pod.wire.on_input = on_input  # the same handler, reached without python-socketio's dispatch (wire_socket.py)
+
     @sio.on(Event.RECORDS)
     async def records(sid: str, data: Any = None, *_: Any) -> dict[str, Any]:
         session = await session_for(sid)

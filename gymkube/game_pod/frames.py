@@ -120,13 +120,12 @@ class FrameEncoder:
         return buffer.getvalue()
 
     def state(self, game: Game, ack: int | None) -> dict[str, Any]:
-        """The `state` event payload for this tick."""
+        """The `state` event payload for this tick; the ack `a` is its last entry (each member's own, see wire.py)."""
         payload: dict[str, Any] = {
             "g": game.id,
             "e": game.episode,
             "f": game.step,
             "hud": self._changed_hud(game),
-            "a": ack if ack is not None and ack >= 0 else None,
             "t": time.time_ns() // 1_000_000,
         }
         if self.mode == "objects":
@@ -134,4 +133,5 @@ class FrameEncoder:
         else:
             payload["img"] = self._image()
             payload["fmt"] = self.mime
+        payload["a"] = ack if ack is not None and ack >= 0 else None
         return payload

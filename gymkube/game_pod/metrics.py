@@ -95,6 +95,8 @@ class PodMetrics:
         self.labels = (experiment, pod)
         self.frames_sent = 0
         """State frames sent to participants (bumped once per game and tick, by the number of members reached)."""
+        self.frames_dropped = 0
+        """State frames not sent because the participant's connection had too many waiting (game_pod/wire.py)."""
         self.ticks: dict[int, TickWatch] = {}
         self._input_to_state = INPUT_TO_STATE.labels(*self.labels)
         self._frame_interval = BROWSER_FRAME_INTERVAL.labels(*self.labels)
@@ -192,6 +194,8 @@ def _pod_state() -> Iterator[Metric]:
         "overruns": CounterMetricFamily("gymkube_tick_overruns", "Times a tick loop fell behind and re-planned.",
                                         labels=[*POD, "fps"]),
         "frames": CounterMetricFamily("gymkube_frames_sent", "State frames sent to participants.", labels=POD),
+        "frames_dropped": CounterMetricFamily("gymkube_frames_dropped", "State frames not sent (connection behind).",
+                                              labels=POD),
         "spooled": GaugeMetricFamily("gymkube_spooled_chunks", "Chunks on local disk not yet in storage.", labels=POD),
         "pending": GaugeMetricFamily("gymkube_rows_pending", "Rows in memory not yet in a chunk.", labels=POD),
         "uploaded": CounterMetricFamily("gymkube_chunks_uploaded", "Chunks that reached storage.", labels=POD),
@@ -221,6 +225,7 @@ def _pod_state() -> Iterator[Metric]:
             f["ticks"].add_metric([*labels, str(fps)], ticker.ticks)
             f["overruns"].add_metric([*labels, str(fps)], ticker.overruns)
         f["frames"].add_metric(labels, pod.metrics.frames_sent)
+        f["frames_dropped"].add_metric(labels, pod.metrics.frames_dropped)
         writer = pod.writer
         f["spooled"].add_metric(labels, load["spooled_chunks"])
         f["pending"].add_metric(labels, writer.pending_rows)

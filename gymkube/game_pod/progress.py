@@ -52,6 +52,8 @@ class Progress:
     end_message: str | None = None
     """The exclusion hook's own message for the ending, shown instead of the ending's."""
     drops: int = 0
+    frames_dropped: int = 0
+    """`state` frames not sent because their connection had too many waiting (a slow or paused client)."""
     waiting: dict[str, int] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     client_errors: int = 0
@@ -104,6 +106,7 @@ class Progress:
             "focus_losses": self.focus_losses,
             "connects": self.connects,
             "drops": self.drops,
+            "frames_dropped": self.frames_dropped,
             "episodes_played": json.dumps(self.episodes_played, sort_keys=True),
             "end_reason": self.end_reason,
             "end_message": self.end_message,

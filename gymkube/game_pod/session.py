@@ -71,6 +71,8 @@ class ParticipantSession:
         self.page_visible = True
         self.window_focused = True
         """What the page said last about itself (the exclusion hook reads them)."""
+        self.frames_dropped_here = 0
+        """`state` frames this connection did not get because it was behind (the first one is an event row)."""
 
     @property
     def grace_pending(self) -> bool:
@@ -110,6 +112,7 @@ class ParticipantSession:
             self._grace = None
         self.sid = sid
         self.finished_at = None
+        self.frames_dropped_here = 0
         self.progress.connects += 1
         if client:
             self.progress.client = client

@@ -41,6 +41,9 @@ class PodSettings(BaseSettings):
     drain_timeout_s: float = 30.0
     static_dir: Path = Path(str(importlib.resources.files("gymkube") / "static"))
     max_message_bytes: int = 64 * 1024
+    fast_frames: bool = True
+    """`state` frames and `input` events past python-socketio's per-message work (game_pod/wire.py); false: its
+    normal API for every message."""
     turn_urls: list[str] = []
     turn_secret_file: Path | None = None
     """The experiment's own TURN shared secret (spec.turn.secretName, mounted by the operator)."""

@@ -28,7 +28,8 @@ from gymkube.game_pod.game import Game
 
 log = logging.getLogger(__name__)
 
-Sender = Callable[[Game, list[tuple[str, dict[str, Any]]]], Awaitable[None]]
+Sender = Callable[[Game, list[tuple[str, dict[str, Any]]]], Awaitable[None] | None]
+"""Sends a game's messages: at once (None), or as an awaitable for what must wait (see `Fanout.send` in fanout.py)."""
 LatenessWatch = Callable[[int], None]
 """Told, once per tick, how many nanoseconds after its planned time the tick started (the pod's metrics)."""
 
@@ -132,7 +133,9 @@ class Ticker:
                     game.fail()
                 if game.outbox:
                     messages, game.outbox = game.outbox, []
-                    sends.append(self.send(game, messages))
+                    pending = self.send(game, messages)
+                    if pending is not None:
+                        sends.append(pending)
             if sends:
                 await asyncio.gather(*sends, return_exceptions=True)
             await asyncio.sleep(0)  # the sockets write this tick's frames first

@@ -94,7 +94,7 @@ def test_whatever_hook_values_a_page_sends_only_bounded_values_are_stored(column
     game, record, me = client_game()
     end = {"k": "end", "e": 1, "status": "terminated", "steps": 1, "score": 1.0, "hook": hook}
     try:
-        game.receive(me, "left", [{"k": "step", "row": step(1, **columns)}, end])
+        game.receive(me, "left", [{"k": "step", "row": step(1) | columns}, end])
     except BadEntry:
         pass
     stored = [(k, v) for r in record.rows["steps"] + record.rows["episodes"] for k, v in r.items()
