@@ -18,6 +18,7 @@ from socketio import packet
 from socketio.msgpack_packet import MsgPackPacket
 
 from gymkube.game_pod.limits import MAX_ATTENTION_ROWS, MAX_ERROR_ROWS, RateLimiter, count_ignored
+from gymkube.game_pod.monitoring import watch_connection
 from gymkube.game_pod.payloads import (
     TELEMETRY,
     ErrorReport,
@@ -290,6 +291,7 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         progress = session.progress
         if isinstance(report, LatencyReport):
             progress.add_latency(report.rtt, report.offset)
+            watch_connection(session, report.rtt)
         elif isinstance(report, VisibilityReport | FocusReport) and report.state in ("hidden", "blur"):
             hidden = report.state == "hidden"
             if hidden:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from gymkube.game_pod.game import Game, Status
 from gymkube.game_pod.limits import ParticipantBudget
+from gymkube.game_pod.monitoring import ConnectionWatch
 from gymkube.game_pod.page_answers import check_page_answers
 from gymkube.game_pod.progress import Progress
 from gymkube.game_pod.protocol import Event
@@ -65,6 +66,8 @@ class ParticipantSession:
         """When the page left (or the session opened): a session gone long enough leaves memory (presence.py)."""
         self.finished_at: float | None = None
         """When the pod first saw this participant connected and finished (presence.py hangs up later)."""
+        self.connection = ConnectionWatch()
+        """How long the round trip to the pod has been over `attention.maxRttMs` (monitoring.py)."""
 
     @property
     def grace_pending(self) -> bool:
@@ -289,14 +292,21 @@ class ParticipantSession:
     def check_attention(self) -> None:
         """Exclude the participant when the spec's limit on leaving the page is passed."""
         limits, p = self.pod.spec.attention, self.progress
-        if p.status != "active":
-            return
         over = (limits.max_hidden is not None and p.visibility_losses > limits.max_hidden) or (
             limits.max_blur is not None and p.focus_losses > limits.max_blur
         )
-        if not over:
+        if over:
+            self.exclude("attention", {"hidden": p.visibility_losses, "blur": p.focus_losses})
+
+    def exclude(self, why: str, detail: dict[str, Any]) -> None:
+        """End the session with the `excluded` ending (recorded with `why`): every exclusion rule ends here.
+
+        A waiting participant leaves the room; in a group game the spec's onDropout decides for the
+        others (their fallback plays the seat, or the game ends for everyone).
+        """
+        if self.progress.status != "active":
             return
-        self.pod.event(self, "excluded", {"hidden": p.visibility_losses, "blur": p.focus_losses})
+        self.pod.event(self, "excluded", {"why": why} | detail)
         self.leave_lobby("excluded")
         if self.game is not None and not self.alone_in(self.game) and self.game.is_active:
             self.leave_group("excluded")

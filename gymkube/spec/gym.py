@@ -106,6 +106,21 @@ class HumanPlayer(SpecModel):
 Player = Annotated[HumanPlayer | PolicyPlayer | RandomPlayer | NoopPlayer, Field(discriminator="type")]
 
 
+class SameCondition(SpecModel):
+    """Which participants count as being in the same condition: one URL parameter, or the stager's assignment."""
+
+    param: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")] | None = Field(
+        None, description="A URL parameter listed in recruitment.recordParams (e.g. CONDITION)."
+    )
+    assignment: bool = Field(False, description="The same flow: block orders and repeats (counterbalancing).")
+
+    @model_validator(mode="after")
+    def _one(self) -> SameCondition:
+        if (self.param is None) == (not self.assignment):
+            raise ValueError("give exactly one of 'param' (a URL parameter) or 'assignment: true'")
+        return self
+
+
 class GroupSpec(SpecModel):
     """How participants are grouped for a scene with several human players (a waiting room per scene)."""
 
@@ -125,6 +140,18 @@ class GroupSpec(SpecModel):
     )
     roles: Literal["random", "arrival"] = Field(
         "random", description="Seats (human agents) by lot, or in order of arrival (first arrival: first human agent)."
+    )
+    matchmaker: Annotated[str, Field(max_length=200, pattern=r"^(fifo|latency|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")] = Field(
+        "fifo",
+        description="Who plays with whom: 'fifo' (the earliest arrival first, with the earliest who fit), "
+        "'latency' (the earliest arrival first, with those who make the group's round trips smallest) or "
+        "'module:Class' from the experiment's files (runs on the game pod with a deadline; on an error, fifo).",
+    )
+    partners: Literal["any", "new"] = Field(
+        "any", description="'new': never group participants who already played together in this study."
+    )
+    same_condition: SameCondition | None = Field(
+        None, description="Only group participants in the same condition (a URL parameter, or the assignment)."
     )
 
 
