@@ -9,7 +9,7 @@ PORT ?= 8000
 EXPERIMENTS ?= examples/cartpole.yaml examples/forage_ai.yaml examples/forage_human_human.yaml \
 	examples/pong_client.yaml examples/pong_p2p.yaml examples/scripted_consent.yaml
 
-.PHONY: vendor bench bench-routing bench-operator bench-p2p bench-browser bench-export bench-soak fuzz tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
+.PHONY: vendor bench bench-routing bench-operator bench-p2p bench-browser bench-export bench-soak bench-metrics bench-dashboard fuzz tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -86,6 +86,15 @@ bench-export: $(STAMP)
 # SOAK_PARTICIPANTS=200 for a short run.
 bench-soak: $(STAMP)
 	$(BIN)/python benchmarks/soak.py $(if $(SOAK_PARTICIPANTS),--participants $(SOAK_PARTICIPANTS))
+
+# What the game pod's metrics cost on its hot path (a microbenchmark, seconds).
+bench-metrics: $(STAMP)
+	$(BIN)/python benchmarks/metrics_overhead.py
+
+# The researcher dashboard with 10,000 participants: index, table pages, search, first page in chromium.
+# DASHBOARD_PARTICIPANTS=N for another size.
+bench-dashboard: $(STAMP)
+	$(BIN)/python benchmarks/dashboard.py
 
 tools: $(STAMP)
 	$(BIN)/python tests/chart/helm.py helm >/dev/null

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -268,9 +269,30 @@ class ParticipantBot:
             self.done.set()
 
 
-async def run_bots(entry_url: str, count: int, timeout_s: float = 300.0) -> list[ParticipantBot]:
-    """Play `count` bots at once; each gets its own participant id."""
+async def run_bots(
+    entry_url: str,
+    count: int,
+    timeout_s: float = 300.0,
+    on_finish: Callable[[ParticipantBot, BaseException | None], None] | None = None,
+) -> list[ParticipantBot]:
+    """Play `count` bots at once; each gets its own participant id.
+
+    One bot's failure (a timeout, a refused connection) is its own: `on_finish(bot, error)` is told as
+    each bot ends, with the exception that ended it or None; without `on_finish` the first failure raises.
+    """
     separator = "&" if "?" in entry_url else "?"
     bots = [ParticipantBot(f"{entry_url}{separator}bot={i}", seed=i) for i in range(count)]
-    await asyncio.gather(*(bot.run(timeout_s) for bot in bots))
+
+    async def play(bot: ParticipantBot) -> None:
+        try:
+            await bot.run(timeout_s)
+        except Exception as exc:
+            if on_finish is None:
+                raise
+            on_finish(bot, exc)
+        else:
+            if on_finish is not None:
+                on_finish(bot, None)
+
+    await asyncio.gather(*(play(bot) for bot in bots))
     return bots

@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gymkube.spec import ManifestError, load_experiment_file
+
+if TYPE_CHECKING:
+    from gymkube.progressbar import ProgressBar
+    from gymkube.storage.scan import TablePlan
 
 
 def _write(text: str) -> None:
@@ -130,19 +137,19 @@ def cmd_token(args: argparse.Namespace) -> int:
         return 2
 
 
+def _reading(verb: str) -> Callable[[TablePlan], ProgressBar]:
+    """The progress bar of reading one table (`verb`: what the command does)."""
+    from gymkube.progressbar import ProgressBar
+
+    return lambda plan: ProgressBar(f"{verb} {plan.table}", plan.rows)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Merge an experiment's data chunks into one table per kind; paths on stdout, progress on stderr."""
-    import time
-
-    from gymkube.progressbar import ProgressBar
     from gymkube.storage.export import export_experiment
-    from gymkube.storage.scan import TablePlan
-
-    def progress(plan: TablePlan) -> ProgressBar:
-        return ProgressBar(f"export {plan.table}", plan.rows)
 
     started = time.monotonic()
-    written = export_experiment(args.name, args.data, Path(args.out), args.format, progress)
+    written = export_experiment(args.name, args.data, Path(args.out), args.format, _reading("export"))
     for table in written:
         sys.stderr.write(f"  {table.table:<10} {table.rows:>12,} rows {table.bytes / 1e6:>10.1f} MB  {table.path}\n")
         _write(str(table.path))
@@ -156,16 +163,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     """Re-run recorded episodes and compare them step by step; non-zero when any differs."""
     from gymkube.integrity.replay import replay_experiment, report
+    from gymkube.progressbar import ProgressBar
     from gymkube.storage.backends import open_storage
 
+    started = time.monotonic()
     try:
         results = replay_experiment(
-            open_storage(args.data), args.name, Path(args.bundle) if args.bundle else None, set(args.episode or [])
-        )
+            open_storage(args.data), args.name, Path(args.bundle) if args.bundle else None, set(args.episode or []),
+            _reading("replay: read"), lambda episodes: ProgressBar("replay", episodes, unit="episodes"),
+        )  # fmt: skip
     except LookupError as exc:
         sys.stderr.write(f"gymkube replay: {exc}\n")
         return 2
     _write(report(results))
+    sys.stderr.write(f"replayed {len(results)} episodes of {args.name!r} in {time.monotonic() - started:.1f} s\n")
     return 0 if results and all(r.identical for r in results) else 1
 
 
@@ -174,28 +185,46 @@ def cmd_check(args: argparse.Namespace) -> int:
     from gymkube.integrity.check import check_experiment
     from gymkube.storage.backends import open_storage
 
+    started = time.monotonic()
     try:
-        report = check_experiment(open_storage(args.data), args.name)
+        report = check_experiment(open_storage(args.data), args.name, _reading("check: read"))
     except LookupError as exc:
         sys.stderr.write(f"gymkube check: {exc}\n")
         return 2
     _write(report.render())
+    sys.stderr.write(f"checked {args.name!r} in {time.monotonic() - started:.1f} s\n")
     return 0 if report.ok else 1
 
 
 def cmd_bot(args: argparse.Namespace) -> int:
-    """Pilot an experiment with bot participants and report how they fared."""
+    """Pilot an experiment with bot participants and report how they fared (progress on stderr as they finish)."""
     import asyncio
 
-    from gymkube.bot import run_bots
+    from gymkube.bot import ParticipantBot, run_bots
+    from gymkube.progressbar import ProgressBar
 
-    bots = asyncio.run(run_bots(args.url, args.count, args.timeout))
-    finished = [b for b in bots if b.completion_code]
+    failures: dict[int, str] = {}
+    started = time.monotonic()
+    with ProgressBar("bots", args.count, unit="bots") as bar:
+
+        def finished(bot: ParticipantBot, error: BaseException | None) -> None:
+            if error is not None:
+                failures[id(bot)] = f"failed: {type(error).__name__} {error}".strip()
+            bar.update(bar.done + 1)
+
+        bots = asyncio.run(run_bots(args.url, args.count, args.timeout, finished))
     for i, bot in enumerate(bots):
-        outcome = f"code {bot.completion_code}" if bot.completion_code else f"refused {bot.refused}"
+        if bot.completion_code:
+            outcome = f"code {bot.completion_code}" + (f" (ended: {bot.end_reason})" if bot.end_reason else "")
+        else:
+            outcome = failures.get(id(bot)) or f"refused {bot.refused}"
         _write(f"bot {i}: {len(bot.scenes)} scenes, {bot.states} frames, {len(bot.inputs)} inputs, {outcome}")
-    _write(f"{len(finished)} of {len(bots)} bots finished")
-    return 0 if len(finished) == len(bots) else 1
+    coded = [b for b in bots if b.completion_code]
+    ended = sum(1 for b in coded if b.end_reason)
+    refused = sum(1 for b in bots if not b.completion_code and id(b) not in failures)
+    _write(f"{len(coded)} of {len(bots)} bots finished ({ended} with an early ending), {refused} refused, "
+           f"{len(failures)} failed, in {time.monotonic() - started:.1f} s")  # fmt: skip
+    return 0 if len(coded) == len(bots) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,6 +24,8 @@ POD_API = "pod-api"
 """Purpose: the bearer credential a game pod shows the control plane's internal API."""
 SESSION_COOKIE = "participant-cookie"
 """Purpose: the control plane's signed participant cookie of one experiment."""
+POD_CONTROL = "pod-control"
+"""Purpose: the bearer credential the control plane shows a game pod to act on a session (the dashboard's actions)."""
 
 
 def _hkdf(key: str, info: str) -> str:

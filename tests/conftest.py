@@ -168,11 +168,12 @@ class Platform:
         return self.tables(name)
 
     def admin_overview(self) -> dict[str, Any]:
-        """What the admin view shows right now (logged in with the secret `gymkube up` generated)."""
+        """What the dashboard shows of every experiment right now (signed in with the secret `gymkube up` made)."""
         secret = (self.data_dir / "admin-secret").read_text().strip()
         with httpx.Client(base_url=self.base, timeout=10) as admin:
             assert admin.post("/admin/login", data={"secret": secret}).status_code == 303
-            return admin.get("/admin/overview.json").json()
+            names = [e["name"] for e in admin.get("/admin/api/experiments").json()["experiments"]]
+            return {"experiments": [admin.get(f"/admin/api/experiments/{n}/live").json() for n in names]}
 
     def tables(self, name: str) -> dict[str, list[dict[str, Any]]]:
         """Every table of an experiment as lists of rows, read from storage."""

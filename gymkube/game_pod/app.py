@@ -15,10 +15,13 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gymkube.game_pod import browser, pages
+from gymkube.game_pod import browser, metrics, pages
+from gymkube.game_pod.control import control_routes
 from gymkube.game_pod.events import CheckedPacket, register_events
+from gymkube.game_pod.live import live_report
 from gymkube.game_pod.pod import Pod
 from gymkube.game_pod.settings import PodSettings
+from gymkube.metrics import metrics_endpoint
 from gymkube.spec.load import load_experiment_file
 
 log = logging.getLogger(__name__)
@@ -86,11 +89,12 @@ def build_app(settings: PodSettings) -> LogOversize:
         return JSONResponse({"ready": False, "why": why}, status_code=503)
 
     async def load(request: Request) -> Response:
-        return JSONResponse(pod.load())
+        return JSONResponse(pod.load() | live_report(pod))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await pod.start()
+        metrics.watch(pod)
         app.state.pod = pod
         yield
         await pod.close()
@@ -102,6 +106,9 @@ def build_app(settings: PodSettings) -> LogOversize:
         return RedirectResponse(f"{prefix}/?{request.url.query}" if request.url.query else f"{prefix}/")
 
     routes = [
+        # Prometheus and the control plane's actions reach the pod at its root, never through the public path.
+        Route("/metrics", metrics_endpoint),
+        *control_routes(pod),
         Route(f"{prefix}/", index),
         Route(f"{prefix}/healthz", health),
         Route(f"{prefix}/readyz", ready),

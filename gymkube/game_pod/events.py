@@ -107,11 +107,13 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
     connections: dict[str, RateLimiter] = {}
 
     async def refuse(sid: str, reason: str, message: str) -> bool:
+        pod.metrics.connection_refused(reason)
         await sio.emit(Event.REFUSED, {"reason": reason, "message": message}, to=sid)
         return False
 
     def ignore(session: ParticipantSession, kind: str, detail: dict[str, Any]) -> None:
         """Count a message the pod does not take; record it the first time of its kind."""
+        pod.metrics.refused(kind)
         if count_ignored(session.progress.ignored, kind):
             pod.event(session, "ignored", {"kind": kind, **detail})
 
@@ -129,6 +131,7 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         if limiter is None:
             return None
         if not limiter.allow():
+            pod.metrics.refused("flood" if limiter.flooding else "rate_limited")
             if limiter.flooding:
                 log.warning("disconnecting %s: %d events in one second", sid, limiter.window_count)
                 session = pod.by_sid.get(sid)
@@ -142,6 +145,7 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         """An event the protocol does not have: counted against the rate limit and the participant's budget."""
         session = await session_for(sid)
         if session is not None:
+            pod.metrics.refused("unknown_event")
             what = _printable(name)
             if count_ignored(session.progress.ignored, f"unknown:{what}"):
                 log.info("ignored an unknown event %r from %s", what, sid)
@@ -311,3 +315,4 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
                 ignore(session, "over_budget:frames", {"event": Event.TELEMETRY})
                 return
             session.record_frames(report.g, report.e, report.f, report.ms)
+            pod.metrics.frames_drawn(report.ms)

@@ -29,6 +29,8 @@ from gymkube.game_pod.game import Game
 log = logging.getLogger(__name__)
 
 Sender = Callable[[Game, list[tuple[str, dict[str, Any]]]], Awaitable[None]]
+LatenessWatch = Callable[[int], None]
+"""Told, once per tick, how many nanoseconds after its planned time the tick started (the pod's metrics)."""
 
 
 class GcPacer:
@@ -73,11 +75,12 @@ GC = GcPacer()
 class Ticker:
     """Steps a set of games at one fps and hands each game's messages to `send`."""
 
-    def __init__(self, fps: int, send: Sender) -> None:
+    def __init__(self, fps: int, send: Sender, watch: LatenessWatch | None = None) -> None:
         self.fps = fps
         self.period_ns = 1_000_000_000 // fps
         self.games: dict[str, Game] = {}
         self.send = send
+        self.watch = watch
         self.overruns = 0
         self.ticks = 0
         self._task: asyncio.Task[None] | None = None
@@ -108,7 +111,11 @@ class Ticker:
             delay = deadline - time.monotonic_ns()
             if delay > 0:
                 await asyncio.sleep(delay / 1e9)
-            elif -delay > 5 * self.period_ns:
+                if self.watch is not None:
+                    self.watch(time.monotonic_ns() - deadline)
+            elif self.watch is not None:
+                self.watch(-delay)
+            if -delay > 5 * self.period_ns:
                 self.overruns += 1
                 log.warning("tick loop at %d fps is %.0f ms behind; re-planning", self.fps, -delay / 1e6)
                 mono0, wall0, k = time.monotonic_ns(), time.time_ns(), 0

@@ -20,9 +20,12 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gymkube.storage.backends import Storage
+
+if TYPE_CHECKING:
+    from gymkube.storage.export import Progress
 
 SOURCES = {"human", "default", "absent", "fallback", "policy", "random", "noop"}
 FLAGGED = ("default", "absent", "fallback")
@@ -235,11 +238,15 @@ def check_tables(experiment: str, tables: dict[str, list[dict[str, Any]]]) -> Ch
     return report
 
 
-def check_experiment(storage: Storage, experiment: str) -> CheckReport:
-    """Read an experiment's data from storage and check it; LookupError when there is none."""
+def check_experiment(storage: Storage, experiment: str, progress: Progress | None = None) -> CheckReport:
+    """Read an experiment's data from storage (each table's reading shown by `progress`) and check it.
+
+    Raises:
+        LookupError: when there is no data.
+    """
     from gymkube.storage.export import read_tables
 
-    merged = read_tables(storage, experiment)
+    merged = read_tables(storage, experiment, progress=progress)
     if not merged:
         raise LookupError(f"no data of {experiment!r} in {storage.url}")
     return check_tables(experiment, {name: table.to_pylist() for name, table in merged.items()})

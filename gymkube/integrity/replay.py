@@ -19,10 +19,11 @@ import math
 import sys
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 
@@ -31,6 +32,10 @@ from gymkube.portable.common import observation_hash
 from gymkube.storage.backends import Storage
 from gymkube.storage.bundles import BundleError, bundle_hash, extract_bundle, load_bundle
 from gymkube.storage.trusted import trusted_bundles
+
+if TYPE_CHECKING:
+    from gymkube.progressbar import ProgressBar
+    from gymkube.storage.export import Progress
 
 
 @dataclass
@@ -209,20 +214,37 @@ def replayable(
 
 
 def replay_experiment(
-    storage: Storage, experiment: str, bundle: Path | None = None, only: set[str] | None = None
+    storage: Storage,
+    experiment: str,
+    bundle: Path | None = None,
+    only: set[str] | None = None,
+    progress: Progress | None = None,
+    episodes_progress: Callable[[int], ProgressBar] | None = None,
 ) -> list[EpisodeReplay]:
-    """Replay every recorded episode of an experiment (or those in `only`)."""
+    """Replay every recorded episode of an experiment (or those in `only`).
+
+    `progress` shows the reading of each table; `episodes_progress(n)` makes the bar of the n replays.
+
+    Raises:
+        LookupError: when the experiment has no episodes.
+    """
     from gymkube.storage.export import read_tables
 
-    merged = read_tables(storage, experiment)
+    merged = read_tables(storage, experiment, ("episodes", "steps"), progress)
     if "episodes" not in merged:
         raise LookupError(f"no episodes of {experiment!r} in {storage.url}")
-    tables = {name: table.to_pylist() for name, table in merged.items() if name in ("episodes", "steps")}
+    episodes = list(replayable({name: table.to_pylist() for name, table in merged.items()}, only))
     bundles = BundleCache(storage, experiment, bundle)
+    results = []
     try:
-        return [replay_episode(episode, steps, bundles) for episode, steps in replayable(tables, only)]
+        with episodes_progress(len(episodes)) if episodes_progress else nullcontext() as bar:
+            for episode, steps in episodes:
+                results.append(replay_episode(episode, steps, bundles))
+                if bar is not None:
+                    bar.update(len(results))
     finally:
         bundles.close()
+    return results
 
 
 def report(results: list[EpisodeReplay]) -> str:

@@ -20,6 +20,7 @@ from gymkube.operator.children import (
     validate,
 )
 from gymkube.operator.client import ChildClient, connection_info
+from gymkube.operator.metrics import timed
 from gymkube.operator.settings import get_settings
 from gymkube.operator.status import status_changes
 from gymkube.spec.load import ManifestError
@@ -67,6 +68,11 @@ async def close_client(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.update(GROUP, VERSION, PLURAL, id="reconcile")
 async def reconcile(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """Validate and admit the spec, create or patch every child, report the phase."""
+    async with timed("reconcile"):
+        await _reconcile(body, status, patch, memo)
+
+
+async def _reconcile(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo) -> None:
     settings = get_settings()
     try:
         experiment = validate(body)
@@ -92,16 +98,18 @@ async def load(
         experiment = validate(body)
     except ManifestError:
         return  # reconcile reported it as Failed
-    try:
-        report = await observe_and_scale(memo.kube, body, experiment, get_settings())
-    except Refused as exc:  # a route to a new pod is taken by a foreign object: no new pod then
-        raise kopf.TemporaryError(f"cannot scale: {exc}", delay=get_settings().refused_retry_s) from None
-    patch.status.update(status_changes(status, report))
+    async with timed("load"):
+        try:
+            report = await observe_and_scale(memo.kube, body, experiment, get_settings())
+        except Refused as exc:  # a route to a new pod is taken by a foreign object: no new pod then
+            raise kopf.TemporaryError(f"cannot scale: {exc}", delay=get_settings().refused_retry_s) from None
+        patch.status.update(status_changes(status, report))
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, id="drain")
 async def drain_game_pods(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Scale to zero and wait until every game pod has drained and flushed its data."""
-    remaining = await drain(memo.kube, body)
-    if remaining:
-        raise kopf.TemporaryError(f"waiting for {remaining} game pods to drain and flush", delay=2)
+    async with timed("drain"):
+        remaining = await drain(memo.kube, body)
+        if remaining:
+            raise kopf.TemporaryError(f"waiting for {remaining} game pods to drain and flush", delay=2)

@@ -87,13 +87,12 @@ def game_pod_egress(network: GamePodNetwork) -> list[Manifest]:
 
 def make_network_policy(body: Body, network: GamePodNetwork) -> Manifest:
     """NetworkPolicy `gx-NAME`: the game pods take traffic from the ingress controller, the control plane and
-    the operator (their load reports) only, and send only where `game_pod_egress` says."""
-    ingress: list[Manifest] = [
-        {
-            "from": [_pods(network.ingress_controller), _pods(network.control_plane), _pods(network.operator)],
-            "ports": _tcp([HTTP_PORT]),
-        }
-    ]
+    the operator (their load reports) only (and Prometheus, when the chart names it), and send only where
+    `game_pod_egress` says."""
+    sources = [network.ingress_controller, network.control_plane, network.operator]
+    if network.prometheus is not None:  # its /metrics, at the root of the same port
+        sources.append(network.prometheus)
+    ingress: list[Manifest] = [{"from": [_pods(group) for group in sources], "ports": _tcp([HTTP_PORT])}]
     spec: dict[str, Any] = {
         "podSelector": {"matchLabels": selector(body)},
         "policyTypes": ["Ingress", "Egress"],

@@ -7,6 +7,7 @@ import logging
 
 import kopf
 
+from gymkube.metrics import serve_metrics
 from gymkube.operator.settings import get_settings
 
 
@@ -20,6 +21,9 @@ def run_operator() -> int:
         lambda record: not record.getMessage().startswith("Timer 'load' succeeded")
     )
     importlib.import_module("gymkube.operator.handlers")  # registers the handlers with kopf
+    importlib.import_module("gymkube.operator.metrics")
+    if settings.metrics_port:
+        serve_metrics(settings.metrics_port)
     namespace = settings.watch_namespace
     kopf.run(
         clusterwide=namespace is None,

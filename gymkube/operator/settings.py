@@ -77,6 +77,8 @@ class GamePodNetwork(_ChartValues):
     operator: PodGroup
     ingress_controller: PodGroup
     storage: StorageEndpoint
+    prometheus: PodGroup | None = None
+    """Where Prometheus runs, when it may scrape the game pods' `/metrics`."""
 
 
 class OperatorSettings(BaseSettings):
@@ -124,6 +126,7 @@ class OperatorSettings(BaseSettings):
     scale_up_at: float = Field(0.8, gt=0, le=1, description="Fraction of capacity at which another pod is added.")
     peering_name: str | None = Field(None, description="A KopfPeering to run as one of several replicas; unset: alone.")
     liveness_endpoint: str | None = Field("http://0.0.0.0:8080/healthz", description="kopf's health endpoint.")
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="Serve Prometheus' /metrics on this port.")
     watch_namespace: str | None = Field(None, description="Watch Experiments in this namespace only; unset: all.")
 
     @field_validator("public_url", "control_plane_url")

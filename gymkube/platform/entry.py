@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from gymkube.platform.metrics import count_entry, count_route
 from gymkube.platform.plane import ControlPlane
 from gymkube.platform.screening import browser_family, screen_problems
 from gymkube.platform.visitors import ArrivalLimit, Visitor, cookie_name, make_cookie, read_cookie
@@ -114,6 +115,7 @@ def make_entry_router(plane: ControlPlane) -> APIRouter:
                         "now. Please try again in a minute.", 429)  # fmt: skip
         ordinal = known.ordinal if known is not None and known.ordinal is not None else await plane.arrivals.next(name)
         pod = plane.router(name).route(ordinal, known.pod if known is not None else None)
+        count_route(name, pod is not None, returning)
         if pod is None:
             return page("Study full", "The study is full right now. Please come back later.", 503)
         recorded = {k: params[k][:200] for k in recruitment.record_params if k in params}
@@ -138,11 +140,11 @@ def make_entry_router(plane: ControlPlane) -> APIRouter:
     @router.get("/x/{name}", response_class=HTMLResponse)
     async def participant_entry(name: str, request: Request) -> Response:
         """Check the browser, then send the participant to their game pod."""
-        return await enter(name, request, measured=False)
+        return count_entry(plane, name, await enter(name, request, measured=False))
 
     @router.get("/x/{name}/go", response_class=HTMLResponse)
     async def participant_entry_measured(name: str, request: Request) -> Response:
         """The entry again, now with the screen size the browser reported."""
-        return await enter(name, request, measured=True)
+        return count_entry(plane, name, await enter(name, request, measured=True))
 
     return router

@@ -12,7 +12,7 @@ import asyncio
 from typing import Annotated
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
 
 MAX_REPORT_BYTES = 256 * 1024
 DEADLINE_S = 2.0
@@ -20,6 +20,8 @@ DEADLINE_S = 2.0
 
 Count = Annotated[StrictInt, Field(ge=0, le=10**9)]
 Text = Annotated[str, Field(max_length=2000)]
+NonNegative = Annotated[float, Field(ge=0, le=10**7, allow_inf_nan=False)]
+Total = Annotated[float, Field(ge=0, le=10**15, allow_inf_nan=False)]
 
 
 class PodError(BaseModel):
@@ -29,6 +31,48 @@ class PodError(BaseModel):
     t_ns: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)] = 0
     what: Text = ""
     detail: Text = ""
+
+
+class WaitingRoom(BaseModel):
+    """A waiting room on the pod (gymkube/game_pod/live.py), as the dashboard shows it."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    scene: Annotated[str, Field(max_length=200)]
+    waiting: Count
+    size: Count
+    longest_wait_s: NonNegative
+
+
+class TickLateness(BaseModel):
+    """The recent ticks' lateness in ms."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    p50: NonNegative
+    p99: NonNegative
+    max: NonNegative
+
+
+class Buckets(BaseModel):
+    """A histogram's bucket bounds and cumulative counts (one more count than bounds: +Inf)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    le: Annotated[list[NonNegative], Field(max_length=32)]
+    counts: Annotated[list[Total], Field(max_length=33)]
+
+    @model_validator(mode="after")
+    def _one_more_count(self) -> Buckets:
+        if len(self.counts) != len(self.le) + 1 or self.le != sorted(self.le):
+            raise ValueError("counts must be one more than the sorted bounds")
+        return self
+
+
+class Histograms(BaseModel):
+    """The pod's histograms the dashboard plots (gymkube/game_pod/metrics.py)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    tick_lateness_seconds: Buckets | None = None
+    input_to_state_seconds: Buckets | None = None
+    browser_frame_interval_seconds: Buckets | None = None
 
 
 class LoadReport(BaseModel):
@@ -51,6 +95,11 @@ class LoadReport(BaseModel):
     errors: Annotated[list[PodError], Field(max_length=50)] = []
     arrived: Annotated[list[Annotated[StrictInt, Field(ge=0, lt=2**53)]], Field(max_length=5000)] = []
     """Arrival numbers of the latest connections: routers stop counting those arrivals as pending."""
+    frames_sent: Count = 0
+    chunks_uploaded: Count = 0
+    lobbies: Annotated[list[WaitingRoom], Field(max_length=50)] = []
+    tick_lateness_ms: TickLateness | None = None
+    histograms: Histograms | None = None
 
 
 class BadReport(Exception):

@@ -1,4 +1,4 @@
-"""Building the control plane app: the REST API, the participant entry and the admin view."""
+"""Building the control plane app: the REST API, the participant entry, the researcher dashboard and metrics."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.routing import Route
 
-from gymkube.platform.admin import make_admin_router
+from gymkube.metrics import metrics_endpoint, serve_metrics
+from gymkube.platform import metrics
 from gymkube.platform.api.routes import bundles, data, experiments, sessions
+from gymkube.platform.dashboard import routes as dashboard_routes
+from gymkube.platform.dashboard.service import Dashboard
 from gymkube.platform.entry import make_entry_router
 from gymkube.platform.internal import make_internal_router
 from gymkube.platform.plane import ControlPlane
@@ -71,10 +76,14 @@ def build_app(
     runtime = runtime or make_runtime(settings, secret)
     state = open_state(settings.state_dir, runtime)
     plane = ControlPlane(settings, open_storage(settings.storage_url), runtime, secret, state)
+    dashboard = Dashboard(plane, (settings.dashboard_dir or settings.state_dir) / "dashboard.sqlite")
+    metrics.watch(dashboard)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await plane.start()
+        await dashboard.start()
+        stop_metrics = serve_metrics(settings.metrics_port, settings.host) if settings.metrics_port else None
         try:
             for experiment, manifest in initial or []:
                 await runtime.apply(experiment, source=str(manifest.parent))
@@ -83,13 +92,16 @@ def build_app(
                 sys.stdout.write(f"Participant URL for {record.name!r}: {settings.public_url}/x/{record.name}\n")
             where = f" or {settings.state_dir / 'admin-secret'}" if settings.dev else ""
             sys.stdout.write(
-                f"Researcher API: {settings.public_url}/docs   Admin view: {settings.public_url}/admin "
+                f"Researcher API: {settings.public_url}/docs   Dashboard: {settings.public_url}/admin "
                 f"(secret: GYMKUBE_ADMIN_SECRET{where})\n"
                 f"Data is written to {settings.storage_url}; press Ctrl-C to stop.\n"
             )
             sys.stdout.flush()
             yield
         finally:
+            if stop_metrics is not None:
+                stop_metrics()
+            await dashboard.close()
             await plane.close()
 
     app = FastAPI(
@@ -99,11 +111,16 @@ def build_app(
         lifespan=lifespan,
     )
     app.state.plane = plane
+    app.state.dashboard = dashboard
     app.include_router(make_entry_router(plane))  # first: the hot path is matched before the API
     for module in (experiments, bundles, sessions, data):
         app.include_router(module.router)
-    app.include_router(make_admin_router(plane))
+    app.include_router(dashboard_routes.router)
+    app.mount("/admin/static", StaticFiles(directory=dashboard_routes.STATIC), name="dashboard-static")
+    app.add_middleware(dashboard_routes.DashboardHeaders)
     app.include_router(make_internal_router(plane))
+    if not settings.metrics_port:  # on a cluster the metrics have a port of their own, which no Ingress routes to
+        app.router.routes.append(Route("/metrics", metrics_endpoint, include_in_schema=False))
 
     @app.get("/healthz", tags=["health"])
     async def health() -> dict[str, bool]:

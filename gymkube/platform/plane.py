@@ -13,6 +13,7 @@ import httpx
 from gymkube.game_pod.turn import read_turn_secret
 from gymkube.keys import experiment_key, token_key
 from gymkube.platform.loads import BadReport, read_load
+from gymkube.platform.metrics import POD_REPORTS
 from gymkube.platform.routing import Router
 from gymkube.platform.runtime.base import ExperimentRecord, PodEndpoint, Runtime
 from gymkube.platform.settings import PlatformSettings
@@ -164,9 +165,12 @@ class ControlPlane:
             report = await read_load(client, endpoint.load_url, endpoint.name, experiment)
         except httpx.ConnectError:
             reason = STARTING
+            POD_REPORTS.labels(experiment, "unreachable").inc()
         except BadReport as exc:
             reason = str(exc)
+            POD_REPORTS.labels(experiment, "bad").inc()
         else:
+            POD_REPORTS.labels(experiment, "ok").inc()
             router.report(endpoint.name, report.participants, report.draining, report.ungrouped, report.arrived)
             self.loads[endpoint.name] = report.model_dump() | {"alive": True, "seen": time.time()}
             return

@@ -31,6 +31,11 @@ class PlatformSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     poll_interval_s: float = 1.0
+    dashboard_dir: Path | None = None
+    """Where the dashboard keeps its index of the data (default: the state folder). Each replica's own: the chart
+    gives each pod a folder of its own, since SQLite must not be shared over a network volume."""
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    """Serve Prometheus' `/metrics` on this port of its own (the chart sets it); unset: at `/metrics` on `port`."""
     max_upload_bytes: int = 50 * 1024 * 1024
     drain_timeout_s: float = 30.0
     turn_urls: list[str] = []

@@ -77,18 +77,8 @@ class LocalStorage(Storage):
 
     def put(self, key: str, data: bytes) -> None:
         """Write to a temporary file, fsync, then rename over the target."""
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with self.open_write(key) as handle:
+            handle.write(data)
 
     def get(self, key: str) -> bytes:
         """Read the file; KeyError when missing."""

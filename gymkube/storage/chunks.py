@@ -26,7 +26,7 @@ import uuid
 import zipfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -38,6 +38,19 @@ log = logging.getLogger(__name__)
 
 TABLES = ("steps", "episodes", "scenes", "sessions", "events", "screening", "frames")
 QUARANTINE_FILE = "quarantine.jsonl"
+
+
+class WriterObserver(Protocol):
+    """Who watches a writer (the game pod's metrics); a failing observer is logged and never stops a write."""
+
+    def flushed(self, rows: dict[str, list[dict[str, Any]]], seconds: float) -> None:
+        """These rows are in a chunk now, which took `seconds` to encode and spool (called in a worker thread)."""
+
+    def uploaded(self, seconds: float) -> None:
+        """One spooled chunk reached storage in `seconds`."""
+
+    def failed(self, stage: str) -> None:
+        """Writing the spool (`spool`) or uploading a chunk (`upload`) failed."""
 
 
 def chunk_prefix(experiment: str) -> str:
@@ -133,6 +146,7 @@ class DataWriter:
         """Why the flush loop died (it is restarted), until a flush succeeds again; None while all is well."""
         self.restarts = 0
         self.rows_quarantined = 0
+        self.observer: WriterObserver | None = None
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         """Queue one row (hot path: an append)."""
@@ -202,6 +216,7 @@ class DataWriter:
             except Exception:  # the rows matter more: write them anyway
                 log.exception("the step before a flush failed; writing the rows anyway")
         async with self._lock:
+            started = time.monotonic()
             rows, self._rows = self._rows, {t: [] for t in TABLES}
             count = sum(len(r) for r in rows.values())
             kept = False
@@ -219,6 +234,8 @@ class DataWriter:
                             self._spool_recovered()
                     kept = True
                     self.rows_written += count
+                    if self.observer is not None:  # counting the rows costs a pass over them: not on the loop
+                        await asyncio.to_thread(self._observe, "flushed", rows, time.monotonic() - started)
                 elif self.spool_error is not None and shutil.disk_usage(self.spool_dir).free >= self.headroom_bytes:
                     self._spool_recovered()  # nothing to write, but room again: say so before the next rows
                 await asyncio.to_thread(self._upload_spooled)
@@ -229,7 +246,16 @@ class DataWriter:
             log.info("the data writer writes again")
             self.failure = None
 
+    def _observe(self, what: str, *args: Any) -> None:
+        if self.observer is None:
+            return
+        try:
+            getattr(self.observer, what)(*args)
+        except Exception:
+            log.exception("the writer's observer failed (%s); writing goes on", what)
+
     def _spool_failed(self, exc: OSError) -> None:
+        self._observe("failed", "spool")
         first = self.spool_error is None
         self.spool_error = f"cannot write the data spool in {self.spool_dir}: {exc.strerror or exc}"
         self.last_error = self.spool_error
@@ -288,15 +314,18 @@ class DataWriter:
 
     def _upload_spooled(self) -> None:
         for path in sorted(self.spool_dir.glob("*.zip")):
+            started = time.monotonic()
             try:
                 self.storage.put(chunk_prefix(self.experiment) + path.name, path.read_bytes())
             except Exception as exc:
+                self._observe("failed", "upload")
                 if self.last_error is None:
                     log.warning("storage unavailable, keeping chunks in the spool: %s", exc)
                 self.last_error = f"upload failed: {exc}"
                 return
             path.unlink()
             self.chunks_uploaded += 1
+            self._observe("uploaded", time.monotonic() - started)
             if self.last_error:
                 log.info("storage reachable again; spooled chunks are being uploaded")
             self.last_error = None

@@ -40,16 +40,24 @@ class ExportedTable:
     bytes: int
 
 
-def read_tables(storage: Storage, experiment: str) -> dict[str, pa.Table]:
-    """Every table of an experiment whole in memory, sorted, snapshots resolved (for checks and replays).
+def read_tables(
+    storage: Storage, experiment: str, tables: tuple[str, ...] = TABLES, progress: Progress | None = None
+) -> dict[str, pa.Table]:
+    """Every table (of `tables`) of an experiment whole in memory, sorted, snapshots resolved (for checks and replays).
 
     Exports and downloads stream instead (`export_tables`, `stream.stream_plan`).
     """
     merged: dict[str, pa.Table] = {}
-    for name, plan in survey(storage, experiment, TABLES).items():
+    for name, plan in survey(storage, experiment, tables).items():
         if not plan.rows:
             continue
-        table = pa.Table.from_batches(list(read_batches(storage, plan)), output_schema(plan))
+        batches: list[pa.RecordBatch] = []
+        with progress(plan) if progress else nullcontext() as bar:
+            for batch in read_batches(storage, plan):
+                batches.append(batch)
+                if bar is not None:
+                    bar.update(bar.done + batch.num_rows)
+        table = pa.Table.from_batches(batches, output_schema(plan))
         keys_present = [k for k in _SORT_KEYS.get(name, []) if k in table.column_names]
         if keys_present:
             table = table.sort_by([(k, "ascending") for k in keys_present])

@@ -114,3 +114,12 @@ def encode_table(name: str, rows: list[dict[str, Any]]) -> tuple[list[bytes], li
         return [_parquet(concat_lenient(parts))], bad
     except Exception:
         return [_parquet(part) for part in parts], bad
+
+
+def json_column(text: Any) -> dict[str, Any]:
+    """A stored JSON-object column (events' `detail`, episodes' `p2p`) as a dict; {} for anything else."""
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

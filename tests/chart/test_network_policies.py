@@ -88,7 +88,10 @@ def test_the_chart_renders_the_control_plane_and_operator_policies_and_they_are_
             kubernetes_validate.validate(policy, version, strict=True)
         assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
         assert all(rule["to"] for rule in policy["spec"]["egress"]), "a rule without `to` allows every destination"
-    assert "ingress" not in policies["gymkube-operator"]["spec"], "nothing connects to the operator"
+    operator_ingress = policies["gymkube-operator"]["spec"].get("ingress", [])
+    assert all(rule["ports"] == [{"protocol": "TCP", "port": "metrics"}] for rule in operator_ingress), (
+        "nothing connects to the operator but Prometheus, to its metrics"
+    )
     control_plane, operator = pod_labels(docs, "gymkube-controlplane"), pod_labels(docs, "gymkube-operator")
     assert policies["gymkube-controlplane"]["spec"]["podSelector"]["matchLabels"].items() <= control_plane.items()
     assert policies["gymkube-operator"]["spec"]["podSelector"]["matchLabels"].items() <= operator.items()
@@ -98,7 +101,8 @@ def test_the_control_plane_takes_traffic_only_from_the_ingress_controller_game_p
     render: Any,
 ) -> None:
     docs = render(*FULL)
-    (rule,) = find(docs, "NetworkPolicy", "gymkube-controlplane")["spec"]["ingress"]
+    rule, metrics = find(docs, "NetworkPolicy", "gymkube-controlplane")["spec"]["ingress"]
+    assert metrics["ports"] == [{"protocol": "TCP", "port": "metrics"}]  # Prometheus (the full values name it)
     assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
     ingress_controller, game_pods, helm_test = rule["from"]
     assert ingress_controller == {
@@ -111,7 +115,7 @@ def test_the_control_plane_takes_traffic_only_from_the_ingress_controller_game_p
     assert helm_test["podSelector"]["matchLabels"].items() <= test_pod.items()
 
     exposed = render(*FULL, "--set", "controlPlane.service.type=LoadBalancer")
-    (rule,) = find(exposed, "NetworkPolicy", "gymkube-controlplane")["spec"]["ingress"]
+    rule, _ = find(exposed, "NetworkPolicy", "gymkube-controlplane")["spec"]["ingress"]
     assert rule == {"ports": [{"protocol": "TCP", "port": "http"}]}, "a LoadBalancer Service is reached from anywhere"
 
 
@@ -125,7 +129,8 @@ def test_game_pods_are_fenced_in_by_what_the_chart_tells_the_operator(
         kubernetes_validate.validate(policy, version, strict=True)
     control_plane, operator = pod_labels(docs, "gymkube-controlplane"), pod_labels(docs, "gymkube-operator")
     (ingress,) = policy["spec"]["ingress"]
-    ingress_controller, from_control_plane, from_operator = ingress["from"]
+    ingress_controller, from_control_plane, from_operator, *prometheus = ingress["from"]
+    assert len(prometheus) == (values == FULL), "Prometheus reaches the game pods where the values name it"
     assert ingress_controller["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] in (
         "ingress-nginx",
         "traefik",
@@ -136,7 +141,7 @@ def test_game_pods_are_fenced_in_by_what_the_chart_tells_the_operator(
     dns, to_control_plane, *storage = policy["spec"]["egress"]
     assert {p["port"] for p in dns["ports"]} == {53}
     assert selects(to_control_plane["to"][0], NAMESPACE, control_plane)
-    (listening,) = container(docs, "gymkube-controlplane")["ports"]
+    listening, _metrics = container(docs, "gymkube-controlplane")["ports"]
     assert to_control_plane["ports"] == [{"protocol": "TCP", "port": listening["containerPort"]}]
     assert len(storage) == 1 and storage[0]["to"]
     assert not [block for block in ip_blocks(policy) if reaches_metadata(block)], (

@@ -30,7 +30,9 @@ def test_two_participants_play_one_game_together_each_recorded_under_their_own_a
             click_settled(alice, "#continue")
         alice.wait_for_selector("#scene[data-game-status='waiting']", timeout=10_000)
         # The room says "Checking your connection…" until the first round trips are in (maxLatencyMs is set).
-        alice.wait_for_function("document.getElementById('status').textContent.includes('Waiting for')", timeout=10_000)
+        alice.wait_for_function(
+            "() => document.getElementById('status').textContent.includes('Waiting for')", timeout=10_000
+        )
         waiting_text = alice.text_content("#status")
         alice.screenshot(path=str(tmp_path / "waiting.png"))
 

@@ -19,8 +19,10 @@ ENTRY = "from gymkube.operator.run import run_operator; raise SystemExit(run_ope
 
 def test_the_operator_process_reconciles_reports_liveness_and_stops_on_sigterm(tmp_path: Path):
     health = f"http://127.0.0.1:{free_port()}/healthz"
+    metrics_port = free_port()
     with emulated_cluster(tmp_path) as cluster:
-        env = {**os.environ, "GYMKUBE_LIVENESS_ENDPOINT": health}  # the rest: set by emulated_cluster
+        # The rest: set by emulated_cluster.
+        env = {**os.environ, "GYMKUBE_LIVENESS_ENDPOINT": health, "GYMKUBE_METRICS_PORT": str(metrics_port)}
         log = (tmp_path / "operator.log").open("wb")
         process = subprocess.Popen([sys.executable, "-c", ENTRY], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -35,6 +37,9 @@ def test_the_operator_process_reconciles_reports_liveness_and_stops_on_sigterm(t
                     return False
 
             wait_for(alive, "kopf's liveness endpoint")
+            metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+            timed = 'gymkube_operator_reconcile_duration_seconds_count{handler="reconcile",outcome="done"}'
+            assert any(line.startswith(timed) and float(line.split()[-1]) >= 1 for line in metrics.splitlines())
             process.send_signal(signal.SIGTERM)
             assert process.wait(30) == 0
         finally:

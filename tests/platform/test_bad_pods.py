@@ -42,6 +42,16 @@ BAD: dict[str, Any] = {
     "impostor": honest("honest"),  # says it is another pod
     "error-flood": {**honest("error-flood"), "errors": [{"what": "x", "detail": "y"}] * 10_000},
     "not-json": "<html>oops",
+    # What the dashboard takes from a report (waiting rooms, tick lateness, histograms) is bounded too.
+    "waiting-rooms": {
+        **honest("waiting-rooms"),
+        "lobbies": [{"scene": "x", "waiting": 1, "size": 2, "longest_wait_s": 1.0}] * 51,
+    },
+    "lateness-nan": {**honest("lateness-nan"), "tick_lateness_ms": {"p50": float("nan"), "p99": 1.0, "max": 1.0}},
+    "histogram-shape": {
+        **honest("histogram-shape"),
+        "histograms": {"tick_lateness_seconds": {"le": [0.1, 0.01], "counts": [1, 2, 3]}},
+    },
 }
 
 

@@ -210,5 +210,37 @@ app.kubernetes.io/managed-by: gymkube-operator
 {{- $controlPlane := dict "namespace" .Release.Namespace "podLabels" (merge (dict "app.kubernetes.io/component" "controlplane") $selector) }}
 {{- $operator := dict "namespace" .Release.Namespace "podLabels" (merge (dict "app.kubernetes.io/component" "operator") $selector) }}
 {{- $network := .Values.networkPolicy }}
-{{- dict "controlPlane" $controlPlane "controlPlanePort" 8000 "operator" $operator "ingressController" $network.ingressController "storage" (pick $network.storage "ipBlocks" "peers" "ports") | toJson }}
+{{- $policy := dict "controlPlane" $controlPlane "controlPlanePort" 8000 "operator" $operator "ingressController" $network.ingressController "storage" (pick $network.storage "ipBlocks" "peers" "ports") }}
+{{- with $network.prometheus.namespace }}
+{{- $_ := set $policy "prometheus" (dict "namespace" . "podLabels" $network.prometheus.podLabels) }}
+{{- end }}
+{{- $policy | toJson }}
+{{- end }}
+
+{{/* NetworkPolicy ingress rule: Prometheus (networkPolicy.prometheus) to the `metrics` port; nothing when no namespace is set. */}}
+{{- define "gymkube.networkPolicy.prometheusIngress" -}}
+{{- with .Values.networkPolicy.prometheus }}
+{{- if .namespace }}
+- from:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ .namespace }}
+      podSelector:
+        {{- with .podLabels }}
+        matchLabels:
+          {{- toYaml . | nindent 10 }}
+        {{- else }} {}
+        {{- end }}
+  ports:
+    - {protocol: TCP, port: metrics}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The monitors' labels: the chart's, and those the Prometheus instance selects by. */}}
+{{- define "gymkube.monitorLabels" -}}
+{{ include "gymkube.labels" . }}
+{{- with .Values.metrics.serviceMonitor.labels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}

@@ -1,0 +1,1 @@
+"""The researcher dashboard at `/admin`: an index of the data, its queries, sign-in, routes and actions."""
