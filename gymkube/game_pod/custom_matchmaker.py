@@ -120,6 +120,14 @@ class CustomMatchmaker:
             await process.wait()
 
 
+def _failure(exc: BaseException) -> str:
+    """What went wrong first (the admin view keeps a few hundred characters), then where."""
+    where = traceback.extract_tb(exc.__traceback__)[-1:]
+    at = f" (at {Path(where[0].filename).name} line {where[0].lineno}, in {where[0].name})" if where else ""
+    summary = "".join(traceback.format_exception_only(exc)).strip()
+    return (summary + at + "\n" + traceback.format_exc(limit=5))[:MAX_TEXT]
+
+
 def _serve(entry_point: str, folder: str) -> None:
     """The child: answer each request line with one line of JSON."""
     import resource
@@ -134,8 +142,8 @@ def _serve(entry_point: str, folder: str) -> None:
     matcher, broken = None, None
     try:
         matcher = import_entry_point(entry_point, folder)()
-    except Exception:
-        broken = traceback.format_exc(limit=5)[-MAX_TEXT:]
+    except Exception as exc:
+        broken = _failure(exc)
     for line in sys.stdin:
         printed = io.StringIO()
         reply: dict[str, Any]
@@ -145,8 +153,8 @@ def _serve(entry_point: str, folder: str) -> None:
             request = json.loads(line)
             with contextlib.redirect_stdout(printed):
                 reply = {"groups": matcher.match(request["waiting"], request["size"], request["seats"])}
-        except Exception:
-            reply = {"error": traceback.format_exc(limit=5)[-MAX_TEXT:]}
+        except Exception as exc:
+            reply = {"error": _failure(exc)}
         reply["output"] = printed.getvalue()[-MAX_TEXT:]
         try:
             text = json.dumps(reply, allow_nan=False)

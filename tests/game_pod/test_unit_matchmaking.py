@@ -104,7 +104,8 @@ def test_at_the_longest_wait_the_group_takes_the_earliest_who_fit():
 
 
 def test_a_researcher_sees_what_the_waiting_room_knows_as_plain_values():
-    (candidate,) = waiting("a", rtts={"a": 42.5}, url_params={"a": {"COND": "x"}}, previous_groups={"a": played_with("z")})
+    earlier = {"a": played_with("z")}
+    (candidate,) = waiting("a", rtts={"a": 42.5}, url_params={"a": {"COND": "x"}}, previous_groups=earlier)
     seen = describe(candidate, now_ns=2_500_000_000)
     assert seen == {
         "participant": "a", "arrived_ms": 0.0, "waited_s": 2.5, "url_params": {"COND": "x"}, "assignment": [],

@@ -488,7 +488,7 @@ def test_who_plays_with_whom_loads_a_matchmaker_and_its_rules() -> None:
         ({"matchmaker": "a:" + "b" * 300}, "spec.scenes[1].group.matchmaker", "at most 200"),
         ({"partners": "old"}, "spec.scenes[1].group.partners", "'any' or 'new'"),
         ({"sameCondition": {}}, "spec.scenes[1].group.sameCondition", "exactly one of 'param'"),
-        ({"sameCondition": {"param": "COND", "assignment": True}}, "spec.scenes[1].group.sameCondition", "exactly one of"),
+        ({"sameCondition": {"param": "X", "assignment": True}}, "spec.scenes[1].group.sameCondition", "exactly one"),
         ({"sameCondition": {"param": "COND"}}, "spec", "'recruitment.recordParams'"),
     ],
 )
