@@ -5,7 +5,8 @@ when their group starts, when they disconnect (the seat is freed; the others kee
 longest wait, when the spec either fills the empty seats with their fallback players or ends the
 participant's session with the `waitTimeout` ending. Who plays with whom is the matchmaker's choice
 within the spec's rules (gymkube/game_pod/matchmaking.py); with a latency limit only participants whose
-median round trip to the pod is under it may be grouped.
+median round trip to the pod is under it may be grouped, and in p2p scenes the waiting browsers
+measure their round trips to each other (gymkube/game_pod/probes.py).
 
 The wait is timed from the participant's first arrival (kept in their progress), so reloading
 the page neither restarts nor shortens it.
@@ -18,11 +19,13 @@ import contextlib
 import logging
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gymkube.game_pod.custom_matchmaker import CustomMatchmaker
-from gymkube.game_pod.matchmaking import BadGroups, Candidate, Rules, describe, fill_partly, propose, read_groups
+from gymkube.game_pod.matchmaking import BadGroups, Candidate, Fit, Rules, describe, fill_partly, propose, read_groups
+from gymkube.game_pod.probes import PeerProbes, Report
 from gymkube.game_pod.protocol import Event
 from gymkube.spec.gym import GymScene
 
@@ -70,7 +73,9 @@ class Lobby:
         self._task: asyncio.Task[None] | None = None
         self._announced = 0.0
         self._wake = asyncio.Event()
-        self.fits = Rules(self.rules)
+        probing = scene.mode == "p2p" and (self.rules.max_peer_rtt_ms is not None or self.rules.matchmaker != "fifo")
+        self.probes = PeerProbes(self.rules.max_peer_rtt_ms, self._tell, self._record) if probing else None
+        self.fits = Rules(self.rules, self.probes.rtt if self.probes is not None else None)
         builtin = self.rules.matchmaker in ("fifo", "latency")
         self.custom = None if builtin else CustomMatchmaker(self.rules.matchmaker, pod.bundle_dir, self._complain)
         self._asking: asyncio.Task[None] | None = None
@@ -115,6 +120,8 @@ class Lobby:
         waiter = self.waiting.pop(session.progress.participant, None)
         if waiter is None:
             return
+        if self.probes is not None:
+            self.probes.forget(session.progress.participant)
         waited = (time.time_ns() - waiter.since_ns) / 1e9
         self.pod.event(session, "waiting_leave", {"scene": self.key, "why": why, "waited_s": round(waited, 3)})
         self.announce()
@@ -136,13 +143,15 @@ class Lobby:
         return [self.candidate(w) for w in self.waiting.values() if self.eligible(w.session)]
 
     def check(self) -> None:
-        """Start every group the matchmaker forms; deal with waits that are over.
+        """Start every group the matchmaker forms; probe pairs still unmeasured; deal with waits that are over.
 
         A draining pod starts no group: its waiters keep their wait clock and carry on elsewhere.
         """
         if self.pod.draining:
             return
         ready = self._ready()
+        if self.probes is not None:
+            self.probes.plan([c.participant for c in ready], self._worth_probing(ready))
         if self.custom is None:
             by = self.rules.matchmaker
             for group in propose(ready, self.size, self.fits, cheapest=by == "latency"):
@@ -154,6 +163,12 @@ class Lobby:
             if waiter.session.progress.participant not in self.waiting:
                 continue  # grouped just now with an earlier one whose wait was over
             self._timed_out(waiter)
+
+    def _worth_probing(self, ready: list[Candidate]) -> Callable[[str, str], bool]:
+        """Pairs the other rules allow (a pair that may never play together is not measured)."""
+        by_id = {c.participant: c for c in ready}
+        unlimited = Rules(self.rules.model_copy(update={"max_peer_rtt_ms": None}))
+        return lambda a, b: unlimited.fit(by_id[a], by_id[b]) is Fit.YES
 
     def _use_custom(self, ready: list[Candidate]) -> None:
         """Apply the researcher's last answer (checked again: the room may have changed); ask again when due."""
@@ -186,7 +201,8 @@ class Lobby:
         """Ask the researcher's matchmaker; its answer (or fifo's, when it fails) is applied at the next check."""
         assert self.custom is not None
         now = time.time_ns()
-        waiting = [describe(c, now) for c in ready]
+        measured = self.probes.measured if self.probes is not None else (lambda _: {})
+        waiting = [describe(c, now, measured(c.participant)) for c in ready]
         try:
             answer = await self.custom.groups(waiting, self.size, list(self.scene.human_agents))
             groups = None if answer is None else read_groups(answer, [c.participant for c in ready], self.size,
@@ -230,7 +246,10 @@ class Lobby:
         self.announce()
 
     def _remove(self, waiter: Waiter) -> None:
-        del self.waiting[waiter.session.progress.participant]
+        participant = waiter.session.progress.participant
+        del self.waiting[participant]
+        if self.probes is not None:
+            self.probes.forget(participant)
 
     def _start(self, chosen: list[Waiter], by: str, seats: list[str] | None = None) -> None:
         for waiter in chosen:
@@ -238,12 +257,38 @@ class Lobby:
         self.pod.start_group(self.key, self.scene, [(w.session, w.since_ns) for w in chosen], by, seats)
         self.announce()
 
+    # probes ------------------------------------------------------------------------------
+
+    def _tell(self, participant: str, event: str, payload: dict[str, Any]) -> None:
+        waiter = self.waiting.get(participant)
+        if waiter is not None:
+            self.pod.spawn(waiter.session.emit(event, payload))
+
+    def _record(self, participant: str, kind: str, detail: dict[str, Any]) -> None:
+        waiter = self.waiting.get(participant)
+        session = waiter.session if waiter is not None else self.pod.sessions.get(participant)
+        if session is not None:
+            self.pod.event(session, kind, {"scene": self.key} | detail)
+        self._wake.set()  # a new measurement may make a group
+
+    async def probe_signal(self, session: ParticipantSession, probe_id: str, description: Any) -> None:
+        """A probe's WebRTC signalling, on to the other side (who the sender never learns)."""
+        target = self.probes.signal_target(session.progress.participant, probe_id) if self.probes else None
+        waiter = self.waiting.get(target) if target is not None else None
+        if waiter is not None:
+            await waiter.session.emit(Event.PROBE_SIGNAL, {"id": probe_id, "d": description})
+
+    def probe_result(self, session: ParticipantSession, probe_id: str, report: Report) -> None:
+        """One side of a probe measured its round trips (or found no path)."""
+        if self.probes is not None:
+            self.probes.report(session.progress.participant, probe_id, report)
+
     # the room ----------------------------------------------------------------------------
 
     def announce(self, force: bool = True) -> None:
         """Tell every waiting participant how many are here and how long the wait may last.
 
-        A participant counts the others the rules may group them with.
+        A participant counts the others the rules may group them with (or that are still being measured).
         """
         now = time.monotonic()
         if not force and now - self._announced < ANNOUNCE_EVERY_S:
@@ -255,7 +300,7 @@ class Lobby:
             held_back = self.rules.max_latency_ms is not None and not self.eligible(waiter.session)
             me = candidates.get(id(waiter))
             fitting = [w for w in ready if w is not waiter and me is not None
-                       and self.fits.fit(me, candidates[id(w)])]  # fmt: skip
+                       and self.fits.fit(me, candidates[id(w)]) is not Fit.NO]  # fmt: skip
             payload = {
                 "scene": self.key,
                 "have": 1 if held_back else max(1, min(len(fitting) + 1, self.size - 1)),

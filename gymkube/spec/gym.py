@@ -141,6 +141,14 @@ class GroupSpec(SpecModel):
     roles: Literal["random", "arrival"] = Field(
         "random", description="Seats (human agents) by lot, or in order of arrival (first arrival: first human agent)."
     )
+    max_peer_rtt_ms: int | None = Field(
+        None,
+        ge=1,
+        le=5000,
+        description="p2p: waiting participants probe each other over WebRTC (through TURN when needed); only "
+        "participants whose browser-to-browser round trip (median of a short probe) is below this, for every "
+        "pair in the group, are grouped.",
+    )
     matchmaker: Annotated[str, Field(max_length=200, pattern=r"^(fifo|latency|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")] = Field(
         "fifo",
         description="Who plays with whom: 'fifo' (the earliest arrival first, with the earliest who fit), "
@@ -254,6 +262,8 @@ class GymScene(SpecModel):
         return self
 
     def _fits_mode(self, humans: list[str]) -> None:
+        if self.mode != "p2p" and self.grouping.max_peer_rtt_ms is not None:
+            raise ValueError("'group.maxPeerRttMs' is for mode 'p2p' (use 'group.maxLatencyMs' for the pod)")
         if self.mode == "server":
             return
         if self.rendering.mode != "objects":

@@ -65,6 +65,9 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "scene": st.sampled_from(["consent", "instructions", "forage", "feedback", "end"]),
     "answers": st.dictionaries(st.sampled_from(["helpfulness", "more_apples", "comments", "x"]), values, max_size=3),
     "to": st.sampled_from(["agent", "blue", "red", "left"]),
+    "id": st.text("0123456789abcdef", min_size=16, max_size=16) | st.sampled_from(["", "x" * 65]),
+    "n": st.integers(0, 60),
+    "via": st.sampled_from(["direct", "turn", "relay", None]),
 }
 
 

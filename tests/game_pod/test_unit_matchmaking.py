@@ -106,10 +106,11 @@ def test_at_the_longest_wait_the_group_takes_the_earliest_who_fit():
 def test_a_researcher_sees_what_the_waiting_room_knows_as_plain_values():
     earlier = {"a": played_with("z")}
     (candidate,) = waiting("a", rtts={"a": 42.5}, url_params={"a": {"COND": "x"}}, previous_groups=earlier)
-    seen = describe(candidate, now_ns=2_500_000_000)
+    seen = describe(candidate, now_ns=2_500_000_000, peer_rtts={"b": 31.0})
     assert seen == {
         "participant": "a", "arrived_ms": 0.0, "waited_s": 2.5, "url_params": {"COND": "x"}, "assignment": [],
-        "pod_rtt_ms": 42.5, "previous_groups": [{"scene": "earlier0", "members": {"blue": "me", "red": "z"}}],
+        "pod_rtt_ms": 42.5, "peer_rtt_ms": {"b": 31.0},
+        "previous_groups": [{"scene": "earlier0", "members": {"blue": "me", "red": "z"}}],
     }  # fmt: skip
 
 
@@ -192,7 +193,7 @@ def ask(folder: Path, entry_point: str, calls: int = 1) -> tuple[list[Any], list
 
     async def main() -> list[Any]:
         matchmaker = CustomMatchmaker(entry_point, folder, lambda what, detail: reported.append((what, detail)))
-        room = [describe(c, 0) for c in waiting("a", "b", "c", "d")]
+        room = [describe(c, 0, {}) for c in waiting("a", "b", "c", "d")]
         try:
             return [await matchmaker.groups(room, 2, ["blue", "red"]) for _ in range(calls)]
         finally:

@@ -8,6 +8,34 @@
  */
 const RESTART_AFTER_MS = 3000; // a hello from a peer whose link is older than this (or was open) means a reload
 
+/**
+ * How an open connection reaches its peer: {via: "direct" | "turn", address: "local > remote" | null}, from the
+ * type of the local candidate of the pair in use (the stats may lag the open event a little: a few tries).
+ */
+export async function route(pc, stopped = () => false) {
+  let via = "direct";
+  let address = null;
+  for (let attempt = 0; attempt < 10 && address === null && !stopped(); attempt++) {
+    try {
+      const stats = await pc.getStats();
+      let pair = null;
+      for (const s of stats.values()) {
+        if (s.type === "transport" && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+      }
+      for (const s of stats.values()) {
+        if (!pair && s.type === "candidate-pair" && s.nominated && s.state === "succeeded") pair = s;
+      }
+      if (pair) {
+        const local = stats.get(pair.localCandidateId);
+        if (local?.candidateType === "relay") via = "turn";
+        address = `${local?.address ?? "?"} > ${stats.get(pair.remoteCandidateId)?.address ?? "?"}`;
+      }
+    } catch { /* stats are a nicety */ }
+    if (address === null) await new Promise((r) => setTimeout(r, 100));
+  }
+  return { via, address };
+}
+
 export class Mesh {
   constructor({ me, peers, ice, timeoutMs, io, on }) {
     Object.assign(this, { me, ice, timeoutMs, io, on });
@@ -67,27 +95,7 @@ export class Mesh {
 
   async opened(peer, link) {
     link.opened = true;
-    // TURN or not: the type of the local candidate of the pair in use (the stats may lag the open event a little).
-    let via = "direct";
-    let address = null;
-    for (let attempt = 0; attempt < 10 && address === null && !this.closed; attempt++) {
-      try {
-        const stats = await link.pc.getStats();
-        let pair = null;
-        for (const s of stats.values()) {
-          if (s.type === "transport" && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
-        }
-        for (const s of stats.values()) {
-          if (!pair && s.type === "candidate-pair" && s.nominated && s.state === "succeeded") pair = s;
-        }
-        if (pair) {
-          const local = stats.get(pair.localCandidateId);
-          if (local?.candidateType === "relay") via = "turn";
-          address = `${local?.address ?? "?"} > ${stats.get(pair.remoteCandidateId)?.address ?? "?"}`;
-        }
-      } catch { /* stats are a nicety */ }
-      if (address === null) await new Promise((r) => setTimeout(r, 100));
-    }
+    const { via, address } = await route(link.pc, () => this.closed);
     this.use(peer, via, address);
   }
 

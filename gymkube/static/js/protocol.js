@@ -17,6 +17,9 @@ export const EVENTS = Object.freeze({
   RECORDS: "records",
   SIGNAL: "signal",
   RELAY: "relay",
+  PROBE: "probe",
+  PROBE_SIGNAL: "probe_signal",
+  PROBE_RESULT: "probe_result",
 });
 
 export const PAYLOADS = Object.freeze({
@@ -50,6 +53,12 @@ export const PAYLOADS = Object.freeze({
   "signal": Object.freeze(["d", "from", "to"]),
   // browser <-> pod <-> browser: A p2p packet through the pod, when no peer-to-peer path came up.
   "relay": Object.freeze(["d", "from", "to"]),
+  // pod -> browser: In a p2p scene's waiting room: measure the round trip to another waiting browser over WebRTC.
+  "probe": Object.freeze(["everyMs", "id", "role", "samples", "stop", "timeoutMs"]),
+  // browser <-> pod <-> browser: WebRTC signalling of a probe, through the pod.
+  "probe_signal": Object.freeze(["d", "id"]),
+  // browser -> pod: What this side of a probe measured.
+  "probe_result": Object.freeze(["id", "n", "rtt", "via"]),
 });
 
 export const PAGE_LIMITS = Object.freeze({"fields": 100, "nameChars": 64, "textChars": 10000, "listItems": 100, "answerBytes": 32768});
