@@ -122,23 +122,23 @@ class Sim:
 
     def ai_actions(self, logits: dict[str, list[float]] | None = None) -> dict[str, tuple[int, str]]:
         """Every AI player's action for the coming step: policies from `logits` (run by the page), others here."""
-        actions: dict[str, tuple[int, str]] = {}
-        for agent, spec in self.players.items():
-            kind = spec["type"]
-            if kind == "human":
-                continue
-            rng = random.Random(f"{spec.get('seed')}:{self.episode}:{self.step}")  # stateless: safe to re-run
-            if kind == "noop":
-                actions[agent] = (int(spec.get("action", 0)), "noop")
-            elif kind == "random":
-                actions[agent] = (rng.randrange(action_count(self.env, agent)), "random")
-            else:
-                values = (logits or {}).get(agent)
-                if not values:
-                    raise ValueError(f"no policy output for {agent}")
-                actions[agent] = (choose(values, spec.get("selection", "greedy"), spec.get("temperature", 1.0), rng),
-                                  "policy")  # fmt: skip
-        return actions
+        return {
+            agent: (self.ai_action(agent, spec, (logits or {}).get(agent)), spec["type"])
+            for agent, spec in self.players.items()
+            if spec["type"] != "human"
+        }
+
+    def ai_action(self, agent: str, spec: dict[str, Any], logits: list[float] | None = None) -> int:
+        """One AI player's action for the coming step (`spec` a player config; a policy's from its `logits`)."""
+        rng = random.Random(f"{spec.get('seed')}:{self.episode}:{self.step}")  # stateless: safe to re-run
+        kind = spec["type"]
+        if kind == "noop":
+            return int(spec.get("action", 0))
+        if kind == "random":
+            return rng.randrange(action_count(self.env, agent))
+        if not logits:
+            raise ValueError(f"no policy output for {agent}")
+        return choose(logits, spec.get("selection", "greedy"), spec.get("temperature", 1.0), rng)
 
     def policy_feeds(self) -> list[list[Any]]:
         """[agent, model file, flat input] for each policy player: what the page runs through onnxruntime-web."""

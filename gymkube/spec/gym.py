@@ -270,19 +270,8 @@ class GymScene(SpecModel):
             raise ValueError(f"mode '{self.mode}' draws objects in the browser; 'rendering.mode: rgb' needs 'server'")
         if self.mode == "client" and len(humans) != 1:
             raise ValueError("mode 'client' is for one 'human' player (beside any AI); use 'p2p' for several")
-        if self.mode == "p2p":
-            if len(humans) < 2:
-                raise ValueError("mode 'p2p' needs two or more 'human' players; use 'client' for one")
-            policies = [a for a, p in self.players.items() if isinstance(p, PolicyPlayer)]
-            if policies:
-                raise ValueError(
-                    f"mode 'p2p' cannot run ONNX policies yet ({', '.join(policies)}): use 'random' or 'noop' "
-                    "players, or mode 'server'"
-                )
-            if self.grouping.on_dropout == "fallback":
-                raise ValueError(
-                    "mode 'p2p' ends the game when a peer leaves: 'group.onDropout: fallback' needs 'server'"
-                )
+        if self.mode == "p2p" and len(humans) < 2:
+            raise ValueError("mode 'p2p' needs two or more 'human' players; use 'client' for one")
 
     @property
     def human_agents(self) -> list[str]:

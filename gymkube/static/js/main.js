@@ -78,7 +78,10 @@ function onGame(game) {
 // The pod says: run this game here. A page that already runs it carries on (a reconnect, not a reload).
 function onPlay(msg) {
   if (scene?.type !== "gym" || !msg?.game) return;
-  if (browserGame && browserGame.id === msg.game && !browserGame.stopped) return;
+  if (browserGame && browserGame.id === msg.game && !browserGame.stopped) {
+    browserGame.update(msg);
+    return;
+  }
   probes.closeAll(); // grouped: the waiting room's measurements are over
   browserGame?.stop();
   const game = new BrowserGame(msg, {
