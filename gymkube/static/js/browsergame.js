@@ -79,6 +79,7 @@ export class BrowserGame {
       on: {
         packet: (from, text) => this.receive(from, text),
         transport: (peer, via, address) => this.game?.set_transport(peer, via, address),
+        note: (peer, kind, detail) => this.game?.note(kind, peer, JSON.stringify(detail)),
       },
     });
     this.mesh.start();
