@@ -59,9 +59,14 @@ def missing_runtimes(pod: Pod) -> list[str]:
     """Vendored runtimes the experiment needs but this installation lacks."""
     vendor = pod.settings.static_dir / "vendor"
     needed = [] if pod.settings.pyodide_url else [PYODIDE]
-    if any(s.mode == "client" and any(p.type == "policy" for p in s.players.values()) for s in pod.spec.gym_scenes()):
+    if any(s.mode != "server" and _runs_a_policy(s.players.values()) for s in pod.spec.gym_scenes()):
         needed.append(ORT)
     return [name for name in needed if not (vendor / name / ".complete").is_file()]
+
+
+def _runs_a_policy(players: Any) -> bool:
+    """Whether a policy plays, or may take over a seat (a human's fallback)."""
+    return any(p.type == "policy" or getattr(getattr(p, "fallback", None), "type", None) == "policy" for p in players)
 
 
 def build_runtime_zip(bundle_dir: Path | None) -> bytes:

@@ -22,8 +22,8 @@ frames waits a tick now and then (`waits` in the records) until the two are leve
 
 A frame is *confirmed* once every agent's action for it is known; its row is then final, and only
 confirmed rows are recorded, so every peer records the same rows. State hashes and resyncs are in
-gymkube/portable/resync.py. Desyncs, resyncs, rollbacks, stalls, takeovers, the transport and the peer
-round trip are in the records.
+gymkube/portable/resync.py, policies and handed-over seats in gymkube/portable/handover.py. Desyncs,
+resyncs, rollbacks, stalls, takeovers, the transport and the peer round trip are in the records.
 
 Packets are JSON text: `i` inputs (per agent: `in`, with acknowledgements `k` and handed-over seats
 `x`), `h` a state hash, `s` a state for a resync, `p`/`q` a ping and its echo. The page moves them
@@ -33,27 +33,26 @@ over a DataChannel or, when none comes up, through the pod.
 from __future__ import annotations
 
 import json
-import random
 import statistics
 from typing import Any
 
-from gymkube.portable.inputs import client_time, input_columns
+from gymkube.portable.handover import SOURCES, Handover
+from gymkube.portable.inputs import input_columns
 from gymkube.portable.resync import Resync
-from gymkube.portable.seats import Moment, Seats
-from gymkube.portable.sim import PageGame, choose, policy_input
+from gymkube.portable.seats import Seats
+from gymkube.portable.sim import PageGame
 
 MAX_INPUTS_PER_PACKET = 64
 SYNC_LEAD = 1.0
 """Frames ahead of a peer (half the difference of the two peers' views) beyond which a peer waits a tick."""
 PING_EVERY_MS = 500.0
 RTT_SAMPLES = 400
-SOURCES = {"human": "h", "default": "d", "absent": "a", "policy": "p", "fallback": "f"}
 SOURCE_NAMES = {v: k for k, v in SOURCES.items()}
 Input = tuple[int, str]
 """An agent's action at a frame and its source's code."""
 
 
-class Peer(Resync, PageGame):
+class Peer(Handover, Resync, PageGame):
     """One participant's side of a `p2p` game. The page calls `key`, `start`, `tick`, `receive` and `take`,
     and, when a policy runs here, `policy_feeds` and `policy_result`."""
 
@@ -356,104 +355,6 @@ class Peer(Resync, PageGame):
         """Something the page did about a path to a peer (an ICE restart, a new connection), for the records."""
         detail = json.loads(detail_json) if detail_json else {}
         self._event(kind, {"peer": peer} | (detail if isinstance(detail, dict) else {}))
-
-    # policies this page runs, and seats handed over -----------------------------------------
-
-    def policy_feeds(self) -> str:
-        """[agent, model file, input, episode, frame] for each policy this page runs for the frame it chooses now."""
-        if not self.playing or self.sim.over:
-            return "[]"
-        target = self.frame + 1 + self.delay
-        at: Moment = (self.episode, target)
-        inputs = self._episode_inputs(self.episode)
-        feeds = []
-        for agent in self.gating:
-            if agent != self.me and self.seats.mine(agent, at) and target not in inputs[agent]:
-                spec, _ = self.seats.actor(agent, at)
-                observed = policy_input(self.sim.observation, agent, (spec.get("observation") or {}).get("key"))
-                feeds.append([agent, spec["file"], observed, self.episode, target])
-        return json.dumps(feeds)
-
-    def policy_result(self, requests_json: str, logits_json: str) -> None:
-        """The outputs of the feeds asked for: each becomes that agent's input at its frame (and at any frame
-        since its last one that still has none, so a slow inference repeats the policy's previous choice)."""
-        requests, outputs = json.loads(requests_json), json.loads(logits_json)
-        for agent, episode, target in requests:
-            logits = outputs.get(agent) if isinstance(outputs, dict) else None
-            if episode != self.episode or not self.playing or not isinstance(logits, list):
-                continue
-            values = [v for v in (client_time(x) for x in logits) if v is not None]
-            if len(values) != len(logits) or not values:
-                continue
-            spec, source = self.seats.actor(agent, (episode, target))
-            action = choose(values, spec.get("selection", "greedy"), float(spec.get("temperature", 1.0)),
-                            random.Random(f"{spec.get('seed')}:{episode}:{target}"))  # fmt: skip
-            start = self._known_through(agent, self.confirmed) + 1
-            frames = [f for f in range(start, target + 1) if self.seats.mine(agent, (episode, f))]
-            if frames:
-                self._merge(episode, agent, frames[0], [[action, SOURCES[source]]] * len(frames))
-                self.sending.add(agent)
-
-    def apply_takeovers(self, takeovers_json: str) -> None:
-        """Seats the pod handed to their fallback: empty from the start (`frame` given) or left for good.
-
-        `recent` holds the steps the pod saw of the open episode, so the owner knows the actions of the
-        one who left that its own browser may have missed.
-        """
-        takeovers = json.loads(takeovers_json) if takeovers_json else {}
-        for agent, info in (takeovers if isinstance(takeovers, dict) else {}).items():
-            if not isinstance(info, dict) or not self.seats.leave(agent):
-                continue
-            self.remote_frame.pop(agent, None)
-            self.remote_views.pop(agent, None)
-            episode, frame = info.get("episode"), info.get("frame")
-            if isinstance(episode, int) and isinstance(frame, int):
-                self.seats.settle(agent, dict.fromkeys(self.seats.moving[agent], (episode, frame)))
-            recent = info.get("recent")
-            if isinstance(recent, dict) and isinstance(recent.get("e"), int) and isinstance(recent.get("first"), int):
-                for moved, actions in (recent.get("actions") or {}).items():
-                    if moved in self.seats.players and moved not in self.seats.present and isinstance(actions, list):
-                        coded = [[a[0], SOURCES.get(a[1], "h")] for a in actions if isinstance(a, list) and len(a) == 2]
-                        self._merge(recent["e"], moved, recent["first"], coded)
-
-    def _settle(self) -> None:
-        """As the owner: decide from which frame the agents of participants who left switch (see Seats)."""
-        if self.seats.owner != self.me:
-            return
-        for departed in self.seats.pending:
-            moments: dict[str, Moment] = {}
-            for agent in self.seats.moving[departed]:
-                if self.playing:
-                    moments[agent] = (self.episode, self._known_through(agent, self.confirmed) + 1)
-                else:
-                    moments[agent] = (self.next_episode, 1)
-            self.seats.settle(departed, moments)
-            for agent, (episode, frame) in moments.items():
-                self.sending.add(agent)
-                self._event("takeover", {"seat": agent, "left": departed, "episode": episode, "frame": frame})
-                if self.playing and episode == self.episode and frame <= self.frame:
-                    self._roll_back_to(frame)
-
-    def _on_handoffs(self, sender: str, handoffs: Any) -> None:
-        """The owner's decisions about seats handed over (`x`): the same switch moments on every peer."""
-        if not isinstance(handoffs, dict):
-            return
-        for departed, moments in handoffs.items():
-            if departed in self.seats.settled or not isinstance(moments, dict):
-                continue
-            self.seats.leave(departed)
-            if sender != self.seats.owner:
-                continue
-            parsed = {
-                a: (m[0], m[1]) for a, m in moments.items()
-                if isinstance(m, list) and len(m) == 2 and all(isinstance(v, int) for v in m)
-            }  # fmt: skip
-            self.remote_frame.pop(departed, None)
-            self.remote_views.pop(departed, None)
-            self.seats.settle(departed, parsed)
-            for episode, frame in parsed.values():
-                if self.playing and episode == self.episode and frame <= self.frame:
-                    self._roll_back_to(frame)
 
     # packets -----------------------------------------------------------------------------
 
