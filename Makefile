@@ -7,9 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 EXPERIMENTS ?= examples/cartpole.yaml examples/forage_ai.yaml examples/forage_human_human.yaml \
-	examples/pong_client.yaml examples/pong_p2p.yaml examples/scripted_consent.yaml
+	examples/pong_client.yaml examples/pong_p2p.yaml examples/scripted_consent.yaml examples/treasure_grid.yaml
 
-.PHONY: vendor bench bench-routing bench-operator bench-p2p bench-browser bench-export bench-soak bench-metrics bench-dashboard fuzz tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated clean
+.PHONY: vendor bench bench-routing bench-operator bench-p2p bench-browser bench-export bench-soak bench-metrics bench-dashboard fuzz tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated docs docs-check clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ system-deps:
 run: $(STAMP) vendor
 	$(BIN)/gymkube up $(EXPERIMENTS) --port $(PORT)
 
-test: $(STAMP) system-deps vendor lint typecheck check-generated jstest pytest
+test: $(STAMP) system-deps vendor lint typecheck check-generated docs-check jstest pytest
 
 LINTED := $(wildcard gymkube tests examples benchmarks)
 
@@ -45,6 +45,16 @@ check-generated: $(STAMP)
 		{ echo "the CRD is stale: run 'make crd'"; exit 1; }
 	@$(BIN)/gymkube protocol-js | diff -q - gymkube/static/js/protocol.js >/dev/null || \
 		{ echo "gymkube/static/js/protocol.js is stale: run 'make protocol-js'"; exit 1; }
+
+# The documentation site (docs/, mkdocs.yml): `make docs` serves it at http://127.0.0.1:$(DOCS_PORT);
+# `make docs-check` builds it and fails on any warning (a broken link, a page left out of the nav).
+DOCS_PORT ?= 8001
+
+docs: $(STAMP)
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+docs-check: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir .site
 
 jstest:
 	node --test tests/js/
@@ -116,4 +126,4 @@ protocol-js: $(STAMP)
 	$(BIN)/gymkube protocol-js > gymkube/static/js/protocol.js
 
 clean:
-	rm -rf $(VENV) .gymkube .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .gymkube .pytest_cache .mypy_cache .ruff_cache .site

@@ -508,7 +508,7 @@ def cartpole_server_rows() -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    """The facts the README quotes."""
+    """The facts docs/benchmarks.md quotes."""
     model = ""
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout

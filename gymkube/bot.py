@@ -2,7 +2,9 @@
 
 Researchers pilot a study with them (`gymkube bot URL --count 10`); the tests and the
 benchmarks use them to play. A bot answers every survey with valid answers, ticks a page's required
-fields, holds keys for a few frames at a time, and logs every input it sends so its data can be checked.
+fields, holds keys for a few frames at a time (in a `tap` game it taps them; in a `turn` game it answers
+each new frame with one press after a moment's thought), and logs every input it sends so its data can be
+checked.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ class ParticipantBot:
     stop_at: str | None = None
     extra_rtt_ms: float = 0.0
     """Added to every measured round trip, to play a participant on a slow connection."""
+    think_s: tuple[float, float] = (0.01, 0.05)
+    """In a `turn` game: how long the bot takes before pressing, after each new frame."""
+    skip_turns: int = 0
+    """In a `turn` game: the first this many frames of each episode get no press (the turn times out)."""
     rng: random.Random = field(init=False)
     pod_url: str = ""
     token: str = ""
@@ -70,6 +76,8 @@ class ParticipantBot:
     states: int = 0
     first_state: dict[str, Any] | None = None
     last_state: dict[str, Any] | None = None
+    hud: str | None = None
+    """The heads-up line on screen (states carry it when it changes)."""
     resumed: list[bool] = field(default_factory=list)
     completion_code: str | None = None
     end_reason: str | None = None
@@ -87,6 +95,9 @@ class ParticipantBot:
         self._held: str | None = None
         self._hold_left = 0
         self._keys: list[str] = []
+        self._input_mode = "held"
+        self._answered: tuple[Any, Any, Any] | None = None  # the frame a turn-based press answered last
+        self._tasks: set[asyncio.Task[None]] = set()
         self._pinger: asyncio.Task[None] | None = None
         self._shown_ms: float | None = None  # when the newest state was "drawn" (received)
         self._draws: list[tuple[str, int, int, float]] = []  # (game, episode, step, ms) not yet reported
@@ -195,6 +206,8 @@ class ParticipantBot:
         self.states += 1
         self.first_state = self.first_state or state
         self.last_state = state
+        if isinstance(state.get("hud"), str):
+            self.hud = state["hud"]
         game, episode, step = state.get("g"), state.get("e"), state.get("f")
         if isinstance(game, str) and isinstance(episode, int) and isinstance(step, int):
             self._shown_ms = time.time() * 1000
@@ -202,6 +215,19 @@ class ParticipantBot:
         if not self._keys:
             return
         frame, episode = int(state.get("f") or 0), int(state.get("e") or 0)
+        if self._input_mode == "turn":
+            if self._answered != (game, episode, step) and frame >= self.skip_turns:
+                self._answered = (game, episode, step)
+                task = asyncio.get_running_loop().create_task(self._take_turn(frame, episode))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            return
+        if self._input_mode == "tap":
+            if self.rng.random() < self.press_probability:
+                key = self.rng.choice(self._keys)
+                await self.send_key(key, True, frame, episode)
+                await self.send_key(key, False, frame, episode)
+            return
         if self._held is not None:
             self._hold_left -= 1
             if self._hold_left <= 0:
@@ -212,6 +238,14 @@ class ParticipantBot:
             self._held = self.rng.choice(self._keys)
             self._hold_left = self.rng.randint(*self.hold_frames)
             await self.send_key(self._held, True, frame, episode)
+
+    async def _take_turn(self, frame: int, episode: int) -> None:
+        """Think a moment, then press and release one key (a turn-based game steps once)."""
+        await asyncio.sleep(self.rng.uniform(*self.think_s))
+        if self._keys and self.sio.connected:
+            key = self.rng.choice(self._keys)
+            await self.send_key(key, True, frame, episode)
+            await self.send_key(key, False, frame, episode)
 
     async def _on_scene(self, message: dict[str, Any]) -> None:
         await self._report_draws()  # the browser reports a game's last frames when its scene changes
@@ -248,6 +282,7 @@ class ParticipantBot:
         async def on_game(message: dict[str, Any]) -> None:
             self.agent, self.players = message.get("agent"), list(message.get("players") or [])
             self._keys = list(message.get("keys") or []) if message["status"] == "playing" else []
+            self._input_mode = str(message.get("input") or "held")
             if message["status"] != "playing" and self._held is not None:
                 self._held = None
 

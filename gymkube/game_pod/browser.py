@@ -23,9 +23,13 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from gymkube.game_pod.environments import bundle_file, bundle_files
+from gymkube.game_pod.stager import scene_id_of
+from gymkube.spec.browser_check import browser_modules
+from gymkube.spec.gym import GymScene
 
 if TYPE_CHECKING:
     from gymkube.game_pod.pod import Pod
+    from gymkube.game_pod.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +59,32 @@ def runtime_urls(pod: Pod) -> dict[str, Any]:
     }
 
 
+def preload(pod: Pod, progress: Progress) -> dict[str, Any] | None:
+    """What the page may load now for the browser games ahead in this participant's flow (or None: there are none).
+
+    Pyodide takes seconds to start; loaded while the participant reads the pages before, a game starts at once.
+    """
+    ahead = [pod.spec.scene(scene_id_of(key)) for key in progress.flow[progress.index :]]
+    games = [s for s in ahead if isinstance(s, GymScene) and s.mode != "server"]
+    if not games or progress.status != "active":
+        return None
+    code = {"client": "gymkube.portable.sim", "p2p": "gymkube.portable.rollback"}
+    modules = [code[s.mode] for s in games] + [m for s in games for m in browser_modules(s)]
+    return {
+        "runtime": runtime_urls(pod),
+        "packages": list(dict.fromkeys(p for s in games for p in s.environment.packages)),
+        "policies": list(dict.fromkeys(p.file for s in games for p in s.policies)),
+        "modules": list(dict.fromkeys(modules)),
+    }
+
+
 def missing_runtimes(pod: Pod) -> list[str]:
     """Vendored runtimes the experiment needs but this installation lacks."""
     vendor = pod.settings.static_dir / "vendor"
     needed = [] if pod.settings.pyodide_url else [PYODIDE]
-    if any(s.mode != "server" and _runs_a_policy(s.players.values()) for s in pod.spec.gym_scenes()):
+    if any(s.mode != "server" and s.policies for s in pod.spec.gym_scenes()):
         needed.append(ORT)
     return [name for name in needed if not (vendor / name / ".complete").is_file()]
-
-
-def _runs_a_policy(players: Any) -> bool:
-    """Whether a policy plays, or may take over a seat (a human's fallback)."""
-    return any(p.type == "policy" or getattr(getattr(p, "fallback", None), "type", None) == "policy" for p in players)
 
 
 def build_runtime_zip(bundle_dir: Path | None) -> bytes:

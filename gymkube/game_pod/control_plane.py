@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from gymkube.game_pod.settings import PodSettings
-from gymkube.game_pod.turn import read_turn_secret, turn_credentials
+from gymkube.game_pod.turn import read_static_credentials, read_turn_secret, turn_credentials
 from gymkube.keys import POD_API, derive, token_key
 from gymkube.storage.backends import Storage, open_storage
 from gymkube.storage.broker import BrokeredStorage
@@ -36,11 +36,14 @@ def pod_token_key(settings: PodSettings) -> str:
 
 
 class TurnSource:
-    """TURN credentials for participants: from the experiment's own TURN secret, else from the control plane."""
+    """TURN credentials for participants: from the experiment's own TURN Secret (mounted into its pods only:
+    a shared secret or static credentials), else from the control plane (the platform's, or embedded, the
+    experiment's from the control plane's turn-secrets folder)."""
 
     def __init__(self, settings: PodSettings, experiment: str) -> None:
         self.urls = list(settings.turn_urls)
         self.own_secret = read_turn_secret(settings.turn_secret_file)
+        self.own_static = settings.turn_credentials_dir
         self.url = f"{settings.control_plane_url.rstrip('/')}/internal/v1/experiments/{experiment}/turn"
         self.remote = bool(settings.control_plane_url)
         self._auth = {"Authorization": f"Bearer {derive(settings.secret, POD_API)}"}
@@ -49,6 +52,9 @@ class TurnSource:
         """An RTCIceServer-shaped dict for this participant, or `{"urls": []}` without TURN."""
         if self.own_secret is not None and self.urls:
             return turn_credentials(self.own_secret, participant, self.urls)
+        static = read_static_credentials(self.own_static, self.urls)
+        if static is not None:
+            return static
         if not self.remote:
             return NO_TURN
         try:

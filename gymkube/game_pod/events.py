@@ -326,12 +326,20 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         if isinstance(report, LatencyReport):
             progress.add_latency(report.rtt, report.offset)
             watch_connection(session, report.rtt)
+            if pod.exclusion is not None:
+                pod.exclusion.on_latency(session)
+        elif isinstance(report, VisibilityReport) and report.state == "visible":
+            session.page_visible = True
+        elif isinstance(report, FocusReport) and report.state == "focus":
+            session.window_focused = True
         elif isinstance(report, VisibilityReport | FocusReport) and report.state in ("hidden", "blur"):
             hidden = report.state == "hidden"
             if hidden:
                 progress.visibility_losses += 1
+                session.page_visible = False
             else:
                 progress.focus_losses += 1
+                session.window_focused = False
             if (progress.visibility_losses if hidden else progress.focus_losses) <= MAX_ATTENTION_ROWS:
                 pod.event(session, report.state, {"t_client": report.t})
             session.check_attention()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gymkube.game_pod import environments
-from gymkube.portable.common import hud_text, split_objects
+from gymkube.portable.common import split_objects
 from gymkube.spec.gym import GymScene
 
 if TYPE_CHECKING:
@@ -27,22 +27,31 @@ class FrameEncoder:
         self.env = env
         self.mode = scene.rendering.mode
         self.sent_permanent: set[str] = set()
+        self.sent_hud: str | None = None
         self.render_objects: Callable[[], list[dict[str, Any]]] | None = None
         if self.mode == "objects":
             self.render_objects = environments.find_object_renderer(scene, env, bundle_dir)
         self.mime = "image/png" if scene.rendering.rgb_format == "png" else "image/jpeg"
 
     def resend_permanent(self) -> None:
-        """Send the scenery again (a new episode may change it; a reconnected browser lost it)."""
+        """Send the scenery and the HUD again (a new episode may change them; a reconnected browser lost them)."""
         self.sent_permanent.clear()
+        self.sent_hud = None
 
     def hud(self, game: Game) -> str:
-        """The heads-up line from the scene's template."""
+        """The heads-up line: from the hooks, the scene's function, the environment's hud_text() or the template."""
         scene = self.scene
-        return hud_text(
-            scene.hud, episode=game.round, episodes=scene.episodes, score=game.score, step=game.step,
-            max_steps=scene.max_steps,
-        )  # fmt: skip
+        return game.hooks.hud(
+            episode=game.round, episodes=scene.episodes, score=game.score, step=game.step, max_steps=scene.max_steps
+        )
+
+    def _changed_hud(self, game: Game) -> str | None:
+        """The HUD text when it differs from the last one sent, else None (the browser keeps showing that)."""
+        text = self.hud(game)
+        if text == self.sent_hud:
+            return None
+        self.sent_hud = text
+        return text
 
     def _objects(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         assert self.render_objects is not None
@@ -66,7 +75,7 @@ class FrameEncoder:
             "g": game.id,
             "e": game.episode,
             "f": game.step,
-            "hud": self.hud(game),
+            "hud": self._changed_hud(game),
             "a": ack if ack is not None and ack >= 0 else None,
             "t": time.time_ns() // 1_000_000,
         }

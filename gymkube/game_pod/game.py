@@ -16,7 +16,8 @@ from gymkube.game_pod.frames import FrameEncoder
 from gymkube.game_pod.players import Actor, make_actor
 from gymkube.game_pod.protocol import Event
 from gymkube.portable.common import step_columns
-from gymkube.portable.inputs import HumanSlot, input_columns
+from gymkube.portable.hooks import GameHooks
+from gymkube.portable.inputs import HumanSlot, TurnClock, input_columns
 from gymkube.spec.gym import GymScene, HumanPlayer
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,11 @@ class Status(enum.StrEnum):
     PAUSED = "paused"
     DONE = "done"
     ABANDONED = "abandoned"
+
+
+def hud_config(scene: GymScene) -> str | dict[str, Any]:
+    """The scene's `hud` as `GameHooks` takes it: a template, or {function} / {environment}."""
+    return scene.hud if isinstance(scene.hud, str) else scene.hud.model_dump(exclude_defaults=True)
 
 
 def scene_columns(scene: GymScene) -> dict[str, Any]:
@@ -67,10 +73,15 @@ class Game:
         self.bundle_dir = bundle_dir or Path(".")
         self.group = group
         self.env = environments.make_env(scene, bundle_dir)
+        self.hooks = GameHooks(scene.hooks, hud_config(scene), bundle_dir, self.env)
         self.frames = FrameEncoder(scene, self.env, bundle_dir)
         self.base_seed = scene.seed if scene.seed is not None else random.SystemRandom().randrange(2**31)
-        keys, default = dict(scene.controls.keys), scene.controls.default_action
-        self.slots = {agent: HumanSlot(agent, keys, default) for agent in scene.human_agents}
+        controls = scene.controls
+        self.slots = {
+            agent: HumanSlot(agent, controls.keymap(), controls.default_action, controls.mode)
+            for agent in scene.human_agents
+        }
+        self.turn = TurnClock(controls.turn_timeout_s) if controls.mode == "turn" else None
         self.solo = len(self.slots) == 1
         self.actors: dict[str, Actor] = {
             agent: make_actor(spec, agent, self.env, self.bundle_dir, self._seed_for(agent))
@@ -176,7 +187,8 @@ class Game:
                     "episodes": self.scene.episodes,
                     "countdown": round(max(countdown, 0.0), 2),
                     "agent": self.human.agent,
-                    "keys": list(self.scene.controls.keys),
+                    "keys": self.scene.controls.capture_keys,
+                    "input": self.scene.controls.mode,
                     "players": self.players_view(),
                     "group": self.group,
                 },
@@ -202,6 +214,12 @@ class Game:
         self.observation, _ = self.env.reset(seed=self.seed)
         for slot in self.slots.values():
             slot.release_all()
+        for actor in self.actors.values():
+            actor.reset()
+        self.hooks.episode_start(self.episode, self.seed)
+        self._record_hook_error()
+        if self.turn is not None:
+            self.turn.restart(time.monotonic())
         self.frames.resend_permanent()
         self.status = Status.PLAYING
         self._notify(Status.PLAYING)
@@ -220,8 +238,23 @@ class Game:
         else:
             self.status = Status.DONE
             self._notify(Status.DONE)
-            self.env.close()
+            self._game_over()
             self._tell("done")
+
+    def _game_over(self) -> None:
+        self.hooks.game_end(self.rounds_done)
+        self._record_hook_error()
+        self.env.close()
+
+    def _record_hook_error(self) -> None:
+        """The game's first problem with its hooks (or HUD code), recorded once; the game goes on."""
+        problem = self.hooks.take_error()
+        if problem is None:
+            return
+        log.warning("game %s: a hook failed: %s", self.id, problem["error"])
+        ids = {k: self.base_row.get(k) for k in ("experiment", "participant", "session")}
+        detail = {"game": self.id, "group": self.group, "scene": self.base_row.get("scene"), **problem}
+        self.record("events", {**ids, "t_ns": time.time_ns(), "kind": "hook_error", "detail": json.dumps(detail)})
 
     @property
     def round(self) -> int:
@@ -253,7 +286,16 @@ class Game:
             **scene_columns(self.scene),
             "players": json.dumps(players, sort_keys=True),
             "versions": json.dumps(environments.runtime_versions(self.env), sort_keys=True),
+            **self._hook_columns(status),
         }
+
+    def _hook_columns(self, status: str) -> dict[str, Any]:
+        """The hooks' `on_episode_end`: a bonus and `hook_*` columns for the episode row (none without hooks)."""
+        if not self.hooks.active:
+            return {}
+        columns = self.hooks.episode_end(self.episode, status, self.step, self.score)
+        self._record_hook_error()
+        return columns
 
     def pause(self, agent: str | None = None) -> None:
         """The only participant is gone for now: stop stepping, keep the episode."""
@@ -270,6 +312,8 @@ class Game:
         self.frames.resend_permanent()
         slot.release_all()
         slot.last_seq = -1
+        if self.turn is not None:
+            self.turn.restart(time.monotonic())  # the wait for a press starts again with the participant back
         if self.status == Status.PAUSED:
             self._begin_countdown(min(3, self.scene.countdown_s or 3))
         elif self.status == Status.COUNTDOWN:
@@ -288,7 +332,7 @@ class Game:
             self._tell("episode_end")
         self.status = Status.ABANDONED
         self._notify(Status.ABANDONED)
-        self.env.close()
+        self._game_over()
 
     def fail(self) -> None:
         """The game broke (an exception in its tick): its players move on."""
@@ -324,6 +368,12 @@ class Game:
             return
         if self.status != Status.PLAYING:
             return
+        timed_out, now = False, 0.0
+        if self.turn is not None:  # turn-based: no step until every player here has pressed (or the wait is over)
+            now = time.monotonic()
+            timed_out = self.turn.expired(now)
+            if not timed_out and not all(s.ready for a, s in self.slots.items() if a not in self.actors):
+                return
         t_tick_ns = time.time_ns()
         row: dict[str, Any] = {
             **self.base_row,
@@ -332,11 +382,15 @@ class Game:
             "t_planned_ns": planned_ns,
             "t_tick_ns": t_tick_ns,
         }
+        if self.turn is not None:
+            row["turn_wait_ms"] = self.turn.waited_ms(now)
+            self.turn.restart(now)
         actions: dict[str, int] = {}
         for agent in self.scene.players:
             actor = self.actors.get(agent)
             if actor is None:
                 action, source, event = self.slots[agent].take_action()
+                source = "timeout" if timed_out and source == "default" else source
                 row |= input_columns(agent, event, with_recv=True)
             else:
                 action = actor.act(self.observation)
@@ -353,6 +407,9 @@ class Game:
                                         self.record_observations)  # fmt: skip
         row |= columns
         self.score += counted
+        if self.hooks.active:
+            row |= self.hooks.step(self.step, actions, self.observation, reward, terminated, truncated, info)
+            self._record_hook_error()
         self.record("steps", row)
         self.outbox.append((Event.STATE, self.frames.state(self, None)))
         if terminated or truncated:

@@ -5,7 +5,7 @@ sender. Per participant (for as long as their session is on this pod), each kind
 its own budget sized to what an honest page sends, and rows from telemetry are capped: whatever a
 modified page sends, it cannot write more than these into the data. What a budget turns away is
 counted in the participant's `ignored_events` (sessions table) and recorded once per kind.
-The README's "Limits and what hostile input gets" table lists these numbers.
+The "Limits and what hostile input gets" table in docs/security.md lists these numbers.
 """
 
 from __future__ import annotations

@@ -63,4 +63,4 @@ def watch_connection(session: ParticipantSession, rtt_ms: float) -> None:
         )
         session.pod.spawn(session.emit(Event.NOTICE, {"text": text}))
     elif over >= limits.exclude_after_s and watch.warned:
-        session.exclude("connection", detail)
+        session.exclude("excluded", {"by": "connection"} | detail)

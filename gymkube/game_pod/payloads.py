@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from gymkube.portable.hooks import HOOK_COLUMN, HOOK_PREFIX, MAX_HOOK_COLUMNS, MAX_HOOK_TEXT, MAX_NUMBER
 from gymkube.portable.inputs import MAX_COUNT
 
 MAX_FRAMES_PER_REPORT = 600
@@ -169,6 +170,50 @@ class ProbeResultPayload(Payload):
     rtt: Annotated[float, Field(allow_inf_nan=False, ge=0, lt=60_000)] | None = None
     n: Annotated[int, Field(ge=0, le=MAX_PROBE_SAMPLES)] = 0
     via: Literal["direct", "turn"] | None = None
+
+
+HookCell = Annotated[
+    bool | Annotated[float, Field(allow_inf_nan=False, gt=-MAX_NUMBER, lt=MAX_NUMBER)]
+    | Annotated[str, Field(max_length=MAX_HOOK_TEXT)] | None,
+    Field(union_mode="left_to_right"),
+]  # fmt: skip
+"""One value a researcher's hook recorded (gymkube/portable/hooks.py makes no other)."""
+HOOK_CELL: TypeAdapter[Any] = TypeAdapter(HookCell, config=ConfigDict(strict=True))
+TurnWaitMs = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1e10)]
+"""`turn_wait_ms` of a browser game's step: how long a turn waited for a key."""
+TURN_WAIT: TypeAdapter[float] = TypeAdapter(TurnWaitMs, config=ConfigDict(strict=True))
+
+
+def hook_cells(values: dict[str, Any]) -> dict[str, Any]:
+    """A browser game's `hook_*` columns, as the hooks could have made them; ValueError names what does not fit."""
+    if len(values) > MAX_HOOK_COLUMNS:
+        raise ValueError(f"more than {MAX_HOOK_COLUMNS} hook columns")
+    clean = {}
+    for key, value in values.items():
+        if (
+            not isinstance(key, str)
+            or not key.startswith(HOOK_PREFIX)
+            or not HOOK_COLUMN.match(key[len(HOOK_PREFIX) :])
+        ):
+            raise ValueError(f"column {str(key)[:60]!r} is not a hook column")
+        try:
+            clean[key] = HOOK_CELL.validate_python(value)
+        except ValidationError:
+            raise ValueError(f"column {key[:60]!r}: not a number, a bool or text of {MAX_HOOK_TEXT} chars") from None
+    return clean
+
+
+class EpisodeHooks(Payload):
+    """An episode end's `hook` entry: what the scene's hooks returned (hook_* columns besides, see `hook_cells`)."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    bonus: Annotated[float, Field(allow_inf_nan=False, gt=-MAX_NUMBER, lt=MAX_NUMBER)] | None = None
+    hook_errors: Count | None = None
+
+    def columns(self) -> dict[str, Any]:
+        """The episode row's columns: bonus, hook_errors and the checked hook_* columns."""
+        return {"bonus": self.bonus, "hook_errors": self.hook_errors} | hook_cells(dict(self.model_extra or {}))
 
 
 def _or_none(value: Any, handler: Any) -> Any:

@@ -10,7 +10,14 @@ import gymnasium as gym
 import numpy as np
 
 from gymkube.game_pod.environments import bundle_file
+from gymkube.portable.policies import PolicyRunner
 from gymkube.spec.gym import NoopPlayer, PolicyPlayer, RandomPlayer
+
+ONNX_TYPES = {
+    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32, "tensor(bool)": np.bool_,
+}  # fmt: skip
+"""Input types a policy's model may take (what an adapter's values are converted to)."""
 
 
 class Actor(Protocol):
@@ -21,6 +28,10 @@ class Actor(Protocol):
 
     def act(self, observation: Any) -> int:
         """The action to take this step."""
+        ...
+
+    def reset(self) -> None:
+        """A new episode starts."""
         ...
 
 
@@ -35,39 +46,53 @@ def load_policy(path: str) -> Any:
     return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def feed_observation(observation: Any, agent: str, key: str | None, flatten: bool) -> np.ndarray:
-    """The policy input: the agent's part of a dict observation, as float32 [1, n]."""
-    if isinstance(observation, dict):
-        observation = observation[key or agent] if (key or agent) in observation else observation
-    if isinstance(observation, dict):
-        observation = np.concatenate([np.ravel(v) for _, v in sorted(observation.items())])
-    array = np.asarray(observation, dtype=np.float32)
-    return array.reshape(1, -1) if flatten else array[None, ...]
-
-
 class PolicyActor:
-    """Runs an ONNX policy: greedy argmax, or sampled from softmax(logits / temperature)."""
+    """Runs an ONNX policy through its adapter (gymkube/portable/policies.py): greedy argmax, or sampled from
+    softmax(logits / temperature), every `actEvery` steps."""
 
     source = "policy"
 
     def __init__(self, spec: PolicyPlayer, agent: str, bundle_dir: Path, seed: int) -> None:
         self.session = load_policy(str(bundle_file(bundle_dir, spec.file)))
-        self.input_name = self.session.get_inputs()[0].name
+        inputs = self.session.get_inputs()
+        self.input_types = {i.name: ONNX_TYPES.get(i.type, np.float32) for i in inputs}
+        self.first_input = inputs[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.runner = PolicyRunner(agent, spec.adapter, spec.observation.key, spec.act_every, bundle_dir)
         self.spec = spec
         self.agent = agent
         self.seed = seed if spec.selection == "sample" else None
         self.rng = np.random.default_rng(seed)
 
-    def act(self, observation: Any) -> int:
-        """One forward pass."""
-        x = feed_observation(observation, self.agent, self.spec.observation.key, True)
-        logits = np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float64)
-        logits = logits.reshape(-1)
+    def reset(self) -> None:
+        """An episode starts: the adapter's recurrent state starts over."""
+        self.runner.reset()
+
+    def _feed(self, observation: Any) -> dict[str, np.ndarray]:
+        feed: dict[str, np.ndarray] = {}
+        for name, value in self.runner.inputs(observation).items():
+            name = name or self.first_input
+            if name not in self.input_types:
+                known = list(self.input_types)
+                raise KeyError(f"the policy adapter of {self.agent} fed {name!r}; the model takes {known}")
+            feed[name] = np.asarray(value, dtype=self.input_types[name])
+        return feed
+
+    def _pick(self, values: list[float]) -> int:
+        logits = np.asarray(values, dtype=np.float64)
         if self.spec.selection == "greedy":
             return int(np.argmax(logits))
         z = logits / self.spec.temperature
         p = np.exp(z - z.max())
         return int(self.rng.choice(len(p), p=p / p.sum()))
+
+    def act(self, observation: Any) -> int:
+        """One forward pass when the policy is due; its last action again otherwise."""
+        outputs = None
+        if self.runner.due:
+            results = self.session.run(None, self._feed(observation))
+            outputs = {name: np.asarray(r).tolist() for name, r in zip(self.output_names, results, strict=True)}
+        return self.runner.act(outputs, self._pick)
 
 
 class RandomActor:
@@ -84,6 +109,9 @@ class RandomActor:
         """A uniform sample."""
         return int(self.space.sample())
 
+    def reset(self) -> None:
+        """Nothing to forget: one seeded stream for the game."""
+
 
 class NoopActor:
     """Always the same action."""
@@ -97,6 +125,9 @@ class NoopActor:
     def act(self, observation: Any) -> int:
         """The fixed action."""
         return self.action
+
+    def reset(self) -> None:
+        """Nothing to forget."""
 
 
 def agent_space(env: gym.Env[Any, Any], agent: str) -> gym.Space[Any]:

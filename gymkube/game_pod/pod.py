@@ -18,6 +18,7 @@ import socketio
 from gymkube.game_pod.browser import has_browser_games, runtime_urls
 from gymkube.game_pod.control_plane import TurnSource, pod_storage, pod_token_key
 from gymkube.game_pod.environments import bundle_hash
+from gymkube.game_pod.exclusion import ExclusionCheck
 from gymkube.game_pod.game import Game
 from gymkube.game_pod.groups import Lobby
 from gymkube.game_pod.metrics import PodMetrics
@@ -90,6 +91,9 @@ class Pod:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writer_task: asyncio.Task[None] | None = None
         self._sessions_task: asyncio.Task[None] | None = None
+        hook = self.spec.exclusion.hook
+        self.exclusion = ExclusionCheck(self, hook) if hook else None
+        self._exclusion_task: asyncio.Task[None] | None = None
 
     def _fetch_bundle(self) -> Path | None:
         """An uploaded bundle (`spec.bundle: sha256:...`) from storage, checked and unpacked locally."""
@@ -106,6 +110,8 @@ class Pod:
         loop = asyncio.get_running_loop()
         self._writer_task = loop.create_task(self.writer.keep_running(flush_first=True), name="data-writer")
         self._sessions_task = loop.create_task(keep_sessions_current(self), name="sessions")
+        if self.exclusion is not None:
+            self._exclusion_task = loop.create_task(self.exclusion.keep_checking(), name="exclusion")
         if has_browser_games(self):
             self._remote_task = asyncio.get_running_loop().create_task(self._sweep_remote_games())
         log.info(
@@ -465,7 +471,7 @@ class Pod:
             session.record_snapshot()
         for ticker in self.tickers.values():
             await ticker.close()
-        for task in (self._remote_task, self._sessions_task):
+        for task in (self._remote_task, self._sessions_task, self._exclusion_task):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

@@ -49,6 +49,8 @@ class Progress:
     focus_losses: int = 0
     connects: int = 0
     end_reason: str | None = None
+    end_message: str | None = None
+    """The exclusion hook's own message for the ending, shown instead of the ending's."""
     drops: int = 0
     waiting: dict[str, int] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -104,6 +106,7 @@ class Progress:
             "drops": self.drops,
             "episodes_played": json.dumps(self.episodes_played, sort_keys=True),
             "end_reason": self.end_reason,
+            "end_message": self.end_message,
             "groups": json.dumps(self.groups, sort_keys=True) if self.groups else None,
             "client_errors": self.client_errors,
             "ignored_events": json.dumps(self.ignored, sort_keys=True) if self.ignored else None,

@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gymkube.game_pod import environments
-from gymkube.game_pod.game import Status, scene_columns
-from gymkube.game_pod.payloads import MAX_ENTRIES, plain_json
+from gymkube.game_pod.game import Status, hud_config, scene_columns
+from gymkube.game_pod.payloads import MAX_ENTRIES, TURN_WAIT, EpisodeHooks, hook_cells, plain_json
 from gymkube.game_pod.protocol import Event
+from gymkube.portable.hooks import HOOK_PREFIX, MAX_HOOK_COLUMNS
 from gymkube.portable.inputs import client_time, is_count
 from gymkube.spec.gym import GymScene, HumanPlayer, NoopPlayer, PolicyPlayer, RandomPlayer
 
@@ -47,9 +48,11 @@ MAX_EVENTS_PER_GAME = 200
 """Events (desyncs, transports, ...) recorded per game; more are counted, not stored."""
 SHARED = re.compile(r"^(action|source|reward)_[\w.-]+$|^(reward|terminated|truncated|obs_hash)$")
 """Step fields every peer computes alike: compared between peers."""
-SOURCES = {"human", "default", "absent", "policy", "random", "noop", "fallback"}
+SOURCES = {"human", "gamepad", "default", "timeout", "absent", "policy", "random", "noop", "fallback"}
 INPUT_COLUMNS = ("input_seq", "input_client_ms", "input_frame", "input_frame_ms")
 """A human seat's input columns: only that seat's own browser reports them."""
+SAME_IN_EVERY_MODE = {"hook_error"}
+"""Events a browser game records under the name server mode uses (others get the mode as a prefix: p2p_desync)."""
 REAL_TIME_SLACK_S, REAL_TIME_TOLERANCE = 1.0, 0.05
 """How much faster than `steps / fps` a game's steps may seem to come (clocks, batching)."""
 RECENT_STEPS = 256
@@ -81,7 +84,7 @@ def _player_config(spec: Any, seed: int) -> dict[str, Any]:
         return {"type": "human"} | ({"fallback": _player_config(fallback, seed + FALLBACK_SEED)} if fallback else {})
     if isinstance(spec, PolicyPlayer):
         return {"type": "policy", "file": spec.file, "selection": spec.selection, "temperature": spec.temperature,
-                "observation": {"key": spec.observation.key},
+                "observation": {"key": spec.observation.key}, "adapter": spec.adapter, "actEvery": spec.act_every,
                 "seed": spec.seed if spec.seed is not None else seed}  # fmt: skip
     if isinstance(spec, RandomPlayer):
         return {"type": "random", "seed": spec.seed if spec.seed is not None else seed}
@@ -109,8 +112,12 @@ def sim_config(
         "renderer": scene.rendering.renderer,
         "players": {a: _player_config(p, seed + agents.index(a) + 1) for a, p in scene.players.items()},
         "humans": scene.human_agents,
-        "keys": dict(scene.controls.keys),
+        "keys": scene.controls.keymap(),
+        "captureKeys": scene.controls.capture_keys,
         "defaultAction": scene.controls.default_action,
+        "inputMode": scene.controls.mode,
+        "turnTimeoutS": scene.controls.turn_timeout_s,
+        "hooks": scene.hooks,
         "seed": seed,
         "episode": episode,
         "roundsDone": rounds_done,
@@ -118,7 +125,7 @@ def sim_config(
         "maxSteps": scene.max_steps,
         "fps": scene.fps,
         "countdownS": scene.countdown_s,
-        "hud": scene.hud,
+        "hud": hud_config(scene),
         "recordObservations": record_observations,
         "p2p": scene.p2p.model_dump(by_alias=True),
         "takeovers": takeovers or {},
@@ -308,15 +315,17 @@ class RemoteGame:
 
     def _game_message(self, status: str) -> dict[str, Any]:
         return {"game": self.id, "status": status, "episode": self.round, "episodes": self.scene.episodes,
-                "countdown": 0.0, "agent": None, "keys": list(self.scene.controls.keys),
-                "players": self.players_view(), "group": self.group}  # fmt: skip
+                "countdown": 0.0, "agent": None, "keys": self.scene.controls.capture_keys,
+                "input": self.scene.controls.mode, "players": self.players_view(), "group": self.group}  # fmt: skip
 
     def _tell(self, what: str) -> None:
         if self.listener is not None:
             self.listener(what, self)
 
-    def episode_row(self, status: str, steps: int, score: float | None, peers: dict[str, Any]) -> dict[str, Any]:
-        """The episodes-table row (as server mode's, plus what the browsers measured)."""
+    def episode_row(
+        self, status: str, steps: int, score: float | None, peers: dict[str, Any], hooks: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The episodes-table row (as server mode's, plus what the browsers measured and what the hooks returned)."""
         players = {
             agent: spec.model_dump(by_alias=True, exclude_none=True)
             | ({"participant": self.members[agent].progress.participant} if agent in self.members else {})
@@ -338,6 +347,7 @@ class RemoteGame:
             "mode": self.scene.mode,
             "p2p": json.dumps(peers, sort_keys=True) if peers else None,
             "peer_disagreements": self.disagreements if self.scene.mode == "p2p" else None,
+            **(hooks or {}),
         }
 
     # records from the browser ------------------------------------------------------------
@@ -399,14 +409,20 @@ class RemoteGame:
         return key, ""
 
     def _clean_row(self, session: Any, row: Any) -> dict[str, Any]:
-        if not isinstance(row, dict) or len(row) > 32 + MAX_INFO_COLUMNS + 8 * len(self.scene.players):
+        if not isinstance(row, dict) or len(row) > 32 + MAX_INFO_COLUMNS + MAX_HOOK_COLUMNS + 8 * len(
+            self.scene.players
+        ):
             raise BadEntry("a step row must be a map of columns")
         agents = set(self.scene.players)
         clean: dict[str, Any] = {}
+        hooks: dict[str, Any] = {}
         info = 0
         for key, value in row.items():
             if not isinstance(key, str):
                 raise BadEntry("column names must be text")
+            if key.startswith(HOOK_PREFIX) and self.scene.hooks:
+                hooks[key] = value
+                continue
             name, agent = self._split(key)
             if key in ("reward", "t_client_ms") or (
                 name in ("reward", "input_client_ms", "input_frame_ms") and agent in agents
@@ -427,10 +443,13 @@ class RemoteGame:
             elif key.startswith("info_") and len(key) <= 100 and info < MAX_INFO_COLUMNS:
                 info += 1
                 clean[key] = value[:MAX_TEXT] if isinstance(value, str) else client_time(value)
+            elif key == "turn_wait_ms" and self.scene.controls.mode == "turn":
+                clean[key] = self._checked(TURN_WAIT.validate_python, value, key)
             elif key in ("episode", "step"):
                 continue
             else:
                 raise BadEntry(f"column {key[:40]!r} is not one a step records")
+        clean |= self._checked(hook_cells, hooks, "hook columns")
         for agent in self.scene.players:
             if f"action_{agent}" not in clean:
                 raise BadEntry(f"the step has no action for {agent}")
@@ -439,6 +458,13 @@ class RemoteGame:
         clean["t_tick_ns"] = int((t_client + offset) * 1e6) if t_client is not None and offset is not None else None
         clean["t_recv_ns"] = time.time_ns()
         return clean
+
+    @staticmethod
+    def _checked(check: Callable[[Any], Any], value: Any, what: str) -> Any:
+        try:
+            return check(value)
+        except ValueError as exc:  # pydantic's ValidationError is one
+            raise BadEntry(f"{what}: {str(exc).splitlines()[0][:200]}") from None
 
     def _on_step(self, session: Any, agent: str, row: Any) -> None:
         if not isinstance(row, dict):
@@ -518,7 +544,12 @@ class RemoteGame:
         self._check_end(steps)
         score = client_time(entry.get("score"))
         peers = plain_json(entry.get("p2p"), depth=3, items=32, chars=200)
-        report = {"status": status, "steps": steps, "score": score, "p2p": peers if isinstance(peers, dict) else None}
+        hooks = None
+        if "hook" in entry and self.scene.hooks:
+            report_of_hooks = self._checked(EpisodeHooks.model_validate, entry["hook"], "the episode's hook columns")
+            hooks = self._checked(lambda h: h.columns(), report_of_hooks, "the episode's hook columns")
+        report = {"status": status, "steps": steps, "score": score, "p2p": peers if isinstance(peers, dict) else None,
+                  "hooks": hooks}  # fmt: skip
         self.ends.setdefault(episode, {})[agent] = report
         self.ends_since.setdefault(episode, time.monotonic())
 
@@ -543,7 +574,7 @@ class RemoteGame:
         if any(r["steps"] != first["steps"] or r["status"] != first["status"] for r in reports.values()):
             self.disagreements += 1
             peers["_ends"] = {agent: [r["status"], r["steps"]] for agent, r in reports.items()}
-        self.record("episodes", self.episode_row(first["status"], self.step, first["score"], peers))
+        self.record("episodes", self.episode_row(first["status"], self.step, first["score"], peers, first["hooks"]))
         self.episode_open = False
         self.rounds_done += 1
         self._tell("episode_end")
@@ -563,7 +594,8 @@ class RemoteGame:
         detail = detail if isinstance(detail, dict) else {}
         if kind == "takeover" and session.agent == self.authority:
             self._settled(detail)
-        session.pod.event(session, f"{self.scene.mode}_{kind}", {"game": self.id, "group": self.group} | detail)
+        name = kind if kind in SAME_IN_EVERY_MODE else f"{self.scene.mode}_{kind}"
+        session.pod.event(session, name, {"game": self.id, "group": self.group} | detail)
 
     def _settled(self, detail: dict[str, Any]) -> None:
         """The deciding browser says from which frame a handed-over seat plays its fallback (for the episode rows)."""

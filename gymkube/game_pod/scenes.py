@@ -49,7 +49,9 @@ def client_scene(scene: Scene, progress: Progress) -> dict[str, Any]:
             "width": scene.rendering.width,
             "height": scene.rendering.height,
             "background": scene.rendering.background,
-            "keys": list(scene.controls.keys),
+            "keys": scene.controls.capture_keys,
+            "input": scene.controls.mode,
+            "gamepad": scene.controls.gamepad.model_dump(by_alias=True) if scene.controls.gamepad else None,
             "countdownS": scene.countdown_s,
         }
     assert isinstance(scene, EndScene)
@@ -71,7 +73,7 @@ def ending_scene(spec: ExperimentSpec, progress: Progress) -> dict[str, Any]:
         "type": "end",
         "id": f"ended-{reason}",
         "reason": reason,
-        "html": safe_html(ending.html),
+        "html": safe_html(progress.end_message or ending.html),
         "code": progress.completion_code,
         "redirect": redirect_url(end, progress),
         "redirectDelayS": end.redirect_delay_s,

@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from gymkube.game_pod.browser import preload
 from gymkube.game_pod.game import Game, Status
 from gymkube.game_pod.limits import ParticipantBudget
 from gymkube.game_pod.monitoring import ConnectionWatch
@@ -68,6 +69,9 @@ class ParticipantSession:
         """When the pod first saw this participant connected and finished (presence.py hangs up later)."""
         self.connection = ConnectionWatch()
         """How long the round trip to the pod has been over `attention.maxRttMs` (monitoring.py)."""
+        self.page_visible = True
+        self.window_focused = True
+        """What the page said last about itself (the exclusion hook reads them)."""
 
     @property
     def grace_pending(self) -> bool:
@@ -188,8 +192,10 @@ class ParticipantSession:
         if lobby is not None:
             lobby.leave(self, why)
 
-    def leave_group(self, reason: str) -> None:
+    def leave_group(self, reason: str, ending: str | None = None, message: str | None = None) -> None:
         """Leave a group game for good (`dropped`, `excluded`): the spec's onDropout decides what follows.
+
+        This participant's session ends with `ending` (default: the reason) and its `message`, if any.
 
         `fallback`: the seat's fallback player plays on for this participant and the others play on.
         `end`: the game ends for everyone; the others end with the `partnerLeft` ending.
@@ -219,7 +225,7 @@ class ParticipantSession:
                 self.pod.spawn(member.end_session("partner_left"))
         self.game = None
         self.progress.game = None
-        self.pod.spawn(self.end_session(reason))
+        self.pod.spawn(self.end_now(ending or reason, message))
 
     # scenes ----------------------------------------------------------------------------
 
@@ -238,6 +244,7 @@ class ParticipantSession:
             "total": len(self.progress.flow),
             "scene": client_scene(scene, self.progress),
             "resumed": resumed,
+            "preload": preload(self.pod, self.progress),
         }
         await self.emit(Event.SCENE, payload)
         if isinstance(scene, GymScene):
@@ -255,13 +262,14 @@ class ParticipantSession:
         self.record_snapshot()
         self.pod.event(self, "completed", {"code": p.completion_code})
 
-    async def end_session(self, reason: str) -> None:
-        """End the session early with one of the spec's endings (its own message and code)."""
+    async def end_session(self, reason: str, message: str | None = None) -> None:
+        """End the session early with one of the spec's endings (its code; its message, or `message`)."""
         p = self.progress
         if p.end_reason is not None or p.status == "completed":
             return
         ending = getattr(self.pod.spec.endings, reason)
         p.end_reason = reason
+        p.end_message = message
         p.status = "ended"
         auto = f"{CODE_PREFIX[reason]}{uuid.uuid4().hex[:8].upper()}"
         p.completion_code = auto if ending.code == "auto" else ending.code
@@ -296,29 +304,38 @@ class ParticipantSession:
             limits.max_blur is not None and p.focus_losses > limits.max_blur
         )
         if over:
-            self.exclude("attention", {"hidden": p.visibility_losses, "blur": p.focus_losses})
+            self.exclude("excluded", {"by": "attention", "hidden": p.visibility_losses, "blur": p.focus_losses})
 
-    def exclude(self, why: str, detail: dict[str, Any]) -> None:
-        """End the session with the `excluded` ending (recorded with `why`): every exclusion rule ends here.
+    def exclude(self, ending: str, detail: dict[str, Any], message: str | None = None) -> None:
+        """End the session with `ending` now: every exclusion rule ends here (the attention limits, a slow
+        connection, the experiment's exclusion hook; `detail["by"]` says which).
 
         A waiting participant leaves the room; in a group game the spec's onDropout decides for the
         others (their fallback plays the seat, or the game ends for everyone).
         """
         if self.progress.status != "active":
             return
-        self.pod.event(self, "excluded", {"why": why} | detail)
+        self.pod.event(self, "excluded", detail | {"ending": ending})
         self.leave_lobby("excluded")
         if self.game is not None and not self.alone_in(self.game) and self.game.is_active:
-            self.leave_group("excluded")
+            self.leave_group("excluded", ending, message)
             return
         self.end_game("excluded")
-        self.pod.spawn(self.end_session("excluded"))
+        self.pod.spawn(self.end_now(ending, message))
+
+    async def end_now(self, ending: str, message: str | None = None) -> None:
+        """End the session once a scene being finished meanwhile is done (and stop what that started)."""
+        async with self._lock:
+            if self.progress.end_reason is None and self.progress.status == "active":
+                self.leave_lobby(ending)
+                self.end_game("excluded")  # a game a scene finished meanwhile started (leave_group left none)
+            await self.end_session(ending, message)
 
     async def finish_scene(self, scene_key: str, answers: dict[str, Any] | None) -> dict[str, Any]:
         """The browser says the current scene is done; check it, record it, move on."""
         async with self._lock:
             scene = self.scene
-            if scene_key != self.progress.current:
+            if scene_key != self.progress.current or self.progress.status != "active":  # moved on, or ended meanwhile
                 return {"ok": False, "errors": {"_": "This page is out of date; reloading it."}}
             if isinstance(scene, StaticScene):
                 waited = (time.time_ns() - self.progress.scene_entered_ns) / 1e9

@@ -43,6 +43,9 @@ class PodSettings(BaseSettings):
     max_message_bytes: int = 64 * 1024
     turn_urls: list[str] = []
     turn_secret_file: Path | None = None
+    """The experiment's own TURN shared secret (spec.turn.secretName, mounted by the operator)."""
+    turn_credentials_dir: Path | None = None
+    """The experiment's own static TURN credentials (spec.turn.credentialsSecret): files `username` and `credential`."""
     pyodide_url: str = ""
     """Load Pyodide from here (e.g. https://cdn.jsdelivr.net/pyodide/v0.29.3/full/) instead of the pod."""
     package_index_url: str = ""

@@ -27,9 +27,10 @@ from gymkube.storage.backends import Storage
 if TYPE_CHECKING:
     from gymkube.storage.export import Progress
 
-SOURCES = {"human", "default", "absent", "fallback", "policy", "random", "noop"}
-FLAGGED = ("default", "absent", "fallback")
-"""Sources of actions a participant did not choose: no key held, away, or an AI in their seat."""
+SOURCES = {"human", "gamepad", "default", "timeout", "absent", "fallback", "policy", "random", "noop"}
+FLAGGED = ("default", "timeout", "absent", "fallback")
+"""Sources of actions a participant did not choose: no key held, no key within a turn's time, away, or an AI in
+their seat."""
 PLAYED = {"terminated", "truncated", "abandoned", "dropout", "interrupted", "error", "excluded"}
 COUNTED = {"terminated", "truncated", "abandoned"}
 """Episode outcomes that count as played for the participant (the session's `episodes_played`)."""

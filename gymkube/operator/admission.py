@@ -46,8 +46,10 @@ def image_problem(image: str | None, allowed: Sequence[str]) -> str | None:
     return f"spec.image: {image} is not allowed on this platform (allowed: {', '.join(allowed)})"
 
 
-def turn_secret_problem(name: str, namespace: str, secret: Mapping[str, Any] | None) -> str | None:
-    """Why the Secret named by `spec.turn.secretName` may not be mounted, or None.
+def turn_secret_problem(
+    name: str, namespace: str, secret: Mapping[str, Any] | None, field: str = "secretName"
+) -> str | None:
+    """Why the Secret named by `spec.turn.secretName` (or `credentialsSecret`) may not be mounted, or None.
 
     The same words whether the Secret is missing or unlabelled: an Experiment's status must not tell
     its author which Secrets exist in a namespace they may not read. The operator's own Secrets
@@ -58,7 +60,7 @@ def turn_secret_problem(name: str, namespace: str, secret: Mapping[str, Any] | N
     if secret is not None and labels.get(TURN_LABEL) == "true" and not ours:
         return None
     return (
-        f"spec.turn.secretName: there is no Secret {name} labelled {TURN_LABEL}=true in namespace {namespace} "
+        f"spec.turn.{field}: there is no Secret {name} labelled {TURN_LABEL}=true in namespace {namespace} "
         f"(whoever manages that Secret can label it: kubectl label secret {name} {TURN_LABEL}=true)"
     )
 

@@ -10,8 +10,8 @@ participants and their tokens).
 
 Game pods hold no credential of the platform's: their experiment's own key (a Secret of its own,
 see isolation.py), and the control plane's in-cluster URL, which they ask for signed storage URLs
-and TURN credentials. Only an experiment's own TURN secret (`spec.turn.secretName`, admitted by
-label) is mounted into its pods.
+and TURN credentials. Only an experiment's own TURN Secret (`spec.turn.secretName`, a shared secret, or
+`spec.turn.credentialsSecret`, static credentials; admitted by label) is mounted into its pods.
 """
 
 from __future__ import annotations
@@ -127,9 +127,16 @@ def make_configmap(body: Body, settings: OperatorSettings) -> Manifest:
 
 
 def own_turn_secret(body: Body) -> str | None:
-    """The experiment's own TURN Secret (`spec.turn.secretName`); the platform's stays with the control plane."""
-    name: str | None = (body["spec"].get("turn") or {}).get("secretName")
+    """The experiment's own TURN Secret (`spec.turn.secretName` or `credentialsSecret`); the platform's stays with
+    the control plane."""
+    turn = body["spec"].get("turn") or {}
+    name: str | None = turn.get("secretName") or turn.get("credentialsSecret")
     return name
+
+
+def _turn_keys(body: Body) -> list[str]:
+    """The keys of the experiment's TURN Secret its pods read: a shared secret, or static credentials."""
+    return ["secret"] if (body["spec"].get("turn") or {}).get("secretName") else ["username", "credential"]
 
 
 def _env(body: Body, settings: OperatorSettings) -> list[Manifest]:
@@ -151,10 +158,13 @@ def _env(body: Body, settings: OperatorSettings) -> list[Manifest]:
         env.append({"name": "GYMKUBE_PYODIDE_URL", "value": settings.pyodide_url})
     if settings.package_index_url:
         env.append({"name": "GYMKUBE_PACKAGE_INDEX_URL", "value": settings.package_index_url})
-    if own_turn_secret(body):  # the pod mints TURN credentials itself, for the experiment's own TURN servers
+    if own_turn_secret(body):  # the pod hands out TURN credentials itself, for the experiment's own TURN servers
         urls = (body["spec"].get("turn") or {}).get("urls") or []
         env.append({"name": "GYMKUBE_TURN_URLS", "value": json.dumps(list(urls))})
-        env.append({"name": "GYMKUBE_TURN_SECRET_FILE", "value": f"{TURN_DIR}/secret"})
+        if _turn_keys(body) == ["secret"]:
+            env.append({"name": "GYMKUBE_TURN_SECRET_FILE", "value": f"{TURN_DIR}/secret"})
+        else:
+            env.append({"name": "GYMKUBE_TURN_CREDENTIALS_DIR", "value": TURN_DIR})
     return env
 
 
@@ -193,7 +203,7 @@ def _volumes(body: Body, settings: OperatorSettings) -> list[Manifest]:
     ]
     turn_secret = own_turn_secret(body)
     if turn_secret:
-        items = [{"key": "secret", "path": "secret"}]
+        items = [{"key": key, "path": key} for key in _turn_keys(body)]
         volumes.append({"name": "turn", "secret": {"secretName": turn_secret, "items": items, "optional": True}})
     return volumes
 

@@ -60,11 +60,12 @@ async def admit(kube: ChildClient, body: kopf.Body, experiment: Experiment, sett
         Refused: naming every problem.
     """
     problems = [problem] if (problem := image_problem(experiment.spec.image, settings.image_patterns)) else []
-    turn_secret = experiment.spec.turn.secret_name
+    turn_secret = experiment.spec.turn.secret
     if turn_secret:
         namespace = body["metadata"]["namespace"]
         secret = await kube.get("v1", "Secret", namespace, turn_secret)
-        if problem := turn_secret_problem(turn_secret, namespace, secret):
+        field = "secretName" if experiment.spec.turn.secret_name else "credentialsSecret"
+        if problem := turn_secret_problem(turn_secret, namespace, secret, field):
             problems.append(problem)
     if problems:
         raise Refused("; ".join(problems))

@@ -20,7 +20,6 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from gymkube.game_pod.turn import turn_credentials
 from gymkube.keys import POD_API, derive, same
 from gymkube.platform.api.deps import Plane
 from gymkube.platform.plane import ControlPlane
@@ -168,10 +167,7 @@ def make_internal_router(plane: ControlPlane) -> APIRouter:
 
     @router.post("/experiments/{name}/turn")
     async def turn(record: GamePod, request: TurnRequest) -> dict[str, object]:
-        """Short-lived TURN credentials for one participant (the TURN secret stays here)."""
-        secret, urls = plane.turn_secret(), plane.settings.turn_urls
-        if secret is None or not urls:
-            return {"urls": []}
-        return turn_credentials(secret, request.participant, urls)
+        """TURN credentials for one participant (a shared secret stays here; static ones are handed out)."""
+        return plane.turn_credentials(record, request.participant)
 
     return router

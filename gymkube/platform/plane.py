@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from gymkube.game_pod.turn import read_turn_secret
+from gymkube.game_pod.turn import read_static_credentials, read_turn_secret, turn_credentials
 from gymkube.keys import experiment_key, token_key
 from gymkube.platform.loads import BadReport, read_load
 from gymkube.platform.metrics import POD_REPORTS
@@ -73,9 +73,26 @@ class ControlPlane:
         """Where an object of the experiment lives: uploaded bundles with the platform, the rest with its data."""
         return self.storage if key.startswith("bundles/") else self.data_storage(record)
 
-    def turn_secret(self) -> str | None:
-        """The TURN server's shared secret, read when asked (a mounted Secret may change)."""
-        return read_turn_secret(self.settings.turn_secret_file)
+    def turn_credentials(self, record: ExperimentRecord, participant: str) -> dict[str, Any]:
+        """TURN credentials for a participant of `record`'s experiment, read when asked (a Secret may change).
+
+        The experiment's own TURN Secret where the embedded runtime keeps it (on Kubernetes the operator
+        mounts it into the experiment's pods, which never ask), else the platform's; `{"urls": []}` without TURN.
+        """
+        turn, settings = record.experiment.spec.turn, self.settings
+        if turn.secret and settings.runtime == "local":
+            folder = settings.resolved_turn_secrets_dir / turn.secret
+            secret = read_turn_secret(folder / "secret") if turn.secret_name else None
+            if secret is not None:
+                return turn_credentials(secret, participant, list(turn.urls))
+            static = read_static_credentials(folder, list(turn.urls)) if turn.credentials_secret else None
+            if static is not None:
+                return static
+            log.warning("experiment %s names TURN Secret %r, which is not in %s", record.name, turn.secret, folder)
+        secret, urls = read_turn_secret(settings.turn_secret_file), list(settings.turn_urls)
+        if secret is not None and urls:
+            return turn_credentials(secret, participant, urls)
+        return read_static_credentials(settings.turn_credentials_dir, urls) or {"urls": []}
 
     async def refresh(self, at_most_every_s: float = 0.2) -> None:
         """Bring the runtime's experiments up to date now (the researcher API reads what another replica wrote);

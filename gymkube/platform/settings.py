@@ -42,6 +42,12 @@ class PlatformSettings(BaseSettings):
     """TURN servers game pods hand to browsers (p2p); credentials come from the control plane."""
     turn_secret_file: Path | None = None
     """The TURN server's shared secret (coturn `static-auth-secret`); it never reaches a game pod."""
+    turn_credentials_dir: Path | None = None
+    """Or static TURN credentials (a service's username and credential): a folder with the files `username` and
+    `credential` (the chart mounts its Secret there). Handed to browsers as they are."""
+    turn_secrets_dir: Path | None = None
+    """Embedded runtime: experiments' own TURN Secrets, one folder per Secret (`NAME/secret`, or `NAME/username` and
+    `NAME/credential`), named by `spec.turn.secretName` / `credentialsSecret`. Default: STATE_DIR/turn-secrets."""
     internal_url: str = ""
     """Where game pods reach this control plane (default: http://HOST:PORT; on Kubernetes: its Service)."""
     entry_per_minute: float = Field(
@@ -65,6 +71,11 @@ class PlatformSettings(BaseSettings):
             return self.internal_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def resolved_turn_secrets_dir(self) -> Path:
+        """Where the embedded runtime finds experiments' own TURN Secrets."""
+        return self.turn_secrets_dir or self.state_dir / "turn-secrets"
 
     @property
     def storage_url(self) -> str:

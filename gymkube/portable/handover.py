@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import random
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from gymkube.portable.inputs import client_time
+from gymkube.portable.policies import PolicyRunner, choose, page_outputs, tensor
 from gymkube.portable.seats import Moment, Seats
-from gymkube.portable.sim import Sim, choose, policy_input
+from gymkube.portable.sim import Sim
 
 SOURCES = {"human": "h", "default": "d", "absent": "a", "policy": "p", "fallback": "f"}
 """An input's source, as packets carry it."""
@@ -48,8 +49,27 @@ class Handover:
 
         def _event(self, kind: str, detail: dict[str, Any]) -> None: ...
 
+    def _init_handover(self) -> None:
+        self.fallback_runners: dict[str, PolicyRunner] = {}  # seat -> its policy fallback's adapter and timing
+
+    def _runner(self, agent: str, spec: dict[str, Any], source: str) -> PolicyRunner:
+        """The adapter of the policy that plays `agent` now: a policy player's own, or a seat's policy fallback's."""
+        if source == "policy":
+            return self.sim.policies[agent]
+        if agent not in self.fallback_runners:
+            key = (spec.get("observation") or {}).get("key")
+            self.fallback_runners[agent] = PolicyRunner(agent, spec.get("adapter"), key, spec.get("actEvery", 1),
+                                                        self.sim.config.get("searchDir"))  # fmt: skip
+        return self.fallback_runners[agent]
+
+    def reset_runners(self) -> None:
+        """An episode starts: fallback policies' adapters forget their recurrent state (the Sim resets the others)."""
+        for runner in self.fallback_runners.values():
+            runner.reset()
+
     def policy_feeds(self) -> str:
-        """[agent, model file, input, episode, frame] for each policy this page runs for the frame it chooses now."""
+        """[agent, model file, {input: [flat values, shape]}, episode, frame] for each policy this page runs, for
+        the frame it chooses now (`inputDelay` frames ahead); the page answers `policy_result`."""
         if not self.playing or self.sim.over:
             return "[]"
         target = self.frame + 1 + self.delay
@@ -58,27 +78,34 @@ class Handover:
         feeds = []
         for agent in self.gating:
             if agent != self.me and self.seats.mine(agent, at) and target not in inputs[agent]:
-                spec, _ = self.seats.actor(agent, at)
-                observed = policy_input(self.sim.observation, agent, (spec.get("observation") or {}).get("key"))
-                feeds.append([agent, spec["file"], observed, self.episode, target])
+                spec, source = self.seats.actor(agent, at)
+                runner = self._runner(agent, spec, source)
+                feed = {name: tensor(value) for name, value in runner.inputs(self.sim.observation).items()}
+                feeds.append([agent, spec["file"], feed, self.episode, target])
         return json.dumps(feeds)
 
-    def policy_result(self, requests_json: str, logits_json: str) -> None:
-        """The outputs of the feeds asked for: each becomes that agent's input at its frame (and at any frame
-        since its last one that still has none, so a slow inference repeats the policy's previous choice)."""
-        requests, outputs = json.loads(requests_json), json.loads(logits_json)
+    def policy_result(self, requests_json: str, outputs_json: str) -> None:
+        """The model outputs for the feeds asked for ({agent: [[output, flat values, shape], ...]}): each action
+        is that agent's input from its frame for `actEvery` frames (and at any earlier frame that still has none,
+        so a slow inference repeats the policy's previous choice)."""
+        requests, raw = json.loads(requests_json), json.loads(outputs_json)
         for agent, episode, target in requests:
-            logits = outputs.get(agent) if isinstance(outputs, dict) else None
-            if episode != self.episode or not self.playing or not isinstance(logits, list):
+            entries = raw.get(agent) if isinstance(raw, dict) else None
+            if episode != self.episode or not self.playing or not isinstance(entries, list):
                 continue
-            values = [v for v in (client_time(x) for x in logits) if v is not None]
-            if len(values) != len(logits) or not values:
-                continue
+            try:
+                outputs = page_outputs({agent: entries})[agent]
+            except (TypeError, ValueError, IndexError):
+                continue  # not what onnxruntime-web makes: the frames stay predicted, asked for again
             spec, source = self.seats.actor(agent, (episode, target))
-            action = choose(values, spec.get("selection", "greedy"), float(spec.get("temperature", 1.0)),
-                            random.Random(f"{spec.get('seed')}:{episode}:{target}"))  # fmt: skip
+            runner = self._runner(agent, spec, source)
+            rng = random.Random(f"{spec.get('seed')}:{episode}:{target}")
+            pick = partial(choose, selection=spec.get("selection", "greedy"),
+                           temperature=float(spec.get("temperature", 1.0)), rng=rng)  # fmt: skip
+            action = runner.decide(outputs, pick)
             start = self._known_through(agent, self.confirmed) + 1
-            frames = [f for f in range(start, target + 1) if self.seats.mine(agent, (episode, f))]
+            last = min(target + runner.act_every - 1, self.sim.max_steps)
+            frames = [f for f in range(start, last + 1) if self.seats.mine(agent, (episode, f))]
             if frames:
                 self._merge(episode, agent, frames[0], [[action, SOURCES[source]]] * len(frames))
                 self.sending.add(agent)

@@ -82,6 +82,7 @@ class Peer(Handover, Resync, PageGame):
         self.last_ping = -1e18
         self.transport: dict[str, str] = {}
         self._init_resync()
+        self._init_handover()
         self._outbox: list[tuple[str, dict[str, Any]]] = []  # packets made between ticks (hashes, states)
         self.stats = self._new_stats()
         self.playing = False  # an episode is open (started and not yet confirmed over)
@@ -191,6 +192,7 @@ class Peer(Handover, Resync, PageGame):
         self.episode = self.next_episode
         self._clear_episode()
         seed = self.sim.reset(self.episode, self.rounds_done + 1)
+        self.reset_runners()
         self.snapshots[0] = self.sim.save()
         inputs = self._episode_inputs(self.episode)
         default = int(self.default) if self.default != "previous" else 0
@@ -205,6 +207,7 @@ class Peer(Handover, Resync, PageGame):
         self.stats = self._new_stats()
         self.playing = True
         self.entries.append({"k": "start", "e": self.episode, "seed": seed, "t": now_ms})
+        self.report_hooks()
         return json.dumps(self.sim.frame(self.game, now_ms))
 
     # the tick ----------------------------------------------------------------------------
@@ -271,6 +274,7 @@ class Peer(Handover, Resync, PageGame):
                     self.frame += 1
                     self._simulate(self.frame, now_ms)
             end = self._confirm(now_ms)
+            self.report_hooks()
         send = self._packets(now_ms)
         state = self.sim.frame(self.game, now_ms) if self.episode else None
         return json.dumps({"send": send, "state": state, "stalled": stalled, "end": end})
@@ -324,10 +328,7 @@ class Peer(Handover, Resync, PageGame):
     def _end(self, status: str, frame: int, now_ms: float) -> None:
         self.playing = False
         score = self.snapshots[frame]["score"] if frame in self.snapshots else self.sim.score
-        self.entries.append({"k": "end", "e": self.episode, "status": status, "steps": frame, "score": score,
-                             "t": now_ms, "p2p": self.summary()})  # fmt: skip
-        self.rounds_done += 1
-        self.next_episode = self.episode + 1
+        self.end_entry(status, frame, score, now_ms, p2p=self.summary())
 
     def summary(self) -> dict[str, Any]:
         """What this peer measured in the episode: rollbacks, stalls, desyncs, transport, round trip."""

@@ -5,8 +5,8 @@ what happens in the game is here, in Python, so it runs the same in CPython (tes
 Pyodide. Calls from JavaScript pass JSON strings both ways, so no Python object outlives a call.
 
 A step row has the columns of server mode (`action_<agent>`, `source_<agent>`, `input_*_<agent>`,
-`reward`, `terminated`, `truncated`, `obs_hash`, `info_*`) plus `t_client_ms`, the browser's clock
-when the step ran; the pod adds the columns that say whose row it is.
+`reward`, `terminated`, `truncated`, `obs_hash`, `info_*`, `hook_*`, `turn_wait_ms`) plus `t_client_ms`,
+the browser's clock when the step ran; the pod adds the columns that say whose row it is.
 """
 
 from __future__ import annotations
@@ -14,44 +14,18 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import random
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from gymkube.portable.common import hud_text, import_entry_point, split_objects, step_columns
-from gymkube.portable.inputs import HumanSlot, input_columns
+from gymkube.portable.common import import_entry_point, split_objects, step_columns
+from gymkube.portable.hooks import GameHooks
+from gymkube.portable.inputs import HumanSlot, TurnClock, input_columns
+from gymkube.portable.policies import PolicyRunner, choose, page_outputs, tensor
 
 MAX_TAKE = 2000
 """Entries handed to the page per call (a second of play is at most 60 steps per game)."""
-
-
-def flat_floats(value: Any) -> list[float]:
-    """Nested lists, tuples, arrays and numbers as one flat list of floats."""
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if isinstance(value, list | tuple):
-        return [x for item in value for x in flat_floats(item)]
-    return [float(value)]
-
-
-def policy_input(observation: Any, agent: str, key: str | None) -> list[float]:
-    """What a policy reads: the agent's part of a dict observation (or its `key`), flattened."""
-    if isinstance(observation, dict):
-        name = key or agent
-        observation = observation[name] if name in observation else observation
-    if isinstance(observation, dict):
-        return [x for _, v in sorted(observation.items()) for x in flat_floats(v)]
-    return flat_floats(observation)
-
-
-def choose(logits: list[float], selection: str, temperature: float, rng: random.Random) -> int:
-    """Greedy argmax, or a draw from softmax(logits / temperature)."""
-    if selection == "greedy":
-        return max(range(len(logits)), key=lambda i: (logits[i], -i))
-    top = max(logits)
-    weights = [math.exp((x - top) / temperature) for x in logits]
-    return rng.choices(range(len(logits)), weights=weights)[0]
 
 
 def action_count(env: Any, agent: str) -> int:
@@ -80,15 +54,21 @@ class Sim:
 
             self.env = gymnasium.make(spec["id"], disable_env_checker=True, **kwargs)
         self.render_objects = self._renderer(config.get("renderer"), search)
+        self.hooks = GameHooks(config.get("hooks"), config["hud"], search, self.env)
         self.players: dict[str, dict[str, Any]] = config["players"]
         self.humans: list[str] = config["humans"]
-        keys, default = dict(config["keys"]), config["defaultAction"]
-        self.slots = {agent: HumanSlot(agent, keys, default) for agent in self.humans}
+        keys, default, mode = dict(config["keys"]), config["defaultAction"], config.get("inputMode", "held")
+        self.slots = {agent: HumanSlot(agent, keys, default, mode) for agent in self.humans}
+        self.turn = TurnClock(float(config.get("turnTimeoutS", 60))) if mode == "turn" else None
+        self.policies = {
+            agent: PolicyRunner(agent, spec.get("adapter"), (spec.get("observation") or {}).get("key"),
+                                spec.get("actEvery", 1), search)
+            for agent, spec in self.players.items() if spec["type"] == "policy"
+        }  # fmt: skip
         self.multi_agent = len(self.players) > 1
         self.base_seed: int = config["seed"]
         self.max_steps: int = config["maxSteps"]
         self.episodes: int = config["episodes"]
-        self.hud_template: str = config["hud"]
         self.record_observations: bool = bool(config.get("recordObservations"))
         self.episode = 0
         self.round = 0
@@ -118,35 +98,43 @@ class Sim:
         self.sent_permanent.clear()
         for slot in self.slots.values():
             slot.release_all()
+        for runner in self.policies.values():
+            runner.reset()
+        self.hooks.episode_start(episode, seed)
         return seed
 
-    def ai_actions(self, logits: dict[str, list[float]] | None = None) -> dict[str, tuple[int, str]]:
-        """Every AI player's action for the coming step: policies from `logits` (run by the page), others here."""
-        return {
-            agent: (self.ai_action(agent, spec, (logits or {}).get(agent)), spec["type"])
-            for agent, spec in self.players.items()
-            if spec["type"] != "human"
-        }
+    def ai_actions(self, outputs: dict[str, Any] | None = None) -> dict[str, tuple[int, str]]:
+        """Every AI player's action for the coming step: policies from the model `outputs` (run by the page)."""
+        actions: dict[str, tuple[int, str]] = {}
+        for agent, spec in self.players.items():
+            kind = spec["type"]
+            if kind == "human":
+                continue
+            if kind == "policy":
+                rng = random.Random(f"{spec.get('seed')}:{self.episode}:{self.step}")  # stateless: safe to re-run
+                pick = partial(choose, selection=spec.get("selection", "greedy"),
+                               temperature=spec.get("temperature", 1.0), rng=rng)  # fmt: skip
+                actions[agent] = (self.policies[agent].act((outputs or {}).get(agent), pick), "policy")
+            else:
+                actions[agent] = (self.ai_action(agent, spec), kind)
+        return actions
 
-    def ai_action(self, agent: str, spec: dict[str, Any], logits: list[float] | None = None) -> int:
-        """One AI player's action for the coming step (`spec` a player config; a policy's from its `logits`)."""
-        rng = random.Random(f"{spec.get('seed')}:{self.episode}:{self.step}")  # stateless: safe to re-run
-        kind = spec["type"]
-        if kind == "noop":
+    def ai_action(self, agent: str, spec: dict[str, Any]) -> int:
+        """A `random` or `noop` player's action for the coming step (`spec` a player config): every peer of a p2p
+        game computes it alike, seeded by (seed, episode, step)."""
+        if spec["type"] == "noop":
             return int(spec.get("action", 0))
-        if kind == "random":
-            return rng.randrange(action_count(self.env, agent))
-        if not logits:
-            raise ValueError(f"no policy output for {agent}")
-        return choose(logits, spec.get("selection", "greedy"), spec.get("temperature", 1.0), rng)
+        rng = random.Random(f"{spec.get('seed')}:{self.episode}:{self.step}")  # stateless: safe to re-run
+        return rng.randrange(action_count(self.env, agent))
 
     def policy_feeds(self) -> list[list[Any]]:
-        """[agent, model file, flat input] for each policy player: what the page runs through onnxruntime-web."""
+        """[agent, model file, {input: [flat values, shape]}] for each policy due this step ("" is the first
+        input): what the page runs through onnxruntime-web, answering with {agent: {output: nested list}}."""
         feeds = []
-        for agent, spec in self.players.items():
-            if spec["type"] == "policy":
-                key = (spec.get("observation") or {}).get("key")
-                feeds.append([agent, spec["file"], policy_input(self.observation, agent, key)])
+        for agent, runner in self.policies.items():
+            if runner.due:
+                inputs = {name: tensor(value) for name, value in runner.inputs(self.observation).items()}
+                feeds.append([agent, self.players[agent]["file"], inputs])
         return feeds
 
     def advance(self, actions: dict[str, tuple[int, str]], now_ms: float) -> dict[str, Any]:
@@ -167,13 +155,15 @@ class Sim:
         row |= columns
         self.score += counted
         self.over = bool(terminated) or truncated
+        if self.hooks.active:
+            row |= self.hooks.step(self.step, chosen, self.observation, reward, terminated, truncated, info)
         return row
 
     def frame(self, game: str, now_ms: float) -> dict[str, Any]:
         """What the renderer draws now: the `state` message of server mode, built in the browser."""
         current, permanent = split_objects(self.render_objects(), self.sent_permanent)
-        hud = hud_text(self.hud_template, episode=self.round, episodes=self.episodes, score=self.score,
-                       step=self.step, max_steps=self.max_steps)  # fmt: skip
+        hud = self.hooks.hud(episode=self.round, episodes=self.episodes, score=self.score, step=self.step,
+                             max_steps=self.max_steps)  # fmt: skip
         return {"g": game, "e": self.episode, "f": self.step, "o": current, "p": permanent or None,
                 "hud": hud, "a": None, "t": now_ms}  # fmt: skip
 
@@ -185,14 +175,23 @@ class Sim:
         `get_state()` must return fresh, JSON-compatible data (a resync sends it to another browser) and
         `set_state()` must take it back; see examples/pong/pong_env.py.
         """
-        return {"env": self.env.get_state(), "step": self.step, "score": self.score, "over": self.over,
-                "episode": self.episode, "observation": copy.deepcopy(self.observation)}  # fmt: skip
+        snapshot = {"env": self.env.get_state(), "step": self.step, "score": self.score, "over": self.over,
+                    "episode": self.episode, "observation": copy.deepcopy(self.observation)}  # fmt: skip
+        if self.hooks.active:  # a hooks object that keeps state between steps has get_state()/set_state() too
+            snapshot["hooks"] = self.hooks.get_state()
+        return snapshot
 
     def load(self, snapshot: dict[str, Any]) -> None:
         """Go back to a saved moment (objects on screen are re-sent whole)."""
         self.env.set_state(snapshot["env"])
         self.step, self.score, self.over = snapshot["step"], snapshot["score"], snapshot["over"]
         self.episode, self.observation = snapshot["episode"], snapshot["observation"]
+        if "hooks" in snapshot:
+            self.hooks.set_state(snapshot["hooks"])
+
+    def episode_end(self, status: str, steps: int, score: float) -> dict[str, Any]:
+        """The episode row's columns from the hooks (a bonus, `hook_*`), empty without hooks."""
+        return self.hooks.episode_end(self.episode, status, steps, score) if self.hooks.active else {}
 
     @staticmethod
     def snapshot_hash(snapshot: dict[str, Any]) -> str:
@@ -223,6 +222,24 @@ class PageGame:
         taken, self.entries = self.entries[:MAX_TAKE], self.entries[MAX_TAKE:]
         return json.dumps(taken)
 
+    def end_entry(self, status: str, steps: int, score: float, now_ms: float, **extra: Any) -> None:
+        """Record an episode's end (with what the hooks add) and move on; the scene's hooks end with its last."""
+        sim = self.sim
+        hooks = sim.episode_end(status, steps, score)
+        self.entries.append({"k": "end", "e": sim.episode, "status": status, "steps": steps, "score": score,
+                             "t": now_ms, **({"hook": hooks} if hooks else {}), **extra})  # fmt: skip
+        self.rounds_done += 1
+        self.next_episode = sim.episode + 1
+        if self.finished:
+            sim.hooks.game_end(self.rounds_done)
+        self.report_hooks()
+
+    def report_hooks(self) -> None:
+        """The game's first problem with its hooks, once, as an event for the pod to record."""
+        problem = self.sim.hooks.take_error()
+        if problem is not None:
+            self.entries.append({"k": "event", "kind": "hook_error", "detail": problem})
+
 
 class Solo(PageGame):
     """`client` mode: one participant's game, stepped by the page at the scene's frame rate.
@@ -234,6 +251,7 @@ class Solo(PageGame):
     def __init__(self, config_json: str) -> None:
         super().__init__(config_json)
         self.human = self.sim.humans[0]
+        self.fed_waiting: bool | None = None
 
     def key(self, key: str, down: bool, seq: int, client_ms: float, frame: int | None, frame_ms: float | None) -> None:
         """A key went down or up (only while an episode runs)."""
@@ -244,27 +262,44 @@ class Solo(PageGame):
         """Begin the next episode; its first frame."""
         episode = self.next_episode
         seed = self.sim.reset(episode, self.rounds_done + 1)
+        if self.sim.turn is not None:
+            self.sim.turn.restart(now_ms / 1000)
         self.entries.append({"k": "start", "e": episode, "seed": seed, "t": now_ms})
+        self.report_hooks()
         return json.dumps(self.sim.frame(self.game, now_ms))
 
-    def feeds(self) -> str:
-        """Policy inputs for this frame."""
-        return json.dumps(self.sim.policy_feeds())
+    def waiting(self, now_ms: float) -> bool:
+        """`turn` mode: no step yet (no key pressed, and the longest wait is not over)."""
+        turn = self.sim.turn
+        return turn is not None and not self.sim.slots[self.human].ready and not turn.expired(now_ms / 1000)
 
-    def tick(self, logits_json: str, now_ms: float) -> str:
-        """One step: {state, end: None or the episode's status}."""
+    def feeds(self, now_ms: float = 0.0) -> str:
+        """Policy inputs for this frame (none while a turn-based game waits for a key): [agent, model file,
+        {input: [flat values, shape]}] for each policy due, "" naming the model's first input."""
+        self.fed_waiting = self.waiting(now_ms)
+        return "[]" if self.fed_waiting else json.dumps(self.sim.policy_feeds())
+
+    def tick(self, outputs_json: str, now_ms: float) -> str:
+        """One step with the model outputs of `feeds` ({agent: [[output, flat values, shape], ...]}):
+        {state, end: None or the episode's status}; {state: None} while a turn waits for a key."""
         sim = self.sim
+        waiting, self.fed_waiting = (self.waiting(now_ms) if self.fed_waiting is None else self.fed_waiting), None
+        if waiting:  # as `feeds` decided: a key pressed since then counts from the next tick
+            return json.dumps({"state": None, "end": None})
         slot = sim.slots[self.human]
         action, source, event = slot.take_action()
-        actions = sim.ai_actions(json.loads(logits_json) if logits_json else None)
+        row: dict[str, Any] = {}
+        if sim.turn is not None:
+            source = "timeout" if source == "default" else source
+            row["turn_wait_ms"] = sim.turn.waited_ms(now_ms / 1000)
+            sim.turn.restart(now_ms / 1000)
+        actions = sim.ai_actions(page_outputs(json.loads(outputs_json)) if outputs_json else None)
         actions[self.human] = (action, source)
-        row = sim.advance(actions, now_ms) | input_columns(self.human, event)
+        row |= sim.advance(actions, now_ms) | input_columns(self.human, event)
         self.entries.append({"k": "step", "row": row})
         end = None
         if sim.over:
             end = "terminated" if row["terminated"] else "truncated"
-            self.entries.append({"k": "end", "e": sim.episode, "status": end, "steps": sim.step,
-                                 "score": sim.score, "t": now_ms})  # fmt: skip
-            self.rounds_done += 1
-            self.next_episode = sim.episode + 1
+            self.end_entry(end, sim.step, sim.score, now_ms)
+        self.report_hooks()
         return json.dumps({"state": sim.frame(self.game, now_ms), "end": end})

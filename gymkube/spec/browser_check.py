@@ -44,6 +44,42 @@ def _imports(tree: ast.AST) -> set[str]:
     return names
 
 
+def browser_modules(scene: GymScene) -> list[str]:
+    """The experiment's modules a browser scene imports: its environment, renderer, hooks, HUD and adapters."""
+    entries = [
+        scene.environment.entry_point,
+        scene.rendering.renderer,
+        scene.hooks,
+        getattr(scene.hud, "function", None),
+    ]
+    entries += [p.adapter for p in scene.policies]
+    return list(dict.fromkeys(e.partition(":")[0] for e in entries if e))
+
+
+def _module_warnings(where: str, bundle: Path, module: str, listed: set[str]) -> tuple[list[str], ast.AST | None]:
+    """What keeps one of the experiment's modules from importing in the browser, and its syntax tree."""
+    path = _module_file(bundle, module)
+    if path is None:
+        return [f"{where}: module {module!r} is not in the experiment's files ({bundle})"], None
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    except (SyntaxError, UnicodeDecodeError) as exc:
+        return [f"{where}: {path.name} cannot be read as Python: {exc}"], None
+    local = {p.stem for p in bundle.glob("*.py")} | {p.parent.name for p in bundle.glob("*/__init__.py")}
+    missing = sorted(
+        name for name in _imports(tree)
+        if name not in sys.stdlib_module_names and name not in local and name not in PROVIDED
+        and name.lower() not in listed
+    )  # fmt: skip
+    if not missing:
+        return [], tree
+    return [
+        f"{where}: {path.name} imports {', '.join(missing)}, which the browser does not have; list "
+        "them in 'environment.packages' (installed by micropip from the package index or a wheel in the "
+        "experiment's files), or remove the import"
+    ], tree
+
+
 def scene_warnings(scene: GymScene, bundle: Path | None) -> list[str]:
     """What may keep this scene's environment from running in the browser."""
     if scene.mode == "server":
@@ -58,37 +94,20 @@ def scene_warnings(scene: GymScene, bundle: Path | None) -> list[str]:
                 "reachable), or use a pure-Python 'entryPoint' from the experiment's files"
             ]
         return []
-    assert scene.environment.entry_point is not None
     if bundle is None:
         return [f"{where}: the environment's files are not available here, so they were not checked"]
-    module = scene.environment.entry_point.partition(":")[0]
-    path = _module_file(bundle, module)
-    if path is None:
-        return [f"{where}: module {module!r} is not in the experiment's files ({bundle})"]
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-    except (SyntaxError, UnicodeDecodeError) as exc:
-        return [f"{where}: {path.name} cannot be read as Python: {exc}"]
-    local = {p.stem for p in bundle.glob("*.py")} | {p.parent.name for p in bundle.glob("*/__init__.py")}
-    missing = sorted(
-        name for name in _imports(tree)
-        if name not in sys.stdlib_module_names and name not in local and name not in PROVIDED
-        and name.lower() not in listed
-    )  # fmt: skip
-    warnings = []
-    if missing:
-        warnings.append(
-            f"{where}: {path.name} imports {', '.join(missing)}, which the browser does not have; list "
-            "them in 'environment.packages' (installed by micropip from the package index or a wheel in the "
-            "experiment's files), or remove the import"
-        )
-    if scene.mode == "p2p":
-        methods = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
-        if not {"get_state", "set_state"} <= methods:
-            warnings.append(
-                f"{where}: no get_state()/set_state() found in {path.name}; p2p rollback needs them "
-                "(JSON-compatible state; see examples/pong/pong_env.py)"
-            )
+    warnings: list[str] = []
+    environment = scene.environment.entry_point.partition(":")[0] if scene.environment.entry_point else None
+    for module in browser_modules(scene):
+        found, tree = _module_warnings(where, bundle, module, listed)
+        warnings += found
+        if module == environment and tree is not None and scene.mode == "p2p":
+            methods = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+            if not {"get_state", "set_state"} <= methods:
+                warnings.append(
+                    f"{where}: no get_state()/set_state() found in {module}; p2p rollback needs them "
+                    "(JSON-compatible state; see examples/pong/pong_env.py)"
+                )
     return warnings
 
 

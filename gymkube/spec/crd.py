@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from gymkube.spec.base import NoAnchorDumper
 from gymkube.spec.experiment import API_VERSION, KIND, ExperimentSpec, Metadata
 
 GROUP, VERSION = API_VERSION.split("/")
@@ -381,18 +382,11 @@ def build_crd() -> dict[str, Any]:
     }
 
 
-class _Dumper(yaml.SafeDumper):
-    """Writes shared sub-trees out in full: no `&id001` anchors in a generated manifest."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
 def render_crd_yaml() -> str:
     """The CRD as YAML, as checked in at charts/gymkube/crds/experiments.gymkube.io.yaml."""
     body = yaml.dump(
         build_crd(),
-        Dumper=_Dumper,
+        Dumper=NoAnchorDumper,
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,

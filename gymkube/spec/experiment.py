@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, model_validator
 
-from gymkube.spec.base import Html, Name, ShortText, SpecModel, Text
+from gymkube.spec.base import EntryPoint, Html, Name, ShortText, SpecModel, TaggedModel, Text
 from gymkube.spec.gym import GymScene
 from gymkube.spec.scenes import Block, EndScene, FlowItem, Scene
 
-API_VERSION = "gymkube.io/v1alpha1"
-KIND = "Experiment"
+API_VERSION: Final = "gymkube.io/v1alpha1"
+KIND: Final = "Experiment"
 
 # Fields the Kubernetes API server adds to every object's metadata; accepted and ignored so
 # that `kubectl get -o yaml` output validates, while a typo such as `lables` is still refused.
@@ -94,14 +94,49 @@ class DataSpec(SpecModel):
 
 
 class TurnSpec(SpecModel):
-    """A TURN server for peer-to-peer play; pods hand out short-lived credentials, never the secret."""
+    """The experiment's own TURN server for peer-to-peer play (default: the platform's).
+
+    Either a shared secret (`secretName`: pods hand out short-lived credentials, never the secret) or static
+    credentials (`credentialsSecret`: a username and credential, as services such as metered.ca give out,
+    handed to browsers as they are). Either Secret needs the label gymkube.io/turn=true.
+    """
 
     secret_name: Name | None = Field(
         None, description="Secret with key `secret`: the TURN server's static-auth-secret (default: chart's)."
     )
+    credentials_secret: Name | None = Field(
+        None,
+        description="Secret with keys `username` and `credential`: static TURN credentials, handed to browsers "
+        "as they are (anyone in the study can read them; prefer secretName where the TURN server supports it).",
+    )
     urls: list[Annotated[str, Field(pattern=r"^turns?:[\w.:\[\]-]+(\?transport=(udp|tcp))?$", max_length=200)]] = Field(
         default_factory=list, max_length=8, description="e.g. turn:turn.example.org:3478"
     )
+
+    @model_validator(mode="after")
+    def _one_scheme(self) -> TurnSpec:
+        if self.secret_name is not None and self.credentials_secret is not None:
+            raise ValueError("give one of 'secretName' (shared secret) or 'credentialsSecret' (static credentials)")
+        if (self.secret_name or self.credentials_secret) and not self.urls:
+            raise ValueError("'urls' must name the TURN server(s) the secret is for")
+        return self
+
+    @property
+    def secret(self) -> str | None:
+        """The Secret this experiment's TURN configuration reads, if any."""
+        return self.secret_name or self.credentials_secret
+
+
+class Exclusion(SpecModel):
+    """A researcher's own exclusion rule, called on the game pod with what it measured of the participant."""
+
+    hook: EntryPoint | None = Field(
+        None,
+        description="module:fn from the experiment's files, called with the participant's measures (latency, "
+        "focus and visibility losses, ...) at entry and every `everyS` of play; it returns nothing to go on, or "
+        "{ending, message} to end the session.",
+    )
+    every_s: float = Field(5, ge=1, le=600, description="Seconds between calls while a game is played.")
 
 
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -195,6 +230,7 @@ class ExperimentSpec(SpecModel):
     turn: TurnSpec = Field(default_factory=lambda: TurnSpec())
     endings: Endings = Field(default_factory=lambda: Endings())
     attention: Attention = Field(default_factory=lambda: Attention())
+    exclusion: Exclusion = Field(default_factory=lambda: Exclusion())
 
     @model_validator(mode="after")
     def _well_formed_flow(self) -> ExperimentSpec:
@@ -245,11 +281,13 @@ class ExperimentSpec(SpecModel):
         raise KeyError(scene_id)
 
 
-class Experiment(SpecModel):
-    """An `Experiment` manifest (apiVersion gymkube.io/v1alpha1)."""
+class Experiment(TaggedModel):
+    """An `Experiment` manifest (apiVersion gymkube.io/v1alpha1); a manifest must name both (see load.py)."""
 
-    api_version: Literal["gymkube.io/v1alpha1"]
-    kind: Literal["Experiment"]
+    tags = ("api_version", "kind")
+
+    api_version: Literal["gymkube.io/v1alpha1"] = API_VERSION
+    kind: Literal["Experiment"] = KIND
     metadata: Metadata
     spec: ExperimentSpec
     status: dict[str, Any] | None = Field(None, description="Written by the platform; ignored.")

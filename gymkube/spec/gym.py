@@ -16,10 +16,11 @@ from gymkube.spec.base import (
     SceneId,
     ShortText,
     SpecModel,
+    TaggedModel,
 )
+from gymkube.spec.controls import Controls
 
-KeyName = Annotated[str, Field(pattern=r"^[A-Za-z0-9 ]{1,20}$")]
-"""A KeyboardEvent.key value such as 'ArrowLeft', 'a' or ' ' (space)."""
+__all__ = ["Controls", "GymScene", "HumanPlayer", "NoopPlayer", "PolicyPlayer", "RandomPlayer"]
 
 
 class EnvironmentSpec(SpecModel):
@@ -56,12 +57,18 @@ class ObservationFeed(SpecModel):
     flatten: bool = True
 
 
-class PolicyPlayer(SpecModel):
-    """An ONNX policy from the experiment's files: observation in, action logits out."""
+class PolicyPlayer(TaggedModel):
+    """An ONNX policy from the experiment's files: observation in, action logits out (or through an adapter)."""
 
-    type: Literal["policy"]
+    type: Literal["policy"] = "policy"
     file: OnnxPath
     observation: ObservationFeed = Field(default_factory=lambda: ObservationFeed())
+    adapter: EntryPoint | None = Field(
+        None,
+        description="module:Class from the experiment's files: builds the model's inputs from the observation, "
+        "reads its outputs and keeps recurrent state between steps (reset at each episode).",
+    )
+    act_every: int = Field(1, ge=1, le=1000, description="The policy acts every k-th step; its action repeats between.")
     selection: Literal["greedy", "sample"] = "greedy"
     temperature: float = Field(1.0, gt=0, le=100)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
@@ -69,19 +76,19 @@ class PolicyPlayer(SpecModel):
     color: Color | None = None
 
 
-class RandomPlayer(SpecModel):
+class RandomPlayer(TaggedModel):
     """Samples the agent's action space each step (seeded, recorded)."""
 
-    type: Literal["random"]
+    type: Literal["random"] = "random"
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     label: ShortText | None = None
     color: Color | None = None
 
 
-class NoopPlayer(SpecModel):
+class NoopPlayer(TaggedModel):
     """Always takes the same action."""
 
-    type: Literal["noop"]
+    type: Literal["noop"] = "noop"
     action: int = Field(0, ge=0, le=1_000_000)
     label: ShortText | None = None
     color: Color | None = None
@@ -90,10 +97,10 @@ class NoopPlayer(SpecModel):
 AiPlayer = Annotated[PolicyPlayer | RandomPlayer | NoopPlayer, Field(discriminator="type")]
 
 
-class HumanPlayer(SpecModel):
+class HumanPlayer(TaggedModel):
     """A participant plays this agent with the keyboard."""
 
-    type: Literal["human"]
+    type: Literal["human"] = "human"
     label: ShortText | None = None
     color: Color | None = None
     fallback: AiPlayer | None = Field(
@@ -163,18 +170,16 @@ class GroupSpec(SpecModel):
     )
 
 
-class Controls(SpecModel):
-    """Keys to actions; what a human does when no key is held."""
+class HudSource(SpecModel):
+    """The heads-up line from code: a function of the environment, or the environment's own `hud_text()`."""
 
-    keys: dict[KeyName, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(default_factory=dict, max_length=32)
-    default_action: int | Literal["previous"] = Field(
-        0, description="The action when no key is held: an action number, or 'previous' to repeat the last."
-    )
+    function: EntryPoint | None = Field(None, description="module:fn(env) -> text, from the experiment's files.")
+    environment: bool = Field(False, description="true: the environment's hud_text() method.")
 
     @model_validator(mode="after")
-    def _non_negative_default(self) -> Controls:
-        if isinstance(self.default_action, int) and not 0 <= self.default_action <= 1_000_000:
-            raise ValueError("'defaultAction' must be between 0 and 1000000 or 'previous'")
+    def _one_source(self) -> HudSource:
+        if (self.function is None) == (not self.environment):
+            raise ValueError("give exactly one of 'function' (module:fn) or 'environment: true'")
         return self
 
 
@@ -210,10 +215,10 @@ class P2PSpec(SpecModel):
     )
 
 
-class GymScene(SpecModel):
+class GymScene(TaggedModel):
     """Play an environment for some episodes, stepped at `fps` on the pod or in the browser (`mode`)."""
 
-    type: Literal["gym"]
+    type: Literal["gym"] = "gym"
     id: SceneId
     mode: Literal["server", "client", "p2p"] = Field(
         "server",
@@ -228,12 +233,22 @@ class GymScene(SpecModel):
     episodes: int = Field(1, ge=1, le=1000)
     max_steps: int = Field(1000, ge=1, le=100_000)
     fps: int = Field(30, ge=1, le=60)
-    controls: Controls = Field(default_factory=lambda: Controls())
+    controls: Controls
     rendering: Rendering = Field(default_factory=lambda: Rendering())
     seed: int | None = Field(
         None, ge=0, le=2**31 - 1, description="Episode k resets with seed+k; none: drawn, recorded."
     )
-    hud: Annotated[str, Field(max_length=200)] = "Episode {episode}/{episodes}   Score {score}"
+    hud: Annotated[str, Field(max_length=200)] | HudSource = Field(
+        "Episode {episode}/{episodes}   Score {score}",
+        description="The heads-up line: a template ({episode}, {episodes}, {score}, {step}, {max_steps}), or "
+        "{function: module:fn} / {environment: true} for text from code. Sent when it changes.",
+    )
+    hooks: EntryPoint | None = Field(
+        None,
+        description="module:Class from the experiment's files with any of on_episode_start, on_step (extra "
+        "hook_* columns, HUD text), on_episode_end (a bonus in the episode row) and on_game_end; it runs where "
+        "the environment runs (the pod, or the browser).",
+    )
     countdown_s: int = Field(3, ge=0, le=10)
     reconnect_grace_s: float = Field(20, ge=0, le=600)
     group: GroupSpec | None = Field(
@@ -256,8 +271,6 @@ class GymScene(SpecModel):
                     f"'group.{which}: fallback' needs a 'fallback' player for every human seat; "
                     f"missing for {', '.join(missing)}"
                 )
-        if not self.controls.keys:
-            raise ValueError("'controls.keys' must map at least one key to an action")
         self._fits_mode(humans)
         return self
 
@@ -270,13 +283,22 @@ class GymScene(SpecModel):
             raise ValueError(f"mode '{self.mode}' draws objects in the browser; 'rendering.mode: rgb' needs 'server'")
         if self.mode == "client" and len(humans) != 1:
             raise ValueError("mode 'client' is for one 'human' player (beside any AI); use 'p2p' for several")
-        if self.mode == "p2p" and len(humans) < 2:
-            raise ValueError("mode 'p2p' needs two or more 'human' players; use 'client' for one")
+        if self.mode == "p2p":
+            if len(humans) < 2:
+                raise ValueError("mode 'p2p' needs two or more 'human' players; use 'client' for one")
+            if self.controls.mode == "turn":
+                raise ValueError("mode 'p2p' steps on a clock; turn-based play ('controls.mode: turn') needs 'server'")
 
     @property
     def human_agents(self) -> list[str]:
         """The agents participants play, in spec order (seats are filled in arrival order)."""
         return [a for a, p in self.players.items() if isinstance(p, HumanPlayer)]
+
+    @property
+    def policies(self) -> list[PolicyPlayer]:
+        """Every ONNX policy that may play: policy players, and human seats' policy fallbacks."""
+        players = [*self.players.values(), *(p.fallback for p in self.players.values() if isinstance(p, HumanPlayer))]
+        return [p for p in players if isinstance(p, PolicyPlayer)]
 
     @property
     def human_agent(self) -> str:

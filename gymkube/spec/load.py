@@ -137,11 +137,16 @@ def parse_experiment(data: Any, source: str = "manifest") -> Experiment:
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else type(data).__name__
         raise ManifestError(source, [f"(document): expected a mapping (an Experiment), got {kind}"])
+    # The Python API may leave apiVersion and kind to their defaults; a document must say what it is.
+    unnamed = [f"{key}: required field is missing" for key in ("apiVersion", "kind") if key not in data]
     try:
-        return Experiment.model_validate(data)
+        experiment = Experiment.model_validate(data)
     except ValidationError as exc:
         problems = list(dict.fromkeys(_describe(e) for e in exc.errors(include_url=False)))
-        raise ManifestError(source, problems) from None
+        raise ManifestError(source, unnamed + problems) from None
+    if unnamed:
+        raise ManifestError(source, unnamed)
+    return experiment
 
 
 def load_experiments(text: str | bytes, source: str = "manifest") -> list[Experiment]:

@@ -13,6 +13,7 @@ from gymkube.spec.base import (
     SceneId,
     ShortText,
     SpecModel,
+    TaggedModel,
     Text,
     UrlTemplate,
 )
@@ -30,13 +31,13 @@ class PageField(SpecModel):
     max_length: int = Field(1000, ge=1, le=10_000, description="Longest text accepted, in characters.")
 
 
-class StaticScene(SpecModel):
+class StaticScene(TaggedModel):
     """A page of HTML (inline or a file from the experiment) with a continue button.
 
     The page runs in a sandboxed frame: its own scripts run there, and its named fields are recorded.
     """
 
-    type: Literal["static"]
+    type: Literal["static"] = "static"
     id: SceneId
     title: ShortText | None = None
     html: Html | None = None
@@ -91,10 +92,10 @@ class Question(SpecModel):
         return self
 
 
-class SurveyScene(SpecModel):
+class SurveyScene(TaggedModel):
     """A page of questions; answers are checked on the server and recorded."""
 
-    type: Literal["survey"]
+    type: Literal["survey"] = "survey"
     id: SceneId
     title: ShortText | None = None
     html: Html | None = None
@@ -109,10 +110,10 @@ class SurveyScene(SpecModel):
         return self
 
 
-class EndScene(SpecModel):
+class EndScene(TaggedModel):
     """The last scene: a completion code and/or a redirect (e.g. back to Prolific)."""
 
-    type: Literal["end"]
+    type: Literal["end"] = "end"
     id: SceneId = "end"
     html: Html = "<h2>Thank you!</h2><p>You have finished the study.</p>"
     completion_code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = Field(
@@ -127,10 +128,10 @@ class EndScene(SpecModel):
 BlockItem = Annotated[StaticScene | SurveyScene | GymScene, Field(discriminator="type")]
 
 
-class Block(SpecModel):
+class Block(TaggedModel):
     """Scenes given in a fixed, random or counterbalanced order, optionally repeated."""
 
-    type: Literal["block"]
+    type: Literal["block"] = "block"
     id: SceneId
     order: Literal["fixed", "random", "counterbalance"] = "fixed"
     repeat: int = Field(1, ge=1, le=20)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -191,6 +192,24 @@ def test_the_turn_and_storage_credentials_reach_the_control_plane_and_never_the_
     ]
     assert not [m for m in operator["volumeMounts"] if m["name"] == "turn"]
     assert operator_settings(docs, monkeypatch).control_plane_url == "http://gymkube-controlplane.lab.svc:8080"
+
+
+def test_static_turn_credentials_are_mounted_into_the_control_plane_only(
+    render: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = render("--set", "turn.existingCredentialsSecret=metered", "--set", "turn.urls={turn:relay.metered.ca:80}")
+    control_plane = find(docs, "Deployment", "gymkube-controlplane")["spec"]["template"]["spec"]
+    items = [{"key": "username", "path": "username"}, {"key": "credential", "path": "credential"}]
+    assert {v["name"]: v for v in control_plane["volumes"]}["turn"]["secret"] == {"secretName": "metered",
+                                                                                   "items": items}  # fmt: skip
+    env = env_of(container(docs, "gymkube-controlplane"))
+    assert env["GYMKUBE_TURN_CREDENTIALS_DIR"] == "/var/run/gymkube/turn" and "GYMKUBE_TURN_SECRET_FILE" not in env
+    for name, value in env.items():
+        if isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    assert PlatformSettings().turn_credentials_dir == Path("/var/run/gymkube/turn")
+    operator = container(docs, "gymkube-operator")
+    assert not [m for m in operator.get("volumeMounts", []) if m["name"] == "turn"]
 
 
 def test_allowed_images_default_to_the_platform_image_and_both_gates_get_the_same_list(

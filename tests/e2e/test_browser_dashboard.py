@@ -137,7 +137,7 @@ def test_a_bot_run_shows_live_and_pause_stops_new_entries(platform: Platform):
         page.wait_for_selector("#participants tbody a:text-is('live0')", timeout=30_000)  # newest first, no reload
         page.wait_for_function("() => Number(document.querySelector('.card .value').textContent) >= 3")  # here now
         shot(page, "live")
-        page.set_viewport_size({"width": 1280, "height": 1300})  # the README's picture (docs/images/dashboard.png)
+        page.set_viewport_size({"width": 1280, "height": 1300})  # docs/images/dashboard.png
         page.screenshot(path=str(ARTIFACTS / "dashboard-readme.png"))
         page.set_viewport_size({"width": 1400, "height": 2000})
         worker.join(120)

@@ -1,4 +1,5 @@
-"""Debian's coturn on 127.0.0.1 with a shared secret, as the chart's TURN server would be for game pods."""
+"""Debian's coturn on 127.0.0.1 with a shared secret, as the chart's TURN server would be for game pods (or with one
+static user, as TURN services that hand out a fixed username and credential are)."""
 
 from __future__ import annotations
 
@@ -55,8 +56,9 @@ class TurnServer:
 
 
 @contextmanager
-def turnserver(folder: Path) -> Iterator[TurnServer]:
-    """coturn in the foreground: loopback only, auth by the TURN REST API secret, relays allowed to loopback."""
+def turnserver(folder: Path, static_user: tuple[str, str] | None = None) -> Iterator[TurnServer]:
+    """coturn in the foreground: loopback only, auth by the TURN REST API secret (or long-term credentials of
+    `static_user`: name and password), relays allowed to loopback."""
     binary = shutil.which("turnserver")
     if binary is None:
         pytest.fail("coturn is not installed: run `make system-deps` (apt-get install coturn)")
@@ -68,7 +70,9 @@ def turnserver(folder: Path) -> Iterator[TurnServer]:
     low = 49152 + (port % 8000)
     args = [
         binary, "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", f"--listening-port={port}",
-        f"--min-port={low}", f"--max-port={low + 200}", "--use-auth-secret", f"--static-auth-secret={secret}",
+        f"--min-port={low}", f"--max-port={low + 200}",
+        *(["--lt-cred-mech", f"--user={static_user[0]}:{static_user[1]}"] if static_user
+          else ["--use-auth-secret", f"--static-auth-secret={secret}"]),
         "--realm=gymkube.test", "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint",
         "--log-file=stdout", "--simple-log", f"--pidfile={folder / 'turnserver.pid'}", f"--userdb={folder / 'turndb'}",
     ]  # fmt: skip

@@ -49,7 +49,9 @@ anything = (
 
 PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "s": st.integers(1, 10**6) | st.integers(1_700_000_000_000, 1_800_000_000_000),
-    "k": st.sampled_from(["ArrowLeft", "ArrowRight", "ArrowUp", " ", "a"]),
+    "k": st.sampled_from(
+        ["ArrowLeft", "ArrowRight", "ArrowUp", " ", "a", "pad:b0", "pad:a1+", "pad:b99", "ArrowUp+ArrowLeft", "pad:"]
+    ),
     "d": st.booleans(),
     "t": st.floats(1.7e12, 1.8e12),
     "ft": st.floats(1.7e12, 1.8e12),
@@ -68,6 +70,8 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "id": st.text("0123456789abcdef", min_size=16, max_size=16) | st.sampled_from(["", "x" * 65]),
     "n": st.integers(0, 60),
     "via": st.sampled_from(["direct", "turn", "relay", None]),
+    "hook": st.dictionaries(st.sampled_from(["bonus", "hook_errors", "hook_x", "x"]), values, max_size=3),
+    "row": st.dictionaries(st.sampled_from(["episode", "step", "action_blue", "hook_x", "turn_wait_ms"]), values),
 }
 
 
@@ -85,7 +89,7 @@ def shaped(event: str) -> st.SearchStrategy[dict[str, Any]]:
     if event == Event.RECORDS:
         entry = st.fixed_dictionaries(
             {"k": field("kind")},
-            optional={n: field(n) for n in ("e", "row", "status", "steps", "kind", "detail", "v", "p2p")},
+            optional={n: field(n) for n in ("e", "row", "status", "steps", "kind", "detail", "v", "p2p", "hook")},
         )
         return st.fixed_dictionaries({"g": field("g")}, optional={"x": st.lists(entry | anything, max_size=8)})
     return st.fixed_dictionaries({}, optional={name: field(name) for name in dict.fromkeys(names)})

@@ -136,6 +136,9 @@ def test_whatever_pages_send_the_pod_answers_keeps_writing_and_every_honest_step
 ):
     document = yaml.safe_load(quick_manifest(tmp_path, "forage_ai.yaml", episodes=1, maxSteps=150, fps=30).read_text())
     document["spec"]["capacity"] = 500
+    controls = document["spec"]["scenes"][2]["controls"]  # combinations and a gamepad: more for a page to get wrong
+    controls["keys"]["ArrowUp+ArrowLeft"] = 1
+    controls["gamepad"] = {"buttons": {0: 2}, "axes": {"1-": 1}}
     with game_pod_process(tmp_path, document, secret=SECRET, bundle_dir=str(FORAGE_DIR)) as port:
         study = Study(f"http://127.0.0.1:{port}")
         try:

@@ -64,3 +64,29 @@ def test_a_pod_serves_its_ordinal_path_fetches_its_bundle_and_hands_out_turn_cre
         expected = base64.b64encode(hmac.new(TURN_SECRET.encode(), credentials["username"].encode(),
                                              hashlib.sha1).digest()).decode()  # fmt: skip
         assert credentials["credential"] == expected
+
+
+def test_a_pod_with_its_experiments_static_turn_credentials_mounted_hands_them_out(tmp_path: Path):
+    document = yaml.safe_load(quick_manifest(tmp_path, "cartpole.yaml").read_text())
+    mounted = tmp_path / "turn"  # as the operator mounts a credentialsSecret: one file per key
+    mounted.mkdir()
+    (mounted / "username").write_text("lab-user\n")
+    (mounted / "credential").write_text("lab-credential\n")
+    settings = {"secret": SECRET, "turn_urls": '["turn:relay.example.org:80"]', "turn_credentials_dir": str(mounted)}
+    with game_pod_process(tmp_path, document, **settings) as port:
+
+        async def ask() -> dict:
+            bot = ParticipantBot("unused")
+            bot.pod_url = f"http://127.0.0.1:{port}/"
+            bot.token = sign_token(token_key(SECRET), {"x": "cartpole", "p": "p1", "s": "s1", "n": 0})
+            await bot.connect()
+            first = await bot.sio.call("turn", {}, timeout=5)
+            (mounted / "credential").write_text("rotated\n")  # a rotated Secret counts from the next request
+            second = await bot.sio.call("turn", {}, timeout=5)
+            await bot.disconnect()
+            return {"first": first, "second": second}
+
+        answers = asyncio.run(ask())
+    assert answers["first"] == {"urls": ["turn:relay.example.org:80"], "username": "lab-user",
+                                "credential": "lab-credential", "ttl": None}  # fmt: skip
+    assert answers["second"]["credential"] == "rotated"

@@ -124,7 +124,7 @@ def test_a_participant_whose_connection_stays_slow_is_warned_then_excluded(platf
     data = platform.finish(NAME)
     (warning,) = [e for e in events(data, "rtt_warning") if e["participant"] == "p0"]
     (excluded,) = events(data, "excluded")
-    assert excluded["participant"] == "p0" and excluded["detail"]["why"] == "connection"
+    assert excluded["participant"] == "p0" and excluded["detail"]["by"] == "connection"
     assert warning["detail"]["limit_ms"] == 250 and warning["detail"]["rtt_ms"] >= 400
     assert 1.5 <= warning["detail"]["over_s"] < excluded["detail"]["over_s"] and excluded["detail"]["over_s"] >= 4
     assert warning["t_ns"] < excluded["t_ns"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gymkube.portable.inputs import HumanSlot
+from gymkube.portable.inputs import HumanSlot, TurnClock
 
 KEYS = {"ArrowLeft": 0, "ArrowRight": 1, "ArrowUp": 2}
 
@@ -160,3 +160,90 @@ def test_a_key_tapped_while_another_is_held_counts_for_one_tick_then_the_held_ke
     keyboard.press("ArrowRight")
     keyboard.release("ArrowRight")
     assert actions(human, 2) == [(1, "human"), (0, "human")]
+
+
+def moded(mode: str, keys: dict[str, int] | None = None, default: int | str = 9) -> HumanSlot:
+    return HumanSlot(agent="agent", keys=dict(keys or KEYS), default=default, mode=mode)
+
+
+def test_in_tap_mode_a_held_key_acts_once_and_each_press_is_one_action():
+    human = moded("tap")
+    keyboard = Keyboard(human)
+    keyboard.press("ArrowLeft")  # held on and on: still one action
+    assert actions(human, 3) == [(0, "human"), (9, "default"), (9, "default")]
+    keyboard.release("ArrowLeft")
+    for key in ("ArrowRight", "ArrowUp", "ArrowRight"):  # three presses between two ticks: three steps, in order
+        keyboard.press(key)
+        keyboard.release(key)
+    assert actions(human, 4) == [(1, "human"), (2, "human"), (1, "human"), (9, "default")]
+
+
+def test_in_tap_mode_each_step_reports_the_press_it_took():
+    human = moded("tap")
+    keyboard = Keyboard(human)
+    keyboard.press("ArrowLeft")
+    keyboard.press("ArrowRight")
+    first, second, third = (human.take_action()[2] for _ in range(3))
+    assert (first.seq, second.seq, third) == (1, 2, None)
+
+
+def test_in_turn_mode_a_slot_is_ready_once_pressed_and_a_burst_is_bounded():
+    human = moded("turn")
+    keyboard = Keyboard(human)
+    assert not human.ready
+    keyboard.press("ArrowLeft")
+    keyboard.release("ArrowLeft")  # a release is not a press: nothing more queued
+    assert human.ready and actions(human, 1) == [(0, "human")] and not human.ready
+    for _ in range(20):
+        keyboard.press("ArrowUp")
+        keyboard.release("ArrowUp")
+    assert len(human.queue) == 8 and human.ignored == 12
+    human.present = False
+    assert human.ready  # an absent player is not waited for
+    assert actions(human, 1) == [(9, "absent")] and not human.queue
+
+
+COMBO_KEYS = {"ArrowUp": 1, "ArrowLeft": 3, "ArrowUp+ArrowLeft": 5, "pad:b0": 7, "pad:b0+ArrowUp": 8}
+
+
+def test_keys_held_together_take_their_combination_over_either_key():
+    human = moded("held", COMBO_KEYS)
+    keyboard = Keyboard(human)
+    keyboard.press("ArrowUp")
+    assert actions(human, 1) == [(1, "human")]
+    keyboard.press("ArrowLeft")
+    assert actions(human, 2) == [(5, "human")] * 2
+    keyboard.release("ArrowUp")
+    assert actions(human, 1) == [(3, "human")]
+
+
+def test_in_tap_mode_the_rest_of_a_combination_pressed_before_the_step_makes_it_the_combination():
+    human = moded("tap", COMBO_KEYS)
+    keyboard = Keyboard(human)
+    keyboard.press("ArrowUp")
+    keyboard.press("ArrowLeft")
+    assert actions(human, 2) == [(5, "human"), (9, "default")]
+    keyboard.release("ArrowUp")
+    keyboard.release("ArrowLeft")
+    keyboard.press("ArrowUp")
+    assert actions(human, 1) == [(1, "human")]
+    keyboard.press("ArrowLeft")  # the step took the ArrowUp already: the combination is a press of its own
+    assert actions(human, 1) == [(5, "human")]
+
+
+def test_gamepad_buttons_act_as_keys_and_record_the_source_gamepad():
+    human = moded("held", COMBO_KEYS)
+    keyboard = Keyboard(human)
+    keyboard.press("pad:b0")
+    assert actions(human, 1) == [(7, "gamepad")]
+    keyboard.press("ArrowUp")  # a gamepad button and a key together
+    assert actions(human, 1) == [(8, "gamepad")]
+    keyboard.release("pad:b0")
+    assert actions(human, 1) == [(1, "human")]
+    assert human.on_input("pad:b1", True, 99, None, None) is False  # a button the scene does not map
+
+
+def test_a_turn_clock_measures_the_wait_and_says_when_it_is_over():
+    clock = TurnClock(timeout_s=2.0)
+    clock.restart(100.0)
+    assert clock.waited_ms(100.25) == 250.0 and not clock.expired(101.99) and clock.expired(102.0)

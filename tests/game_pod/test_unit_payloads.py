@@ -17,6 +17,8 @@ from socketio import packet
 from gymkube.game_pod.events import UNREADABLE, CheckedPacket
 from gymkube.game_pod.payloads import (
     TELEMETRY,
+    TURN_WAIT,
+    EpisodeHooks,
     FramesReport,
     InputPayload,
     ProbeResultPayload,
@@ -24,6 +26,7 @@ from gymkube.game_pod.payloads import (
     RecordsPayload,
     SceneDonePayload,
     client_info,
+    hook_cells,
     plain_json,
 )
 from gymkube.portable.inputs import MAX_COUNT, HumanSlot, client_time, is_count
@@ -225,3 +228,34 @@ def test_a_probe_signal_needs_a_probe_id_and_a_map():
     for bad in ({"id": "abc", "d": "text"}, {"id": "a b", "d": {}}, {"d": {}}):
         with pytest.raises(ValidationError):
             ProbeSignalPayload.model_validate(bad)
+
+
+@given(st.dictionaries(st.text(max_size=50) | st.sampled_from(["hook_a", "hook_b1", "hook_"]), values, max_size=20))
+def test_hook_columns_from_a_page_either_are_refused_or_fit_a_column_each(columns: dict[str, Any]):
+    try:
+        clean = hook_cells(columns)
+    except ValueError:
+        return
+    assert len(clean) <= 16 and all(k.startswith("hook_") and len(k) <= 45 for k in clean)
+    for value in clean.values():
+        assert fits_a_column(value) and (not isinstance(value, float) or math.isfinite(value))
+        assert not isinstance(value, str) or len(value) <= 200
+
+
+@settings(max_examples=300, deadline=None)
+@given(values)
+def test_an_episodes_hook_report_either_is_refused_or_holds_a_finite_bonus_and_a_count(report: Any):
+    try:
+        columns = EpisodeHooks.model_validate(report).columns()
+    except ValueError:
+        return
+    assert columns["bonus"] is None or math.isfinite(columns["bonus"])
+    assert columns["hook_errors"] is None or 0 <= columns["hook_errors"] < MAX_COUNT
+    assert all(fits_a_column(v) for v in columns.values())
+
+
+@pytest.mark.parametrize("wait", [-0.5, float("nan"), float("inf"), 1e11, "100", None, True, [1]])
+def test_a_turns_wait_that_is_not_a_finite_number_of_ms_is_refused(wait: Any):
+    with pytest.raises(ValidationError):
+        TURN_WAIT.validate_python(wait)
+    assert TURN_WAIT.validate_python(250) == 250.0

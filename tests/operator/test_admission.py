@@ -73,6 +73,9 @@ def test_a_turn_secret_needs_the_label_and_a_missing_one_reads_the_same(secret: 
     )
     labelled = {"metadata": {"name": "s", "labels": {"gymkube.io/turn": "true"}}}
     assert turn_secret_problem("s", "lab", labelled) is None
+    assert turn_secret_problem("s", "lab", secret, "credentialsSecret").startswith(
+        "spec.turn.credentialsSecret: there is no Secret s labelled gymkube.io/turn=true"
+    )
 
 
 def test_an_object_is_owned_only_through_an_owner_reference_to_that_uid():

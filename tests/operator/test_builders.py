@@ -208,6 +208,21 @@ def test_the_statefulset_takes_the_image_own_turn_secret_and_nodes_it_is_given()
     }
 
 
+def test_static_turn_credentials_of_the_experiment_are_mounted_as_files_into_its_pods_only():
+    turn = {"credentialsSecret": "metered", "urls": ["turn:global.relay.metered.ca:80"]}
+    manifest = make_statefulset({**BODY, "spec": {**SPEC, "turn": turn}}, full_settings())
+    pod = manifest["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["env"][-2:] == [
+        {"name": "GYMKUBE_TURN_URLS", "value": '["turn:global.relay.metered.ca:80"]'},
+        {"name": "GYMKUBE_TURN_CREDENTIALS_DIR", "value": "/var/run/gymkube/turn"},
+    ]
+    assert "GYMKUBE_TURN_SECRET_FILE" not in {v["name"] for v in container["env"]}
+    assert container["volumeMounts"][-1] == {"name": "turn", "mountPath": "/var/run/gymkube/turn", "readOnly": True}
+    items = [{"key": "username", "path": "username"}, {"key": "credential", "path": "credential"}]
+    assert pod["volumes"][-1] == {"name": "turn", "secret": {"secretName": "metered", "items": items, "optional": True}}
+
+
 def test_a_game_pod_gets_neither_the_platform_secret_nor_storage_credentials_nor_the_platforms_turn_secret():
     manifest = make_statefulset(BODY, full_settings())
     text = json.dumps(manifest)

@@ -160,6 +160,22 @@ def test_a_turn_secret_nobody_labelled_for_turn_is_never_mounted(cluster: Emulat
     assert [v["secret"]["secretName"] for v in volumes if "secret" in v] == ["lab-database"]
 
 
+def test_static_turn_credentials_come_only_from_a_secret_labelled_for_turn(cluster: EmulatedCluster):
+    data = {key: base64.b64encode(value).decode() for key, value in (("username", b"u1"), ("credential", b"c1"))}
+    cluster.create(SECRETS, {"metadata": {"name": "metered"}, "data": data})
+    turn = {"credentialsSecret": "metered", "urls": ["turn:global.relay.metered.ca:80"]}
+    cluster.create(EXPERIMENTS, cartpole(turn=turn))
+    assert refused_with(cluster).startswith("spec.turn.credentialsSecret: there is no Secret metered labelled")
+    assert cluster.get(f"{STATEFULSETS}/gx-cartpole") is None
+
+    cluster.patch(f"{SECRETS}/metered", {"metadata": {"labels": {"gymkube.io/turn": "true"}}})
+    wait_for(lambda: status(cluster).get("phase") == "Pending", "phase Pending once the Secret is labelled")
+    pod = cluster.get(f"{STATEFULSETS}/gx-cartpole")["spec"]["template"]["spec"]
+    assert [v["secret"]["items"] for v in pod["volumes"] if "secret" in v] == [
+        [{"key": "username", "path": "username"}, {"key": "credential", "path": "credential"}]
+    ]
+
+
 def test_another_experiments_key_is_never_mountable_as_a_turn_secret(cluster: EmulatedCluster):
     victim = named("victim")
     victim["metadata"]["labels"] = {"gymkube.io/turn": "true"}  # kopf copies an Experiment's labels to its children

@@ -191,12 +191,14 @@ def test_a_solo_browser_game_records_every_step_with_policy_outputs() -> None:
     assert first["p"] and first["e"] == 1 and first["f"] == 0  # the court is sent once, with the first frame
     for step in range(1, 500):
         feeds = json.loads(game.feeds())
-        assert [f[0] for f in feeds] == ["right"] and len(feeds[0][2]) == 6
-        paddle, ball = feeds[0][2][0], feeds[0][2][2]
-        logits = {"right": [1.0, paddle - ball, ball - paddle]}  # what policy.onnx computes
+        (agent, file, inputs), *_ = feeds
+        flat, shape = inputs[""]  # the model's first input: the observation, [1, 6]
+        assert [f[0] for f in feeds] == ["right"] and shape == [1, 6] and len(flat) == 6
+        paddle, ball = flat[0], flat[2]
+        outputs = {"right": [["logits", [1.0, paddle - ball, ball - paddle], [1, 3]]]}  # what policy.onnx computes
         if step == 3:
             game.key("ArrowUp", True, 1, 90.0, 2, 85.0)
-        result = json.loads(game.tick(json.dumps(logits), step * 33.3))
+        result = json.loads(game.tick(json.dumps(outputs), step * 33.3))
         if result["end"]:
             break
     entries = json.loads(game.take())
@@ -269,8 +271,11 @@ def pong_policy() -> Any:
     session = ort.InferenceSession(str(EXAMPLES / "pong" / "policy.onnx"), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
 
-    def run(values: list[float]) -> list[float]:
-        return [float(x) for x in session.run(None, {name: np.array([values], dtype=np.float32)})[0][0]]
+    def run(feed: dict[str, Any]) -> list[list[Any]]:
+        """A page's feed ({"": [flat values, shape]}) run as onnxruntime-web would: [[output, flat values, shape]]."""
+        flat, shape = feed[""]
+        (logits,) = session.run(None, {name: np.array(flat, dtype=np.float32).reshape(shape)})
+        return [["logits", [float(x) for x in logits.ravel()], list(logits.shape)]]
 
     return run
 
@@ -291,8 +296,8 @@ def play_with_a_policy(net: Network, cfg: dict[str, Any], infer_ticks: int, tick
                 peer.key(keys.choice(["ArrowUp", "ArrowDown"]), keys.random() < 0.6, tick, tick * 33.0, None, None)
             if agent in asked and asked[agent][0] <= tick:
                 _, feeds = asked.pop(agent)
-                logits = {name: run(values) for name, _, values, _, _ in feeds}
-                peer.policy_result(json.dumps([[f[0], f[3], f[4]] for f in feeds]), json.dumps(logits))
+                outputs = {name: run(feed) for name, _, feed, _, _ in feeds}
+                peer.policy_result(json.dumps([[f[0], f[3], f[4]] for f in feeds]), json.dumps(outputs))
                 out[agent]["inferred"] += 1
             if agent not in asked and (feeds := json.loads(peer.policy_feeds())):
                 asked[agent] = (tick + infer_ticks, feeds)
@@ -359,8 +364,8 @@ def play_until_one_leaves(cfg: dict[str, Any], leaver: str, agents: list[str]) -
                 peer.key("ArrowUp" if tick % 10 else "ArrowDown", True, tick, tick * 33.0, None, None)
             feeds = json.loads(peer.policy_feeds())
             if feeds:
-                logits = {name: run(values) for name, _, values, _, _ in feeds}
-                peer.policy_result(json.dumps([[f[0], f[3], f[4]] for f in feeds]), json.dumps(logits))
+                outputs = {name: run(feed) for name, _, feed, _, _ in feeds}
+                peer.policy_result(json.dumps([[f[0], f[3], f[4]] for f in feeds]), json.dumps(outputs))
             for to, packet in json.loads(peer.tick(tick * 33.3))["send"]:
                 if to in peers:
                     net.send(tick, to, packet)
@@ -426,3 +431,53 @@ def test_when_the_first_seat_leaves_the_other_runs_its_fallback_and_the_policies
         tuple(r.get(c) for c in (*SHARED, "action_left2")) for r in rows[:both]
     ]
     assert [r["obs_hash"] for r in rows] == replay_hashes(cfg, rows)
+
+
+COUNTING_HOOKS = '''
+class Counting:
+    """Counts the returns so far (state kept between steps, so rollback needs get_state/set_state)."""
+
+    def __init__(self):
+        self.returns = 0
+
+    def on_step(self, reward, **_):
+        self.returns += 1 if reward["left"] > 0 else 0
+        return {"returns_so_far": self.returns, "hud": f"Returns {self.returns}"}
+
+    def on_episode_end(self, score, **_):
+        return {"bonus": self.returns * 0.01}
+
+    def get_state(self):
+        return {"returns": self.returns}
+
+    def set_state(self, state):
+        self.returns = state["returns"]
+'''
+
+
+def test_hooks_in_p2p_are_rolled_back_with_the_state_and_both_peers_record_the_same_columns(tmp_path) -> None:
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(EXAMPLES / "pong", bundle)
+    (bundle / "counting_hooks.py").write_text(COUNTING_HOOKS)
+    cfg = config("pong_p2p.yaml") | {"hooks": "counting_hooks:Counting", "searchDir": str(bundle)}
+    out = play_peers(Network(delay=4, jitter=2, loss=0.1, seed=3), cfg)
+    left, right = out["left"], out["right"]
+    assert left["end"]["p2p"]["rollbacks"] > 0  # steps were simulated again, hooks with them
+    columns = [[(r["step"], r["hook_returns_so_far"]) for r in out[agent]["rows"]] for agent in ("left", "right")]
+    assert columns[0] == columns[1] and columns[0][-1][1] == sum(r["reward"] > 0 for r in left["rows"])
+    assert left["end"]["hook"] == right["end"]["hook"] == {
+        "bonus": columns[0][-1][1] * 0.01, "hook_errors": 0}  # fmt: skip
+
+
+def test_a_p2p_policy_with_act_every_holds_each_action_for_that_many_frames() -> None:
+    cfg = config_with(PolicyPlayer(type="policy", file="policy.onnx", observation={"key": "left2"}, actEvery=4))
+    out = play_with_a_policy(Network(delay=2), cfg, infer_ticks=0)
+    rows = out["left"]["rows"]
+    assert shared(rows) == shared(out["right"]["rows"])
+    first = cfg["p2p"]["inputDelay"] + 1  # the frames before take the default action
+    changes = [r["step"] for previous, r in zip(rows, rows[1:], strict=False)
+               if r["action_left2"] != previous["action_left2"]]  # fmt: skip
+    assert changes and all((step - first) % 4 == 0 for step in changes), changes
+    assert out["left"]["inferred"] <= len(rows) // 4 + 2  # one inference per four frames

@@ -304,7 +304,7 @@ def test_an_ending_code_with_spaces_is_refused() -> None:
 
 def test_a_gym_scene_without_keys_is_refused() -> None:
     document = manifest(lambda d: scene(d)["controls"].update(keys={}))
-    assert_problem(document, "spec.scenes[1]", "controls.keys")
+    assert_problem(document, "spec.scenes[1].controls", "controls.keys")
 
 
 def test_an_environment_with_both_id_and_entry_point_is_refused() -> None:

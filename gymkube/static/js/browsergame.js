@@ -38,8 +38,8 @@ export class BrowserGame {
   status(status, extra = {}) {
     const c = this.config;
     this.hooks.status({ game: this.id, status, episode: Math.min((this.game?.rounds_done ?? c.roundsDone) + 1, c.episodes),
-      episodes: c.episodes, countdown: 0, agent: this.agent, keys: Object.keys(c.keys), players: this.play.players,
-      group: this.play.group, ...extra });
+      episodes: c.episodes, countdown: 0, agent: this.agent, keys: c.captureKeys, input: c.inputMode,
+      players: this.play.players, group: this.play.group, ...extra });
   }
 
   async start() {
@@ -156,11 +156,11 @@ export class BrowserGame {
   }
 
   async tickSolo() {
-    const feeds = JSON.parse(this.game.feeds());
-    const logits = feeds.length ? JSON.stringify(await runPolicies(feeds)) : "";
+    const feeds = JSON.parse(this.game.feeds(performance.timeOrigin + performance.now()));
+    const outputs = feeds.length ? JSON.stringify(await runPolicies(feeds)) : "";
     if (this.stopped) return "stopped";
-    const out = JSON.parse(this.game.tick(logits, performance.timeOrigin + performance.now()));
-    this.hooks.state(out.state);
+    const out = JSON.parse(this.game.tick(outputs, performance.timeOrigin + performance.now()));
+    if (out.state) this.hooks.state(out.state); // none while a turn-based game waits for a key
     return out.end;
   }
 

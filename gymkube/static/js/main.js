@@ -3,6 +3,7 @@ import { connectPod, finishScene, sendInput, sendTelemetry, sendRecords, askTurn
   sendProbeResult } from "./net.js";
 import { BrowserGame } from "./browsergame.js";
 import { Probes } from "./probe.js";
+import { preload } from "./runtime.js";
 import { showScene, showPage } from "./scenes.js";
 import { showGameStatus, showWaiting, showRole, showConnection, showNotice, setHud, showBroken } from "./overlays.js";
 import { startRenderer, stopRenderer, pushState, shownFrame, latestEpisode, setOwnAgent, takeDrawTimes } from "./renderer.js";
@@ -20,6 +21,7 @@ let browserGame = null; // the game running in this page (client and p2p modes),
 // Round trips to other waiting browsers, measured when the pod asks (p2p scenes with group.maxPeerRttMs).
 const probes = new Probes({ turn: askTurn, signal: sendProbeSignal, result: sendProbeResult },
   () => globalThis.gymkubeDebug?.sendDelayMs || 0);
+let preloading = null; // the promise of a browser game's runtimes loading while earlier scenes are read
 // The pod ignores a sequence number not above the last it saw, also across a reload: start from the clock.
 let inputSeq = Date.now();
 const REPORT_DRAWS_EVERY_MS = 1000;
@@ -38,7 +40,16 @@ function stopGame() {
   browserGame = null;
 }
 
+// A browser game lies ahead: load Pyodide, its packages and code now, so that it starts at once when its scene opens.
+function startPreload(what) {
+  if (preloading || !what?.runtime) return;
+  preloading = new Promise((resolve) => setTimeout(resolve, 0)) // after the scene is on screen
+    .then(() => preload(what))
+    .then(() => true, (err) => { reportProblem(`preloading the game failed: ${err?.message || err}`); return false; });
+}
+
 function onScene(msg) {
+  startPreload(msg?.preload);
   // Back after a dropped connection to the scene whose game runs in this page: it has kept going; keep it.
   if (msg?.resumed && browserGame && !browserGame.stopped && scene?.id === msg.scene?.id) return;
   stopGame();
@@ -69,7 +80,7 @@ function onGame(game) {
       const shown = shownFrame();
       if (here) here.key(k, d, ++inputSeq, t, shown?.f, shown?.ms);
       else sendInput({ s: ++inputSeq, k, d, t, f: shown?.f ?? null, ft: shown?.ms ?? null, e: latestEpisode() });
-    });
+    }, scene.gamepad || null);
   } else if (game.status !== "stalled") {
     stopInput();
   }
@@ -113,7 +124,7 @@ function onRefused(message) {
 }
 
 // For tests and for researchers checking a setup in the console: the browser game, and an added send delay (p2p).
-globalThis.gymkubeDebug = { get game() { return browserGame; }, sendDelayMs: 0,
+globalThis.gymkubeDebug = { get game() { return browserGame; }, get preloaded() { return preloading; }, sendDelayMs: 0,
   perturb() { browserGame?.game?.perturb(); } };
 
 function start() {

@@ -24,9 +24,9 @@ export const EVENTS = Object.freeze({
 
 export const PAYLOADS = Object.freeze({
   // pod -> browser: Show this scene now.
-  "scene": Object.freeze(["index", "resumed", "scene", "total"]),
+  "scene": Object.freeze(["index", "preload", "resumed", "scene", "total"]),
   // pod -> browser: A change in the game's lifecycle.
-  "game": Object.freeze(["agent", "countdown", "episode", "episodes", "game", "group", "keys", "players", "status"]),
+  "game": Object.freeze(["agent", "countdown", "episode", "episodes", "game", "group", "input", "keys", "players", "status"]),
   // pod -> browser: In the waiting room: sent on every change and every few seconds until the group starts.
   "waiting": Object.freeze(["gate", "have", "remaining", "scene", "size"]),
   // pod -> browser: One tick of a running game.

@@ -14,7 +14,7 @@ const MAX_PENDING_DRAWS = 600; // a tab that cannot report for long keeps only t
 export function startRenderer(canvas, { width, height, background }, onHud) {
   stopRenderer();
   view = { canvas, ctx: canvas.getContext("2d"), width, height, background: background || "#fff", onHud,
-    latest: null, drawn: null, shown: null, scope: null, permanent: new Map(), bitmap: null,
+    latest: null, hud: null, drawn: null, shown: null, scope: null, permanent: new Map(), bitmap: null,
     bitmapState: null, decoding: false, raf: 0, onResize: () => { fitCanvas(); requestDraw(); } };
   window.addEventListener("resize", view.onResize);
   fitCanvas();
@@ -46,6 +46,7 @@ export function pushState(state) {
   const scope = `${state.g}\u0000${state.e}`;
   if (scope !== view.scope) { view.scope = scope; view.permanent.clear(); }
   for (const obj of state.p || []) view.permanent.set(obj?.id ?? Symbol("unnamed"), obj);
+  if (state.hud != null) view.hud = state.hud; // sent when it changes: a state skipped unseen must not lose it
   view.latest = state;
   if (state.img) decodeLatest(); else requestDraw();
 }
@@ -136,7 +137,7 @@ function draw() {
   const ms = clientNow();
   v.shown = { g: state.g, e: state.e, f: state.f, ms };
   logDraw(state.g, state.e, state.f, ms);
-  v.onHud?.(state.hud ?? "");
+  v.onHud?.(v.hud ?? "");
 }
 
 function logDraw(g, e, f, ms) {

@@ -5,6 +5,9 @@ const APP_DIR = "/home/pyodide/gymkube-app";
 let python = null; // Promise of the Pyodide instance with the game's code unpacked
 let ort = null; // the onnxruntime-web module
 const sessions = new Map(); // model file -> InferenceSession
+const installed = new Set(); // packages micropip installed in this page (a second game does not install again)
+let installs = Promise.resolve(); // the installs asked for so far, one after the other
+let policyLoads = Promise.resolve(); // likewise for policies
 
 const absolute = (relative) => new URL(relative, location.href).href;
 
@@ -34,9 +37,19 @@ export function loadPython(runtime) {
 /** The folder the experiment's own modules are imported from. */
 export const BUNDLE_DIR = `${APP_DIR}/bundle`;
 
-/** Installs the scene's packages with micropip: names from the package index, `.whl` paths from the experiment's files. */
-export async function installPackages(py, runtime, packages) {
-  if (!packages?.length) return;
+/**
+ * Installs the scene's packages with micropip: names from the package index, `.whl` paths from the experiment's files.
+ * One install at a time (a preload and a starting game may ask at once); a package installed before is skipped.
+ */
+export function installPackages(py, runtime, packages) {
+  const run = installs.then(() => install(py, runtime, packages));
+  installs = run.catch(() => {});
+  return run;
+}
+
+async function install(py, runtime, packages) {
+  packages = (packages || []).filter((p) => !installed.has(p));
+  if (!packages.length) return;
   if (!py.loadedPackages.micropip) {
     await py.loadPackage(absolute(runtime.micropip)); // loadPackage does not throw on failure: check
     if (!py.loadedPackages.micropip) throw new Error("micropip could not be loaded");
@@ -44,10 +57,20 @@ export async function installPackages(py, runtime, packages) {
   const targets = packages.map((p) => (/\.whl$/i.test(p) ? absolute(runtime.files + p) : p));
   const index = runtime.packageIndex ? `, index_urls=[${JSON.stringify(runtime.packageIndex)}]` : "";
   await py.runPythonAsync(`import json, micropip\nawait micropip.install(json.loads(${JSON.stringify(JSON.stringify(targets))})${index})`);
+  for (const p of packages) installed.add(p);
 }
 
-/** Loads onnxruntime-web (single-threaded wasm) and an InferenceSession per policy file. */
-export async function loadPolicies(runtime, files) {
+/**
+ * Loads onnxruntime-web (single-threaded wasm) and an InferenceSession per policy file. One load at a time: a preload
+ * and a starting game may ask at once, and onnxruntime-web refuses a second initialisation while the first runs.
+ */
+export function loadPolicies(runtime, files) {
+  const run = policyLoads.then(() => loadSessions(runtime, files));
+  policyLoads = run.catch(() => {});
+  return run;
+}
+
+async function loadSessions(runtime, files) {
   if (!files.length) return;
   const base = absolute(runtime.ort);
   if (!ort) {
@@ -60,14 +83,46 @@ export async function loadPolicies(runtime, files) {
   }
 }
 
-/** Runs [agent, file, input] feeds; {agent: logits}. */
+const ARRAYS = { float32: Float32Array, float64: Float64Array, int32: Int32Array, uint8: Uint8Array, bool: Uint8Array };
+
+// A tensor of the model input `name` from flat values and a shape, in the type the model declares.
+function inputTensor(session, name, flat, dims) {
+  const meta = (session.inputMetadata || []).find((m) => m.name === name);
+  const type = meta?.type || "float32";
+  if (type === "int64") return new ort.Tensor("int64", BigInt64Array.from(flat, (v) => BigInt(Math.trunc(v))), dims);
+  const values = type === "bool" ? flat.map((v) => (v ? 1 : 0)) : flat;
+  return new ort.Tensor(type, (ARRAYS[type] || Float32Array).from(values), dims);
+}
+
+/**
+ * Runs [agent, file, {input: [flat, dims]}] feeds ("" is the model's first input; gymkube/portable/policies.py);
+ * returns {agent: [[output name, flat values, dims], ...]} in the model's output order.
+ */
 export async function runPolicies(feeds) {
   const out = {};
-  for (const [agent, file, input] of feeds) {
+  for (const [agent, file, inputs] of feeds) {
     const session = sessions.get(file);
-    const tensor = new ort.Tensor("float32", Float32Array.from(input), [1, input.length]);
-    const result = await session.run({ [session.inputNames[0]]: tensor });
-    out[agent] = Array.from(result[session.outputNames[0]].data);
+    const feed = {};
+    for (const [name, [flat, dims]] of Object.entries(inputs)) {
+      const real = name || session.inputNames[0];
+      feed[real] = inputTensor(session, real, flat, dims);
+    }
+    const result = await session.run(feed);
+    out[agent] = session.outputNames.map((name) => {
+      const { data, dims } = result[name];
+      return [name, Array.from(data, Number), Array.from(dims)];
+    });
   }
   return out;
+}
+
+/**
+ * Loads, while the participant reads earlier scenes, what a browser game later in the flow needs: Pyodide with the
+ * game's code, its packages, its policies and its modules imported. A game that starts then finds them ready.
+ */
+export async function preload({ runtime, packages, policies, modules }) {
+  const py = await loadPython(runtime);
+  await installPackages(py, runtime, packages);
+  await loadPolicies(runtime, policies || []);
+  for (const name of modules || []) py.pyimport(name).destroy();
 }
