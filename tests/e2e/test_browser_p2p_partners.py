@@ -95,6 +95,7 @@ def test_a_partner_who_closes_the_tab_is_replaced_by_the_fallback_and_the_other_
         leaver.evaluate("gymkubeDebug.game?.stop()")
         leaver.context.close()
         dana = pages["dana"]
+        dana.wait_for_selector("#notice:has-text('The computer plays')", timeout=30_000)  # told, in plain words
         dana.wait_for_selector("#completion-code", timeout=60_000)
         code = dana.text_content("#completion-code").strip()
         dana.evaluate("gymkubeDebug.game?.stop()")

@@ -341,15 +341,15 @@ def pod_recent(rows: list[dict[str, Any]], agents: list[str]) -> dict[str, Any]:
 
 
 def play_until_one_leaves(cfg: dict[str, Any], leaver: str, agents: list[str]) -> dict[str, Any]:
-    """Two peers (and any AI seats): `leaver`'s tab closes at tick 100; at tick 160 (past the grace period) the pod
-    hands its seat over to the one left. Returns each peer's rows, the events and the end of the one left."""
+    """A peer per human seat (and any AI seats): `leaver`'s tab closes at tick 100; at tick 160 (past the grace
+    period) the pod hands its seat over to those left. Returns each peer's rows, the events and the ends."""
     run = pong_policy()
     net = Network(delay=3, jitter=1)
-    peers = {agent: Peer(json.dumps(cfg), agent) for agent in ("left", "right")}
-    stays = next(a for a in peers if a != leaver)
-    rows: dict[str, list[dict[str, Any]]] = {"left": [], "right": []}
+    peers = {agent: Peer(json.dumps(cfg), agent) for agent in cfg["humans"]}
+    stays = [a for a in peers if a != leaver]
+    rows: dict[str, list[dict[str, Any]]] = {agent: [] for agent in peers}
     events: list[dict[str, Any]] = []
-    end = None
+    ends: dict[str, Any] = {}
     for peer in peers.values():
         peer.start(0.0)
     for tick in range(3000):
@@ -357,8 +357,9 @@ def play_until_one_leaves(cfg: dict[str, Any], leaver: str, agents: list[str]) -
             del peers[leaver]
             net.in_flight = [p for p in net.in_flight if p[1] != leaver]
         if tick == 160:  # the pod hands the seat to its fallback, with the steps it has written
-            recent = pod_recent(rows[stays], agents)
-            peers[stays].apply_takeovers(json.dumps({leaver: {"episode": 1, "frame": None, "recent": recent}}))
+            recent = pod_recent(rows[stays[0]], agents)
+            for agent in stays:
+                peers[agent].apply_takeovers(json.dumps({leaver: {"episode": 1, "frame": None, "recent": recent}}))
         for peer in peers.values():
             if tick % 5 == 0:
                 peer.key("ArrowUp" if tick % 10 else "ArrowDown", True, tick, tick * 33.0, None, None)
@@ -380,10 +381,10 @@ def play_until_one_leaves(cfg: dict[str, Any], leaver: str, agents: list[str]) -
                 elif entry["k"] == "event":
                     events.append(entry)
                 elif entry["k"] == "end":
-                    end = entry
-        if end:
+                    ends[agent] = entry
+        if set(ends) >= set(stays) and not net.in_flight:
             break
-    return {"rows": rows, "events": events, "end": end, "stays": stays}
+    return {"rows": rows, "events": events, "end": ends.get(stays[0]), "ends": ends}
 
 
 @pytest.mark.parametrize("fallback", [RandomPlayer(type="random", seed=4), None], ids=["random", "policy"])
@@ -481,3 +482,19 @@ def test_a_p2p_policy_with_act_every_holds_each_action_for_that_many_frames() ->
                if r["action_left2"] != previous["action_left2"]]  # fmt: skip
     assert changes and all((step - first) % 4 == 0 for step in changes), changes
     assert out["left"]["inferred"] <= len(rows) // 4 + 2  # one inference per four frames
+
+
+def test_of_three_players_one_leaves_and_the_other_two_switch_the_seat_at_the_same_step() -> None:
+    cfg = config("pong_p2p.yaml") | {"maxSteps": 300}
+    cfg["players"]["third"] = {"type": "human"}  # pong ignores a third paddle's action; the netcode does not
+    cfg["players"]["right"]["fallback"] = {"type": "random", "seed": 4}
+    cfg["humans"] = ["left", "right", "third"]
+    out = play_until_one_leaves(cfg, "right", ["left", "right", "third"])
+    left, third = out["rows"]["left"], out["rows"]["third"]
+    assert set(out["ends"]) == {"left", "third"} and out["ends"]["left"]["steps"] == out["ends"]["third"]["steps"]
+    columns = [*SHARED, "action_third", "source_third"]
+    assert [tuple(r.get(c) for c in columns) for r in left] == [tuple(r.get(c) for c in columns) for r in third]
+    (takeover,) = [e["detail"] for e in out["events"] if e["kind"] == "takeover"]
+    assert takeover["agent"] == "left" and takeover["seat"] == "right"  # the first seat decided, the third followed
+    sources = [r["source_right"] for r in third]
+    assert set(sources[takeover["frame"] - 1 :]) == {"fallback"} and "fallback" not in sources[: takeover["frame"] - 1]
