@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 EXPERIMENTS ?= examples/cartpole.yaml examples/forage_ai.yaml examples/forage_human_human.yaml \
-	examples/pong_client.yaml examples/pong_p2p.yaml examples/scripted_consent.yaml examples/treasure_grid.yaml
+	examples/pong_client.yaml examples/pong_p2p.yaml examples/scripted_consent.yaml examples/treasure_grid.yaml \
+	examples/overcooked_ai.yaml examples/overcooked_pairs.yaml
 
 .PHONY: vendor bench bench-routing bench-operator bench-p2p bench-browser bench-export bench-soak bench-metrics bench-dashboard fuzz tools chart-lint image e2e-kind run test install system-deps lint typecheck pytest jstest crd protocol-js check-generated docs docs-check clean
 
@@ -70,7 +71,8 @@ fuzz: $(STAMP)
 		tests/faults/test_fuzz_socket.py tests/platform/test_api_fuzz.py
 
 # Capacity and latency against interactive-gym and MUG (peers installed under benchmarks/.peers),
-# flush and export; writes benchmarks/results/<date>.json and .png. BENCH_SHORT=1 for a smoke run.
+# flush and export, Overcooked sessions per core and bytes per frame; writes benchmarks/results/<date>.json
+# and .png. BENCH_SHORT=1 for a smoke run.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/peers/setup.py
 	$(BIN)/python benchmarks/bench.py --profile 200

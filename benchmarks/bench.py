@@ -18,6 +18,7 @@ from typing import Any
 
 import capacity
 import flush
+import overcooked
 import systems
 from machine import describe
 
@@ -117,6 +118,8 @@ def main() -> None:
         "capacity": results,
         "flush": flush.run(args.short),
     }
+    print("[bench] Overcooked (server mode, 30 fps)", flush=True)
+    report["overcooked"] = overcooked.run(args.short)
     if args.profile:
         print(f"[bench] profiling the gymkube pod at N={args.profile}", flush=True)
         report["gymkube_profile"] = {"n": args.profile, "top_inclusive": profile_gymkube(args.profile)}
@@ -125,7 +128,7 @@ def main() -> None:
     stem = datetime.date.today().isoformat() + ("-short" if args.short else "")
     (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
     plot(results, RESULTS / f"{stem}.png")
-    print(json.dumps(report["headline"]))
+    print(json.dumps(report["headline"] | {"overcooked": report["overcooked"]["headline"]}))
     print(f"[bench] wrote {RESULTS / stem}.json and .png", flush=True)
 
 

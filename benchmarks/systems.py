@@ -54,17 +54,22 @@ def gymkube_experiment() -> dict[str, Any]:
 
 
 class Server:
-    """One system's server process on a free port; `stop()` ends it."""
+    """One system's server process on a free port; `stop()` ends it.
 
-    def __init__(self, system: str) -> None:
+    gymkube serves the CartPole experiment unless `experiment` (a manifest document) and its `bundle` are given.
+    """
+
+    def __init__(self, system: str, experiment: dict[str, Any] | None = None, bundle: Path | None = None) -> None:
         self.system = system
+        self.document = experiment or gymkube_experiment()
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.tmp = tempfile.TemporaryDirectory(prefix=f"bench-{system}-")
         folder = Path(self.tmp.name)
         env = {k: v for k, v in os.environ.items() if not k.startswith("GYMKUBE_")}
         if system == "gymkube":
-            (folder / "experiment.json").write_text(json.dumps(gymkube_experiment()))
+            (folder / "experiment.json").write_text(json.dumps(self.document))
+            env |= {"GYMKUBE_BUNDLE_DIR": str(bundle)} if bundle else {}
             env |= {
                 "GYMKUBE_EXPERIMENT_FILE": str(folder / "experiment.json"),
                 "GYMKUBE_STORAGE": str(folder / "storage"),
@@ -100,9 +105,8 @@ class Server:
 
     def token(self, index: int) -> str:
         """A participant token as the gymkube entry would issue it."""
-        return sign_token(
-            token_key(SECRET), {"x": "cartpole", "p": f"bench-{index}", "s": f"s{index}", "n": index, "q": {}}
-        )
+        name = self.document["metadata"]["name"]
+        return sign_token(token_key(SECRET), {"x": name, "p": f"bench-{index}", "s": f"s{index}", "n": index, "q": {}})
 
     def log_text(self) -> str:
         """The server's output so far (last 3000 characters)."""

@@ -65,6 +65,11 @@ class ParticipantBot:
     """In a `turn` game: how long the bot takes before pressing, after each new frame."""
     skip_turns: int = 0
     """In a `turn` game: the first this many frames of each episode get no press (the turn times out)."""
+    unity_episodes: tuple[int, ...] = (3, 2)
+    """In a Unity scene, the bot reports these episodes (steps in each) as a build would..."""
+    unity_done: bool = True
+    """...and then that the scene is over (else the scene's time limit ends it)."""
+    unity_acks: list[dict[str, Any]] = field(default_factory=list)
     rng: random.Random = field(init=False)
     pod_url: str = ""
     token: str = ""
@@ -267,6 +272,28 @@ class ParticipantBot:
             answers = {q["id"]: valid_answer(q, self.rng) for q in scene["questions"]}
             self.answers[scene["id"]] = answers
             await self._finish(scene["id"], answers)
+        elif kind == "unity" and not message.get("resumed"):
+            await self._report_unity(scene["id"])
+
+    async def _report_unity(self, scene_id: str) -> None:
+        """What a Unity build's bridge reports: `unity_episodes` of steps with columns, then (maybe) done."""
+        seq = int(time.time() * 1e6)
+        entries: list[dict[str, Any]] = []
+
+        def entry(kind: str, **fields: Any) -> None:
+            nonlocal seq
+            seq += 1
+            entries.append({"kind": kind, "q": seq, "t": time.time() * 1000, **fields})
+
+        for episode, steps in enumerate(self.unity_episodes, 1):
+            entry("start", info={"level": episode})
+            for step in range(1, steps + 1):
+                entry("step", c={"x": step, "move": self.rng.choice(["left", "right", "jump"])})
+            entry("end", status="terminated", score=float(steps))
+        if self.unity_done:
+            entry("done")
+        if entries:
+            self.unity_acks.append(await self.sio.call(Event.UNITY, {"s": scene_id, "x": entries}, timeout=10))
 
     async def _finish(self, scene_id: str, answers: dict[str, Any] | None) -> None:
         ack = await self.sio.call(Event.SCENE_DONE, {"scene": scene_id, "answers": answers}, timeout=10)

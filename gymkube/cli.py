@@ -31,11 +31,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
             sys.stderr.write(exc.render() + "\n")
             failed = True
             continue
+        from gymkube.spec.assets_check import asset_problems
         from gymkube.spec.browser_check import browser_warnings
 
         for experiment in experiments:
-            _write(f"{path}: ok: experiment {experiment.name!r}")
-            for warning in browser_warnings(experiment, Path(path).resolve().parent):
+            folder = Path(path).resolve().parent
+            errors, warnings = asset_problems(experiment, folder)
+            for error in errors:
+                sys.stderr.write(f"{path}: {error}\n")
+            failed = failed or bool(errors)
+            if not errors:
+                _write(f"{path}: ok: experiment {experiment.name!r}")
+            for warning in browser_warnings(experiment, folder) + warnings:
                 _write(f"{path}: warning: {warning}")
     return 1 if failed else 0
 

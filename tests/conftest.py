@@ -198,8 +198,10 @@ def platform_factory(tmp_path: Path) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def forage() -> Iterator[ModuleType]:
-    """examples/forage/forage_env.py, imported the way the game pod does (folder on sys.path)."""
-    assert "forage_env" not in sys.modules
+    """examples/forage/forage_env.py, imported the way the game pod does (folder on sys.path), afresh.
+
+    In-process games of other tests (tests/game_pod) import it from the same folder and may leave it behind."""
+    sys.modules.pop("forage_env", None)
     sys.path.insert(0, str(FORAGE_DIR))
     try:
         yield importlib.import_module("forage_env")

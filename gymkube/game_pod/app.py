@@ -15,7 +15,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gymkube.game_pod import browser, metrics, pages
+from gymkube.game_pod import browser, metrics, pages, unity_build
 from gymkube.game_pod.control import control_routes
 from gymkube.game_pod.events import CheckedPacket, register_events
 from gymkube.game_pod.live import live_report
@@ -115,6 +115,7 @@ def build_app(settings: PodSettings) -> LogOversize:
         Route(f"{prefix}/load", load),
         *pages.routes(prefix, pod),
         *browser.routes(prefix, pod),
+        *unity_build.routes(prefix, pod),
         browser.vendor_route(prefix, static_dir),
         Mount(f"{prefix}/static", StaticFiles(directory=static_dir), name="static"),
     ]

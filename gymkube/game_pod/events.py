@@ -33,6 +33,7 @@ from gymkube.game_pod.payloads import (
     RelayPayload,
     SceneDonePayload,
     SignalPayload,
+    UnityPayload,
     VisibilityReport,
     client_info,
     plain_json,
@@ -244,6 +245,25 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
             return {"ok": False, "n": 0, "error": str(exc)[:300]}
         await pod.flush(game)
         return {"ok": True, "n": taken, "error": None}
+
+    @sio.on(Event.UNITY)
+    async def unity(sid: str, data: Any = None, *_: Any) -> dict[str, Any]:
+        session = await session_for(sid)
+        if session is None:
+            return {"ok": False, "n": 0, "error": "slow down"}
+        batch = parse(session, Event.UNITY, UnityPayload, data)
+        if batch is None:
+            return {"ok": False, "n": 0, "error": "unity reports must be {s: scene, x: [entries]}"}
+        run = session.unity
+        if run is None or batch.s != run.key:
+            return {"ok": False, "n": 0, "error": "no such unity scene"}
+        if not session.budget.unity_rows.take(len(batch.x)):
+            ignore(session, "over_budget:unity", {"event": Event.UNITY})
+            return {"ok": False, "n": 0, "error": "too many reports; send fewer"}
+        taken, why = run.receive(batch.x)
+        if why is not None and count_ignored(session.progress.ignored, "refused:unity"):
+            pod.event(session, "unity_refused", {"scene": run.key, "why": why[:300]})
+        return {"ok": why is None, "n": taken, "error": why}
 
     def peer_of(session: ParticipantSession, to: str) -> ParticipantSession | None:
         """The group member a signal or relay is for (same p2p game), or None."""

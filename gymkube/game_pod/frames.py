@@ -1,4 +1,4 @@
-"""What a participant sees each tick: objects (permanent ones sent once) or an encoded frame."""
+"""What a participant sees each tick: objects (scenery sent once, the rest when it changes) or an encoded frame."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgpack
 
 from gymkube.game_pod import environments
 from gymkube.portable.common import split_objects
@@ -19,6 +21,46 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class ChangeTracker:
+    """Objects with an id are sent once, then only when they change (`u`) or go (`x`); the page keeps the rest.
+
+    Objects without an id are sent whole every frame (`o`). The first frame, and the first after `restart`
+    (a new episode, a page that connected again), carries every object with an id and `k: true`: the page
+    drops what it kept. An object is compared by its msgpack bytes, so a renderer that changes its dicts in
+    place between frames is still seen to change.
+    """
+
+    def __init__(self) -> None:
+        self.kept: dict[str, bytes] = {}
+        self.keyframe = True
+
+    def restart(self) -> None:
+        """The next frame sends everything again."""
+        self.kept.clear()
+        self.keyframe = True
+
+    def frame(self, objects: list[dict[str, Any]]) -> dict[str, Any]:
+        """This frame's `o` (objects without an id), `u` (new or changed), `x` (ids gone) and `k` (keyframe)."""
+        anonymous: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for obj in objects:
+            key = obj.get("id")
+            if not isinstance(key, str) or not key:
+                anonymous.append(obj)
+                continue
+            seen.add(key)
+            packed = msgpack.packb(obj)
+            if self.kept.get(key) != packed:
+                self.kept[key] = packed
+                changed.append(obj)
+        gone = [key for key in self.kept if key not in seen]
+        for key in gone:
+            del self.kept[key]
+        keyframe, self.keyframe = self.keyframe, False
+        return {"o": anonymous, "u": changed or None, "x": gone or None, "k": True if keyframe else None}
+
+
 class FrameEncoder:
     """Builds the `state` payload of one game, remembering which permanent objects were sent."""
 
@@ -28,15 +70,19 @@ class FrameEncoder:
         self.mode = scene.rendering.mode
         self.sent_permanent: set[str] = set()
         self.sent_hud: str | None = None
+        self.changes = ChangeTracker() if scene.rendering.delta_frames else None
         self.render_objects: Callable[[], list[dict[str, Any]]] | None = None
         if self.mode == "objects":
             self.render_objects = environments.find_object_renderer(scene, env, bundle_dir)
         self.mime = "image/png" if scene.rendering.rgb_format == "png" else "image/jpeg"
 
     def resend_permanent(self) -> None:
-        """Send the scenery and the HUD again (a new episode may change them; a reconnected browser lost them)."""
+        """Send the scenery, the HUD and every kept object again (a new episode may change them; a reconnected
+        browser lost them)."""
         self.sent_permanent.clear()
         self.sent_hud = None
+        if self.changes is not None:
+            self.changes.restart()
 
     def hud(self, game: Game) -> str:
         """The heads-up line: from the hooks, the scene's function, the environment's hud_text() or the template."""
@@ -53,9 +99,13 @@ class FrameEncoder:
         self.sent_hud = text
         return text
 
-    def _objects(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _objects(self) -> dict[str, Any]:
         assert self.render_objects is not None
-        return split_objects(self.render_objects(), self.sent_permanent)
+        current, permanent = split_objects(self.render_objects(), self.sent_permanent)
+        fields: dict[str, Any] = {"o": current, "p": permanent or None}
+        if self.changes is not None:
+            fields |= self.changes.frame(current)
+        return fields
 
     def _image(self) -> bytes:
         from PIL import Image
@@ -80,9 +130,7 @@ class FrameEncoder:
             "t": time.time_ns() // 1_000_000,
         }
         if self.mode == "objects":
-            current, permanent = self._objects()
-            payload["o"] = current
-            payload["p"] = permanent or None
+            payload |= self._objects()
         else:
             payload["img"] = self._image()
             payload["fmt"] = self.mime

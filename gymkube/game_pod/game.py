@@ -47,6 +47,7 @@ def scene_columns(scene: GymScene) -> dict[str, Any]:
         "env_kwargs": json.dumps(env.kwargs, sort_keys=True),
         "fps": scene.fps,
         "max_steps": scene.max_steps,
+        **({"env_api": env.api, "env_agents": json.dumps(env.agents)} if env.api == "pettingzoo" else {}),
     }
 
 

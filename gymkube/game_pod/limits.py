@@ -31,6 +31,8 @@ PROBE_MESSAGES_PER_S, PROBE_MESSAGES_BURST = 10.0, 200.0
 """Signalling messages and results of peer probes in a waiting room (a browser runs two probes at a time)."""
 RELAY_CHARS_PER_S, RELAY_CHARS_BURST = 256 * 1024.0, 1024 * 1024.0
 """p2p packets relayed through the pod, in characters (inputs at 60 fps, now and then a state for a resync)."""
+UNITY_ROWS_PER_S, UNITY_ROWS_BURST = 120.0, 3000.0
+"""Entries a Unity build may report per second (steps at up to 60 a second, plus a resend after a reconnect)."""
 CONNECTS_PER_S, CONNECTS_BURST = 1 / 6, 20.0
 """Connections per participant (reloads, dropped networks): ten a minute after the first twenty."""
 
@@ -101,6 +103,7 @@ class ParticipantBudget:
     probes: TokenBucket = field(default_factory=lambda: TokenBucket(PROBE_MESSAGES_PER_S, PROBE_MESSAGES_BURST))
     relay_chars: TokenBucket = field(default_factory=lambda: TokenBucket(RELAY_CHARS_PER_S, RELAY_CHARS_BURST))
     connects: TokenBucket = field(default_factory=lambda: TokenBucket(CONNECTS_PER_S, CONNECTS_BURST))
+    unity_rows: TokenBucket = field(default_factory=lambda: TokenBucket(UNITY_ROWS_PER_S, UNITY_ROWS_BURST))
 
 
 def count_ignored(counts: dict[str, int], kind: str) -> bool:

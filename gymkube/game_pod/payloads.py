@@ -216,6 +216,61 @@ class EpisodeHooks(Payload):
         return {"bonus": self.bonus, "hook_errors": self.hook_errors} | hook_cells(dict(self.model_extra or {}))
 
 
+MAX_UNITY_ENTRIES = 600
+"""Entries per `unity` message (the page sends about a quarter of a second of reports at a time)."""
+MAX_UNITY_COLUMNS = 32
+UnityColumn = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+"""A column a Unity build reports: lower-case letters, digits and `_` (gymkube's own names are refused later)."""
+Columns = Annotated[dict[UnityColumn, Any], Field(max_length=MAX_UNITY_COLUMNS)]
+
+
+class UnityStart(Payload):
+    """The build started an episode (`info`: anything it says about it, kept in the episode row)."""
+
+    kind: Literal["start"]
+    q: Count
+    t: ClientMs
+    info: Columns | None = None
+
+
+class UnityStep(Payload):
+    """One step of the open episode, with the build's own columns."""
+
+    kind: Literal["step"]
+    q: Count
+    t: ClientMs
+    c: Columns = Field(default_factory=dict)
+
+
+class UnityEnd(Payload):
+    """The open episode ended."""
+
+    kind: Literal["end"]
+    q: Count
+    t: ClientMs
+    status: Literal["terminated", "truncated"] = "terminated"
+    score: Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)] | None = None
+    info: Columns | None = None
+
+
+class UnityDone(Payload):
+    """The build says the scene is over."""
+
+    kind: Literal["done"]
+    q: Count
+    t: ClientMs
+
+
+UnityEntry = Annotated[UnityStart | UnityStep | UnityEnd | UnityDone, Field(discriminator="kind")]
+
+
+class UnityPayload(Payload):
+    """`unity`: a batch of what a Unity scene's build reported, in order (`q`: the page numbers its entries)."""
+
+    s: Id
+    x: Annotated[list[UnityEntry], Field(min_length=1, max_length=MAX_UNITY_ENTRIES)]
+
+
 def _or_none(value: Any, handler: Any) -> Any:
     try:
         return handler(value)

@@ -15,6 +15,7 @@ from typing import Any
 
 import socketio
 
+from gymkube.game_pod import environments
 from gymkube.game_pod.browser import has_browser_games, runtime_urls
 from gymkube.game_pod.control_plane import TurnSource, pod_storage, pod_token_key
 from gymkube.game_pod.environments import bundle_hash
@@ -77,6 +78,8 @@ class Pod:
         self.completed = 0
         """Participants who reached the end scene on this pod."""
         self.by_sid: dict[str, ParticipantSession] = {}
+        self.unity_columns: dict[str, set[str]] = {}
+        """The step columns each Unity scene's builds have reported on this pod (bounded in unity.py)."""
         self.tickers: dict[int, Ticker] = {}
         self.remote_games: dict[str, RemoteGame] = {}
         """Games played in the browsers (client and p2p modes), by id."""
@@ -114,6 +117,13 @@ class Pod:
             self._exclusion_task = loop.create_task(self.exclusion.keep_checking(), name="exclusion")
         if has_browser_games(self):
             self._remote_task = asyncio.get_running_loop().create_task(self._sweep_remote_games())
+        for scene in self.spec.gym_scenes():
+            if scene.mode != "server":
+                continue
+            try:
+                environments.preload(scene, self.bundle_dir)
+            except Exception as exc:  # the first game says so again, to its participant
+                self.error(f"scene {scene.id}: its environment cannot be loaded", repr(exc))
         log.info(
             "game pod %s serving experiment %r; data to %s",
             self.name,
@@ -204,6 +214,7 @@ class Pod:
         """
         participant = session.progress.participant
         if self.sessions.get(participant) is session:
+            session.end_game("abandoned")  # a Unity scene's open episode (a game is over by now)
             del self.sessions[participant]
             self.progress_store.save_soon(session.progress)
             session.game = None

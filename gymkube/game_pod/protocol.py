@@ -32,6 +32,7 @@ class Event(StrEnum):
     PROBE = "probe"
     PROBE_SIGNAL = "probe_signal"
     PROBE_RESULT = "probe_result"
+    UNITY = "unity"
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,11 @@ PROTOCOL: dict[Event, EventSpec] = {
             "g": "str: game id",
             "e": "int: episode",
             "f": "int: step index within the episode",
-            "o": "list[map] | nil: objects to draw this frame (objects rendering)",
+            "o": "list[map] | nil: objects to draw this frame (objects rendering; with deltaFrames: those without id)",
             "p": "list[map] | nil: permanent objects not sent before (kept until the game ends)",
+            "u": "list[map] | nil: objects with an id, new or changed since the last frame (kept by the page)",
+            "x": "list[str] | nil: ids of kept objects that are gone",
+            "k": "bool | nil: true when `u` holds every kept object (the page drops what it kept before)",
             "img": "bytes | nil: encoded frame (rgb rendering)",
             "fmt": "str | nil: image/jpeg or image/png",
             "hud": "str | nil: heads-up text, sent when it changes (nil: as before)",
@@ -219,6 +223,15 @@ PROTOCOL: dict[Event, EventSpec] = {
             "via": "str | nil: direct | turn",
         },
         "What this side of a probe measured.",
+    ),
+    Event.UNITY: EventSpec(
+        "browser",
+        {
+            "s": "str: the Unity scene (instance id) the entries belong to",
+            "x": "list[map]: entries in order, each {kind: start | step | end | done, q: the page's sequence number, "
+            "t: client ms, c: step columns, info, status, score}",
+        },
+        "What a Unity scene's build reported, at least every second; the ack is {ok: bool, n: entries taken, error}.",
     ),
 }
 

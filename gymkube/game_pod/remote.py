@@ -107,7 +107,13 @@ def sim_config(
     return {
         "game": game,
         "mode": scene.mode,
-        "environment": {"id": env.id, "entryPoint": env.entry_point, "kwargs": env.kwargs},
+        "environment": {
+            "id": env.id,
+            "entryPoint": env.entry_point,
+            "kwargs": env.kwargs,
+            "api": env.api,
+            "agents": env.agents,
+        },
         "packages": list(env.packages),
         "renderer": scene.rendering.renderer,
         "players": {a: _player_config(p, seed + agents.index(a) + 1) for a, p in scene.players.items()},

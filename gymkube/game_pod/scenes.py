@@ -10,7 +10,7 @@ from gymkube.game_pod.pages import safe_html
 from gymkube.game_pod.progress import Progress
 from gymkube.spec.experiment import ExperimentSpec
 from gymkube.spec.gym import GymScene
-from gymkube.spec.scenes import EndScene, Scene, StaticScene, SurveyScene
+from gymkube.spec.scenes import EndScene, Scene, StaticScene, SurveyScene, UnityScene
 
 
 def redirect_url(scene: EndScene, progress: Progress) -> str | None:
@@ -21,6 +21,14 @@ def redirect_url(scene: EndScene, progress: Progress) -> str | None:
         code=quote(progress.completion_code or "", safe=""),
         participant=quote(progress.participant, safe=""),
     )
+
+
+def scene_assets(scene: GymScene) -> dict[str, Any]:
+    """The pictures the page loads before a gym scene's first frame, as URLs of the experiment's `files/`."""
+    rendering = scene.rendering
+    url = lambda path: "files/" + quote(path, safe="/")  # noqa: E731
+    atlases = {name: {"image": url(a.image), "frames": url(a.frames)} for name, a in rendering.atlases.items()}
+    return {"atlases": atlases, "images": [url(path) for path in rendering.images]}
 
 
 def client_scene(scene: Scene, progress: Progress) -> dict[str, Any]:
@@ -49,10 +57,22 @@ def client_scene(scene: Scene, progress: Progress) -> dict[str, Any]:
             "width": scene.rendering.width,
             "height": scene.rendering.height,
             "background": scene.rendering.background,
+            "coordinates": scene.rendering.coordinates,
+            "assets": scene_assets(scene),
             "keys": scene.controls.capture_keys,
             "input": scene.controls.mode,
             "gamepad": scene.controls.gamepad.model_dump(by_alias=True) if scene.controls.gamepad else None,
             "countdownS": scene.countdown_s,
+        }
+    if isinstance(scene, UnityScene):
+        waited = (time.time_ns() - progress.scene_entered_ns) / 1e9
+        return base | {
+            "title": scene.title,
+            "instructions": safe_html(scene.instructions),
+            "page": f"unity?scene={scene.id}",
+            "width": scene.width,
+            "height": scene.height,
+            "timeLeftS": round(max(0.0, scene.time_limit_s - waited), 1),
         }
     assert isinstance(scene, EndScene)
     return base | {

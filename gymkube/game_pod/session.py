@@ -20,8 +20,9 @@ from gymkube.game_pod.remote import RemoteGame
 from gymkube.game_pod.scenes import client_scene, ending_scene
 from gymkube.game_pod.stager import scene_id_of
 from gymkube.game_pod.survey import check_answers
+from gymkube.game_pod.unity import UnityRun
 from gymkube.spec.gym import GymScene
-from gymkube.spec.scenes import EndScene, Scene, StaticScene, SurveyScene
+from gymkube.spec.scenes import EndScene, Scene, StaticScene, SurveyScene, UnityScene
 
 if TYPE_CHECKING:
     from gymkube.game_pod.pod import Pod
@@ -58,6 +59,7 @@ class ParticipantSession:
         self.sid: str | None = None
         self.game: AnyGame | None = None
         self.agent: str | None = None  # the agent played in `game`
+        self.unity: UnityRun | None = None  # the Unity scene being played, if any
         self._grace: asyncio.TimerHandle | None = None
         self._left_ns = 0
         self._lock = asyncio.Lock()
@@ -249,6 +251,8 @@ class ParticipantSession:
         await self.emit(Event.SCENE, payload)
         if isinstance(scene, GymScene):
             await self._ensure_game(scene)
+        elif isinstance(scene, UnityScene):
+            self._ensure_unity(scene)
 
     async def _complete(self, scene: EndScene) -> None:
         p = self.progress
@@ -427,17 +431,7 @@ class ParticipantSession:
                 self.game.resume(self.agent)
             await self.pod.flush(self.game)
             return
-        if p.game is not None and p.game.get("scene") == p.current:
-            # The game this participant was in died with its pod: say so in the data. A group's
-            # members each record it (with their own participant id) and are grouped again.
-            self.pod.record(
-                "episodes",
-                {**self.row_ids(), "scene": p.current, "game": p.game["id"], "group": p.game.get("group"),
-                 "episode": p.game["episode"], "status": "interrupted", "t_end_ns": time.time_ns()},
-            )  # fmt: skip
-            p.last_episode[p.current] = p.game["episode"]
-            p.game = None
-            p.groups.pop(p.current, None)
+        self._record_lost_game()
         played = p.episodes_played.get(p.current, 0)
         if played >= scene.episodes:
             await self.advance(None)
@@ -452,6 +446,36 @@ class ParticipantSession:
             await self.advance(None)
             return
         self.game = game
+
+    def _record_lost_game(self) -> None:
+        """The game this participant was in died with its pod: say so in the data. A group's members each
+        record it (with their own participant id) and are grouped again."""
+        p = self.progress
+        if p.game is None or p.game.get("scene") != p.current:
+            return
+        self.pod.record(
+            "episodes",
+            {**self.row_ids(), "scene": p.current, "game": p.game["id"], "group": p.game.get("group"),
+             "episode": p.game["episode"], "status": "interrupted", "t_end_ns": time.time_ns()},
+        )  # fmt: skip
+        p.last_episode[p.current] = p.game["episode"]
+        p.game = None
+        p.groups.pop(p.current, None)
+
+    def _ensure_unity(self, scene: UnityScene) -> None:
+        """The Unity scene's run: its time limit runs from entering the scene, also across reloads."""
+        if self.unity is None or self.unity.key != self.progress.current:
+            self._record_lost_game()
+            run = UnityRun(self, scene, lambda why: self.pod.spawn(self._after_unity(run)))
+            self.unity = run
+        self.unity.start_clock()
+
+    async def _after_unity(self, run: UnityRun) -> None:
+        async with self._lock:
+            if self.unity is not run or self.progress.current != run.key:
+                return
+            self.unity = None
+            await self.advance(None)
 
     def on_game_event(self, what: str, game: AnyGame) -> None:
         """Episode starts and ends are saved to progress; a finished game moves the flow on."""
@@ -479,7 +503,10 @@ class ParticipantSession:
             await self.advance(None)
 
     def end_game(self, status: str) -> None:
-        """Stop this participant's game now, recording the open episode as `status`."""
+        """Stop this participant's game (or Unity scene) now, recording the open episode as `status`."""
+        if self.unity is not None:
+            self.unity.close(status)
+            self.unity = None
         game, self.game = self.game, None
         if game is not None:
             game.stop(status)

@@ -29,6 +29,7 @@ import gymnasium as gym
 
 from gymkube.game_pod.environments import import_entry_point, runtime_versions
 from gymkube.portable.common import observation_hash
+from gymkube.portable.parallel import Seated, make_parallel_env
 from gymkube.storage.backends import Storage
 from gymkube.storage.bundles import BundleError, bundle_hash, extract_bundle, load_bundle
 from gymkube.storage.trusted import trusted_bundles
@@ -130,13 +131,18 @@ class BundleCache:
         self._tmp.cleanup()
 
 
-def make_recorded_env(episode: dict[str, Any], bundle_dir: Path | None) -> gym.Env[Any, Any]:
+def make_recorded_env(episode: dict[str, Any], bundle_dir: Path | None) -> Any:
     """The environment an episode row names, built as the game pod built it."""
     name, kwargs = episode["env"], json.loads(episode.get("env_kwargs") or "{}")
     if bundle_dir is not None:  # pure-Python wheels a browser game installed from the bundle import from their zip
         for wheel in sorted(bundle_dir.rglob("*-py3-none-any.whl")):
             if str(wheel) not in sys.path:
                 sys.path.append(str(wheel))
+    if episode.get("env_api") == "pettingzoo":
+        entry_point = name if episode.get("env_source") == "entryPoint" else None
+        env = make_parallel_env(None if entry_point else name, entry_point, kwargs, bundle_dir)
+        players = list(json.loads(episode.get("players") or "{}"))
+        return Seated(env, players, json.loads(episode.get("env_agents") or "null"))
     if episode.get("env_source") == "entryPoint" or (":" in name and name not in gym.registry):
         return import_entry_point(name, bundle_dir)(**kwargs)
     return gym.make(name, disable_env_checker=True, **kwargs)

@@ -22,6 +22,7 @@ from typing import Any
 from gymkube.portable.common import import_entry_point, split_objects, step_columns
 from gymkube.portable.hooks import GameHooks
 from gymkube.portable.inputs import HumanSlot, TurnClock, input_columns
+from gymkube.portable.parallel import Seated, make_parallel_env
 from gymkube.portable.policies import PolicyRunner, choose, page_outputs, tensor
 
 MAX_TAKE = 2000
@@ -47,7 +48,11 @@ class Sim:
         spec = config["environment"]
         kwargs = dict(spec.get("kwargs") or {})
         search = config.get("searchDir")
-        if spec.get("entryPoint"):
+        self.env: Any
+        if spec.get("api") == "pettingzoo":
+            env = make_parallel_env(spec.get("id"), spec.get("entryPoint"), kwargs, search)
+            self.env = Seated(env, list(config["players"]), spec.get("agents"))
+        elif spec.get("entryPoint"):
             self.env = import_entry_point(spec["entryPoint"], search)(**kwargs)
         else:
             import gymnasium  # only when the experiment installs it in the browser

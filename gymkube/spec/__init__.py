@@ -30,6 +30,7 @@ from gymkube.spec.experiment import (
     TurnSpec,
 )
 from gymkube.spec.gym import (
+    Atlas,
     EnvironmentSpec,
     GroupSpec,
     GymScene,
@@ -49,11 +50,12 @@ from gymkube.spec.load import (
     load_experiments,
     parse_experiment,
 )
-from gymkube.spec.scenes import Block, EndScene, PageField, Question, StaticScene, SurveyScene
+from gymkube.spec.scenes import Block, EndScene, PageField, Question, StaticScene, SurveyScene, UnityScene
 
 __all__ = [
     "API_VERSION",
     "KIND",
+    "Atlas",
     "Attention",
     "Block",
     "Controls",
@@ -86,6 +88,7 @@ __all__ = [
     "StaticScene",
     "SurveyScene",
     "TurnSpec",
+    "UnityScene",
     "load_experiment_file",
     "load_experiments",
     "parse_experiment",

@@ -87,11 +87,13 @@ def scene_warnings(scene: GymScene, bundle: Path | None) -> list[str]:
     where = f"scene {scene.id!r} (mode {scene.mode})"
     listed = {_requirement_name(p) for p in scene.environment.packages}
     if scene.environment.id is not None:
-        if not {"gymnasium", "numpy"} <= listed:
+        needed = ["gymnasium", "numpy"] + (["pettingzoo"] if scene.environment.api == "pettingzoo" else [])
+        if not set(needed) <= listed:
             return [
-                f"{where}: environment id {scene.environment.id!r} needs gymnasium and numpy in the browser; "
-                "list them in 'environment.packages' (micropip installs them only when the package index is "
-                "reachable), or use a pure-Python 'entryPoint' from the experiment's files"
+                f"{where}: environment id {scene.environment.id!r} needs {', '.join(needed)} (and the package "
+                "that registers it) in the browser; list them in 'environment.packages' (micropip installs them "
+                "only when the package index is reachable), or use a pure-Python 'entryPoint' from the "
+                "experiment's files"
             ]
         return []
     if bundle is None:
@@ -111,11 +113,16 @@ def scene_warnings(scene: GymScene, bundle: Path | None) -> list[str]:
     return warnings
 
 
+def local_bundle(experiment: Experiment, manifest_dir: Path | None) -> Path | None:
+    """The experiment's files when they are a folder beside the manifest (`spec.bundle`, local runtime), else None."""
+    name = experiment.spec.bundle
+    if not name or name.startswith("sha256:") or manifest_dir is None:
+        return None
+    candidate = (manifest_dir / name).resolve()
+    return candidate if candidate.is_dir() else None
+
+
 def browser_warnings(experiment: Experiment, manifest_dir: Path | None) -> list[str]:
     """Warnings for every browser scene; the bundle is `spec.bundle` beside the manifest (local runtime)."""
-    bundle_name = experiment.spec.bundle
-    bundle = None
-    if bundle_name and not bundle_name.startswith("sha256:") and manifest_dir is not None:
-        candidate = (manifest_dir / bundle_name).resolve()
-        bundle = candidate if candidate.is_dir() else None
+    bundle = local_bundle(experiment, manifest_dir)
     return [w for scene in experiment.spec.gym_scenes() for w in scene_warnings(scene, bundle)]

@@ -13,6 +13,7 @@ from gymkube.spec.base import (
     Html,
     JsonObject,
     OnnxPath,
+    RelPath,
     SceneId,
     ShortText,
     SpecModel,
@@ -23,12 +24,28 @@ from gymkube.spec.controls import Controls
 __all__ = ["Controls", "GymScene", "HumanPlayer", "NoopPlayer", "PolicyPlayer", "RandomPlayer"]
 
 
+EnvAgent = Annotated[str, Field(max_length=64)] | Annotated[int, Field(ge=0, le=1_000_000)]
+"""An agent id as a PettingZoo environment names it (cogrid's are 0, 1, ...)."""
+
+
 class EnvironmentSpec(SpecModel):
-    """A registered Gymnasium id, or `module:callable` from the experiment's own files."""
+    """A registered id, or `module:callable` from the experiment's own files; a Gymnasium env or a PettingZoo one."""
 
     id: Annotated[str, Field(max_length=100, pattern=r"^[\w./:-]+$")] | None = None
     entry_point: EntryPoint | None = None
     kwargs: JsonObject = Field(default_factory=dict)
+    api: Literal["gymnasium", "pettingzoo"] = Field(
+        "gymnasium",
+        description="'pettingzoo': a ParallelEnv with one player per agent (each gets its own observation); 'id' is "
+        "then a PettingZoo module with parallel_env() (e.g. pettingzoo.butterfly.cooperative_pong_v5) or an id of "
+        "cogrid's registry (e.g. Overcooked-CrampedRoom-V0).",
+    )
+    agents: dict[AgentId, EnvAgent] | None = Field(
+        None,
+        max_length=16,
+        description="PettingZoo: the environment's agent each player plays, by player name (default: the agent "
+        "whose id, as text, is the player's name), e.g. {chef_a: 0, chef_b: 1}.",
+    )
     packages: list[Annotated[str, Field(max_length=200, pattern=r"^[\w.\[\],<>=!~ /-]+$")]] = Field(
         default_factory=list,
         max_length=32,
@@ -40,6 +57,10 @@ class EnvironmentSpec(SpecModel):
     def _one_source(self) -> EnvironmentSpec:
         if (self.id is None) == (self.entry_point is None):
             raise ValueError("give exactly one of 'id' (registered) or 'entryPoint' (module:fn)")
+        if self.agents is not None and self.api != "pettingzoo":
+            raise ValueError("'agents' maps players to a PettingZoo environment's agents: it needs 'api: pettingzoo'")
+        if self.agents is not None and len(set(map(str, self.agents.values()))) != len(self.agents):
+            raise ValueError("'agents' gives one environment agent to two players")
         return self
 
     @property
@@ -183,6 +204,19 @@ class HudSource(SpecModel):
         return self
 
 
+AssetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+ImagePath = Annotated[RelPath, Field(pattern=r"(?i)\.(png|jpe?g|gif|webp)$")]
+FramesPath = Annotated[RelPath, Field(pattern=r"(?i)\.json$")]
+
+
+class Atlas(SpecModel):
+    """A sprite sheet from the experiment's files: a picture and its frame list (JSON hash or array, as
+    TexturePacker and Phaser write them)."""
+
+    image: ImagePath
+    frames: FramesPath
+
+
 class Rendering(SpecModel):
     """`objects`: the env returns shapes the browser draws; `rgb`: `env.render()` frames."""
 
@@ -195,6 +229,20 @@ class Rendering(SpecModel):
     background: Color = "#ffffff"
     rgb_format: Literal["jpeg", "png"] = "jpeg"
     rgb_quality: int = Field(80, ge=10, le=100)
+    coordinates: Literal["fractions", "pixels"] = Field(
+        "fractions", description="Objects' x, y, w, h and points: fractions of the game area, or its pixels."
+    )
+    atlases: dict[AssetName, Atlas] = Field(
+        default_factory=dict, max_length=32, description="Sprite sheets `sprite` objects name, by name."
+    )
+    images: list[ImagePath] = Field(
+        default_factory=list, max_length=64, description="Pictures `image` objects show (src: files/<path>)."
+    )
+    delta_frames: bool = Field(
+        True,
+        description="Frames carry only the objects (with an id) that changed since the last frame; the page "
+        "keeps the rest. Off: every object every frame.",
+    )
 
 
 class P2PSpec(SpecModel):
@@ -271,6 +319,12 @@ class GymScene(TaggedModel):
                     f"'group.{which}: fallback' needs a 'fallback' player for every human seat; "
                     f"missing for {', '.join(missing)}"
                 )
+        agents = self.environment.agents
+        if agents is not None and set(agents) != set(self.players):
+            raise ValueError(
+                f"'environment.agents' must name every player once (one seat per agent): players "
+                f"{sorted(self.players)}, agents given for {sorted(agents)}"
+            )
         self._fits_mode(humans)
         return self
 

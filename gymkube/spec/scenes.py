@@ -1,4 +1,4 @@
-"""The scenes a participant walks through: static pages, surveys, gym scenes, blocks and the end."""
+"""The scenes a participant walks through: static pages, surveys, gym and Unity scenes, blocks and the end."""
 
 from __future__ import annotations
 
@@ -125,7 +125,40 @@ class EndScene(TaggedModel):
     redirect_delay_s: float = Field(3, ge=0, le=60)
 
 
-BlockItem = Annotated[StaticScene | SurveyScene | GymScene, Field(discriminator="type")]
+class UnityScene(SpecModel):
+    """A researcher's Unity WebGL build from the experiment's files, played in the page.
+
+    The build reports episode starts, steps and ends through a small bridge (see docs/games.md, "Unity scenes");
+    they become `episodes` and `steps` rows. The scene ends when the build says so, after `episodes`
+    episodes, or at `timeLimitS`.
+    """
+
+    type: Literal["unity"]
+    id: SceneId
+    title: ShortText | None = None
+    instructions: Html | None = None
+    build: RelPath = Field(
+        description="The build's folder in the experiment's files: Unity's `Build/` with <name>.loader.js, "
+        "<name>.data, <name>.framework.js and <name>.wasm (each possibly .gz or .br)."
+    )
+    build_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")] | None = Field(
+        None, description="The build's file name before .loader.js; default: the one *.loader.js in `build`."
+    )
+    width: int = Field(960, ge=64, le=3840)
+    height: int = Field(600, ge=64, le=2160)
+    time_limit_s: float = Field(600, ge=5, le=7200, description="The scene ends at this time at the latest.")
+    episodes: int | None = Field(None, ge=1, le=1000, description="Unity: the scene ends after this many (optional).")
+    allow_eval: bool = Field(
+        False,
+        description="Adds 'unsafe-eval' to the policy of the build's frame only (some Unity versions' framework "
+        "code calls eval); the frame's opaque origin still reaches nothing of the study's.",
+    )
+    company_name: ShortText = "gymkube"
+    product_name: ShortText = "study"
+    product_version: ShortText = "1.0"
+
+
+BlockItem = Annotated[StaticScene | SurveyScene | GymScene | UnityScene, Field(discriminator="type")]
 
 
 class Block(TaggedModel):
@@ -138,5 +171,5 @@ class Block(TaggedModel):
     scenes: list[BlockItem] = Field(min_length=1, max_length=50)
 
 
-Scene = Annotated[StaticScene | SurveyScene | GymScene | EndScene, Field(discriminator="type")]
-FlowItem = Annotated[StaticScene | SurveyScene | GymScene | EndScene | Block, Field(discriminator="type")]
+Scene = Annotated[StaticScene | SurveyScene | GymScene | UnityScene | EndScene, Field(discriminator="type")]
+FlowItem = Annotated[StaticScene | SurveyScene | GymScene | UnityScene | EndScene | Block, Field(discriminator="type")]

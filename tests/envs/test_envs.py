@@ -20,8 +20,9 @@ import pytest
 from conftest import EXAMPLES, FORAGE_DIR
 from gymnasium.utils.env_checker import check_env, data_equivalence
 
-from gymkube.game_pod.renderers import BUILTIN_RENDERERS, validate_objects
-from gymkube.portable.common import import_entry_point
+from gymkube.game_pod.environments import find_object_renderer, make_env
+from gymkube.game_pod.object_check import validate_objects
+from gymkube.game_pod.renderers import BUILTIN_RENDERERS
 from gymkube.spec import PolicyPlayer, load_experiment_file
 
 CASES = ["forage", *BUILTIN_RENDERERS]
@@ -172,22 +173,26 @@ def test_make_policy_regenerates_identical_bytes(tmp_path: Path) -> None:
     assert (copy / "policy.onnx").read_bytes() == (FORAGE_DIR / "policy.onnx").read_bytes()
 
 
+@pytest.fixture
+def isolated_imports() -> Iterator[None]:
+    """Modules imported from an example's files are forgotten afterwards (other tests import them their way)."""
+    path, modules = list(sys.path), set(sys.modules)
+    yield
+    sys.path[:] = path
+    for name in set(sys.modules) - modules:
+        if str(getattr(sys.modules[name], "__file__", "")).startswith(str(EXAMPLES)):
+            del sys.modules[name]
+
+
 @pytest.mark.parametrize("manifest", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
-def test_example_manifests_fit_their_environments(manifest: Path, forage: ModuleType) -> None:
+def test_example_manifests_fit_their_environments(manifest: Path, isolated_imports: None) -> None:
     (experiment,) = load_experiment_file(manifest)
     bundle = manifest.parent / (experiment.spec.bundle or "")
     for scene in experiment.spec.gym_scenes():
-        if scene.environment.id:
-            env = gymnasium.make(scene.environment.id)
-            assert scene.environment.id in BUILTIN_RENDERERS
-        else:
-            module, _, func = (scene.environment.entry_point or "").partition(":")
-            assert (bundle / f"{module}.py").is_file()
-            make = (
-                getattr(forage, func) if module == forage.__name__ else import_entry_point(f"{module}:{func}", bundle)
-            )
-            env = make(**scene.environment.kwargs)
-        space = env.action_space  # gymnasium's, or a pure-Python environment's dict of spaces with `n`
+        env = make_env(scene, bundle)  # a Gymnasium id, a PettingZoo one (seated by player) or the bundle's own
+        if scene.rendering.mode == "objects":
+            assert find_object_renderer(scene, env, bundle)
+        space = env.action_space  # gymnasium's, or a dict of spaces by player (PettingZoo, pure-Python envs)
         spaces = space if isinstance(space, dict) else getattr(space, "spaces", {scene.human_agent: space})
         assert set(scene.players) == set(spaces)
         human_space = spaces[scene.human_agent]
@@ -196,3 +201,4 @@ def test_example_manifests_fit_their_environments(manifest: Path, forage: Module
         for player in scene.players.values():
             if isinstance(player, PolicyPlayer):
                 assert (bundle / player.file).is_file()
+        env.close()

@@ -16,7 +16,7 @@ import pytest
 from conftest import FORAGE_DIR
 from gymnasium.utils.env_checker import check_env
 
-from gymkube.game_pod.renderers import validate_objects
+from gymkube.game_pod.object_check import validate_objects
 
 THREE = ("blue", "red", "green")
 STAY, UP, DOWN, LEFT, RIGHT = range(5)

@@ -9,12 +9,8 @@ import gymnasium
 import numpy as np
 import pytest
 
-from gymkube.game_pod.renderers import (
-    BUILTIN_RENDERERS,
-    cartpole,
-    find_renderer,
-    validate_objects,
-)
+from gymkube.game_pod.object_check import validate_objects
+from gymkube.game_pod.renderers import BUILTIN_RENDERERS, cartpole, find_renderer
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is out of date:DeprecationWarning")
 
@@ -68,6 +64,11 @@ def test_cartpole_pole_follows_the_angle() -> None:
         ([{"kind": "circle", "x": 0, "y": 0, "r": 1, "color": {1, 2}}], "type set"),
         ([{"id": "a", "kind": "circle", "x": 0, "y": 0, "r": 1}] * 2, "'a' is used by another"),
         ([(1, 2)], "not a dict"),
+        ([{"kind": "sprite", "x": 0, "y": 0, "atlas": "a"}], "a sprite needs 'frame'"),
+        ([{"kind": "sprite", "x": 0, "y": 0, "atlas": "a", "frame": "f", "flip": "z"}], "'flip' must be true"),
+        ([{"kind": "rect", "x": 0, "y": 0, "w": 1, "h": 1, "alpha": 1.5}], "'alpha' must be a number from 0"),
+        ([{"kind": "rect", "x": 0, "y": 0, "w": 1, "h": 1, "tween": {"ms": -1}}], "'tween' must be {ms: N}"),
+        ([{"kind": "rect", "x": 0, "y": 0, "w": 1, "h": 1, "tween": 100}], "'tween' must be {ms: N}"),
     ],
 )
 def test_validate_objects_reports_problems(objects: Any, expected: str) -> None:
@@ -83,8 +84,21 @@ def test_validate_objects_accepts_every_kind_and_caps_reports() -> None:
         {"kind": "line", "points": [(0, 0), (1, 1)], "width": 3},
         {"kind": "polygon", "points": [[0, 0], [1, 0], [0, 1]]},
         {"kind": "text", "x": 0.5, "y": 0.1, "text": "Hi", "size": 18, "align": "center"},
-        {"kind": "image", "x": 0, "y": 0, "w": 0.1, "h": 0.1, "src": "files/a.png"},
+        {"kind": "image", "x": 0, "y": 0, "w": 0.1, "h": 0.1, "src": "files/a.png", "alpha": 0.5},
+        {"id": "chef", "kind": "sprite", "x": 3, "y": 4, "atlas": "kitchen", "frame": "chef_up", "w": 1, "h": 1,
+         "scale": 2, "angle": 0.1, "flip": "x", "alpha": 1, "tween": {"ms": 120}},
     ]  # fmt: skip
     assert validate_objects(good) == []
+    assert validate_objects(good, atlases={"kitchen": {"chef_up"}}) == []
     problems = validate_objects([{"kind": "nope"}] * 50, limit=5)
     assert len(problems) == 6 and problems[-1].startswith("...")
+
+
+def test_sprites_are_checked_against_the_scenes_atlases() -> None:
+    sprite = {"kind": "sprite", "x": 0, "y": 0, "atlas": "kitchen", "frame": "chef_up"}
+    assert validate_objects([sprite], atlases={"kitchen": {"chef_down"}}) == [
+        "object 0: 'frame' 'chef_up' is not in atlas 'kitchen'"
+    ]
+    assert validate_objects([sprite], atlases={"items": {"chef_up"}}) == [
+        "object 0: 'atlas' 'kitchen' is not one of the scene's rendering.atlases (items)"
+    ]

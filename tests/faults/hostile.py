@@ -8,6 +8,7 @@ handler. `GAME` in a payload stands for the attacker's current game id, filled i
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import msgpack
@@ -64,7 +65,9 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "offset": st.floats(-1e6, 1e6),
     "ms": st.lists(st.floats(1.7e12, 1.8e12), max_size=20),
     "message": st.text(max_size=300),
-    "scene": st.sampled_from(["consent", "instructions", "forage", "feedback", "end"]),
+    "scene": st.sampled_from(["consent", "instructions", "forage", "feedback", "end", "play"]),
+    "status": st.sampled_from(["terminated", "truncated", "won"]),
+    "info": st.dictionaries(st.sampled_from(["level", "x", "participant"]), values, max_size=3),
     "answers": st.dictionaries(st.sampled_from(["helpfulness", "more_apples", "comments", "x"]), values, max_size=3),
     "to": st.sampled_from(["agent", "blue", "red", "left"]),
     "id": st.text("0123456789abcdef", min_size=16, max_size=16) | st.sampled_from(["", "x" * 65]),
@@ -92,6 +95,13 @@ def shaped(event: str) -> st.SearchStrategy[dict[str, Any]]:
             optional={n: field(n) for n in ("e", "row", "status", "steps", "kind", "detail", "v", "p2p", "hook")},
         )
         return st.fixed_dictionaries({"g": field("g")}, optional={"x": st.lists(entry | anything, max_size=8)})
+    if event == Event.UNITY:
+        entry = st.fixed_dictionaries(
+            {"kind": st.sampled_from(["start", "step", "end", "done"]) | field("kind")},
+            optional={"q": field("s"), "t": field("t"), "c": st.dictionaries(texts, values, max_size=40) | anything,
+                      "info": field("info"), "status": field("status"), "score": field("offset")},
+        )  # fmt: skip
+        return st.fixed_dictionaries({"s": field("scene")}, optional={"x": st.lists(entry | anything, max_size=12)})
     return st.fixed_dictionaries({}, optional={name: field(name) for name in dict.fromkeys(names)})
 
 
@@ -162,3 +172,33 @@ claims = st.fixed_dictionaries(
         "iat": st.integers(0, 2**40),
     },
 )
+
+
+_page_numbers = itertools.count(10**7)
+_stamp = {"q": st.integers(1, 10**6), "t": st.floats(1.7e12, 1.8e12)}
+unity_entries = st.one_of(
+    st.fixed_dictionaries({"kind": st.just("start"), **_stamp}),
+    st.fixed_dictionaries(
+        {"kind": st.just("step"), **_stamp},
+        optional={
+            "c": st.dictionaries(st.sampled_from(["x", "hit", "participant", "game", "source_a"]), values)
+            # 32 made-up names at a time (from one draw: hypothesis's budget goes to the batch's order instead)
+            | st.integers(0, 10**6).map(lambda n: {f"c{n}_{j}": j for j in range(32)})
+        },
+    ),
+    st.fixed_dictionaries({"kind": st.just("end"), **_stamp}, optional={"status": field("status")}),
+    st.fixed_dictionaries({"kind": st.just("done"), **_stamp}),
+)
+"""Entries a modified bridge could send: well formed, but out of order, repeated, naming gymkube's own columns or
+ever new ones."""
+
+
+@st.composite
+def unity_event(draw: st.DrawFn) -> tuple[str, tuple[Any, ...]]:
+    """A `unity` batch for the attacker's Unity scene: mostly well formed (so it reaches the scene), or anything."""
+    if draw(st.integers(0, 3)) == 0:
+        return str(Event.UNITY), (draw(shaped(str(Event.UNITY))),)
+    entries = draw(st.lists(unity_entries, min_size=1, max_size=12))
+    if draw(st.booleans()):  # numbered as the page numbers them (ever higher), so the pod reads each in turn
+        entries = [{**entry, "q": next(_page_numbers)} for entry in entries]
+    return str(Event.UNITY), ({"s": draw(st.sampled_from(["play", "play", "end"])), "x": entries},)

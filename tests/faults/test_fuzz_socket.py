@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import threading
 from collections import Counter
 from collections.abc import Coroutine
@@ -22,8 +23,8 @@ import httpx
 import pytest
 import socketio
 import yaml
-from conftest import FORAGE_DIR, game_pod_process, quick_manifest
-from hostile import RAW, claims, client_descriptions, socket_event, with_game
+from conftest import FORAGE_DIR, ROOT, game_pod_process, quick_manifest
+from hostile import RAW, claims, client_descriptions, socket_event, unity_event, with_game
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -37,13 +38,15 @@ from gymkube.tokens import sign_token
 SECRET = "fuzzing-secret"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 LONG_RUN = "FUZZ_EXAMPLES" in os.environ
+UNITY_FIXTURE = ROOT / "tests" / "fixtures" / "unity"
 
 
 class Study:
     """The participants of the fuzzed pod, on an event loop of their own (hypothesis drives them from the test)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, experiment: str = "forage-ai") -> None:
         self.base = base
+        self.experiment = experiment
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -59,7 +62,8 @@ class Study:
     def participant(self, name: str, **options: Any) -> ParticipantBot:
         bot = ParticipantBot("unused", seed=len(self.honest), **options)
         bot.pod_url = f"{self.base}/"
-        bot.token = sign_token(token_key(SECRET), {"x": "forage-ai", "p": name, "s": f"s-{name}", "n": 0, "q": {}})
+        claims = {"x": self.experiment, "p": name, "s": f"s-{name}", "n": 0, "q": {}}
+        bot.token = sign_token(token_key(SECRET), claims)
         return bot
 
     async def _start_honest(self) -> asyncio.Task[None]:
@@ -74,14 +78,16 @@ class Study:
     async def ensure_attacker(self) -> ParticipantBot:
         """A participant with a modified page, connected and in a game (a new one when the last was sent away)."""
         bot = self.attacker
-        if bot is None or not bot.sio.connected or bot.done.is_set() or bot.last_state is None:
+        if bot is None or not bot.sio.connected or bot.done.is_set() or not playing(bot):
             if bot is not None:
                 await bot.disconnect()
             self.attackers += 1
-            bot = self.attacker = self.participant(f"mallory-{self.attackers}", press_probability=0.0)
+            bot = self.attacker = self.participant(
+                f"mallory-{self.attackers}", press_probability=0.0, unity_episodes=(), unity_done=False
+            )
             await bot.connect()
             for _ in range(200):
-                if bot.last_state is not None or bot.refused:
+                if playing(bot) or bot.refused:
                     break
                 await asyncio.sleep(0.02)
         return bot
@@ -123,6 +129,11 @@ class Study:
         await asyncio.wait_for(self.playing, 180)
         if self.attacker is not None:
             await self.attacker.disconnect()
+
+
+def playing(bot: ParticipantBot) -> bool:
+    """In a game (a state came) or in a Unity scene."""
+    return bot.last_state is not None or bool(bot.scenes and bot.scenes[-1]["type"] == "unity")
 
 
 def assert_pod_answers_and_writes(base: str) -> None:
@@ -193,3 +204,59 @@ def test_whatever_pages_send_the_pod_answers_keeps_writing_and_every_honest_step
     print("events:", sorted(Counter(e["kind"] for e in tables["events"]).items()))
     reached = {kind.split(":")[0] for kind in ignored}
     assert {"malformed", "unknown"} <= reached, "the payloads reached the pod's checks"
+
+
+def test_whatever_pages_send_in_a_unity_scene_the_honest_reports_are_all_stored(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+):
+    sys.path.insert(0, str(UNITY_FIXTURE))
+    try:
+        from make_build import write_build
+    finally:
+        sys.path.remove(str(UNITY_FIXTURE))
+    write_build(tmp_path / "bundle" / "game")
+    document = {
+        "apiVersion": "gymkube.io/v1alpha1", "kind": "Experiment", "metadata": {"name": "unity-fuzz"},
+        "spec": {"capacity": 500, "scenes": [{"type": "unity", "id": "play", "build": "game/Build", "timeLimitS": 20},
+                                             {"type": "end"}]},
+    }  # fmt: skip
+    with game_pod_process(tmp_path, document, secret=SECRET, bundle_dir=str(tmp_path / "bundle")) as port:
+        study = Study(f"http://127.0.0.1:{port}", "unity-fuzz")
+        try:
+
+            @settings(
+                max_examples=max(10, EXAMPLES // 2),
+                deadline=None,
+                database=None,
+                derandomize=not LONG_RUN,
+                suppress_health_check=list(HealthCheck),
+                phases=[Phase.explicit, Phase.reuse, Phase.generate],
+            )
+            @given(events=st.lists(socket_event(), min_size=1, max_size=6) | st.lists(unity_event(), min_size=1,
+                                                                                       max_size=6))  # fmt: skip
+            def whatever_a_page_sends(events: list[tuple[str, tuple[Any, ...]]]) -> None:
+                study.run(study.send(events))
+                assert_pod_answers_and_writes(study.base)
+
+            whatever_a_page_sends()
+            study.run(study.finish(), timeout=240)
+        finally:
+            study.loop.call_soon_threadsafe(study.loop.stop)
+    logs = capfd.readouterr()
+    assert "Traceback" not in logs.err + logs.out, (logs.err + logs.out)[-5000:]
+    assert study.honest and all(bot.completion_code and bot.refused is None for bot in study.honest)
+    storage = LocalStorage(tmp_path / "storage")
+    report = check_experiment(storage, "unity-fuzz")
+    assert report.ok, report.render()
+    tables = {name: table.to_pylist() for name, table in read_tables(storage, "unity-fuzz").items()}
+    for index in range(len(study.honest)):
+        who = f"honest-{index}"
+        episodes = sorted((e["episode"], e["steps"]) for e in tables["episodes"] if e["participant"] == who)
+        # A column the attacker filled with text is text for everyone (the table keeps one type per column).
+        steps = sorted((r["episode"], r["step"], str(r["x"])) for r in tables["steps"] if r["participant"] == who)
+        assert episodes == [(1, 3), (2, 2)]
+        assert steps == [(1, 1, "1"), (1, 2, "2"), (1, 3, "3"), (2, 1, "1"), (2, 2, "2")]
+    ignored = Counter(
+        kind.split(":")[0] for s in tables["sessions"] for kind in json.loads(s.get("ignored_events") or "{}")
+    )
+    assert ignored["malformed"] and ignored["refused"], ignored  # the batches reached the checks and UnityRun

@@ -25,10 +25,12 @@ from gymkube.game_pod.payloads import (
     ProbeSignalPayload,
     RecordsPayload,
     SceneDonePayload,
+    UnityPayload,
     client_info,
     hook_cells,
     plain_json,
 )
+from gymkube.game_pod.unity import cell
 from gymkube.portable.inputs import MAX_COUNT, HumanSlot, client_time, is_count
 
 # What msgpack can carry from a browser: every value type, the extremes of its ints, any float.
@@ -259,3 +261,33 @@ def test_a_turns_wait_that_is_not_a_finite_number_of_ms_is_refused(wait: Any):
     with pytest.raises(ValidationError):
         TURN_WAIT.validate_python(wait)
     assert TURN_WAIT.validate_python(250) == 250.0
+
+
+unity_entries = st.fixed_dictionaries(
+    {"kind": st.sampled_from(["start", "step", "end", "done"]) | values},
+    optional={
+        "q": st.integers(0, 10**6) | values,
+        "t": st.floats(1.7e12, 1.8e12) | values,
+        "c": st.dictionaries(st.sampled_from(["x", "hit", "pos", "Bad", "a" * 41]) | st.text(max_size=5), values)
+        | values,
+        "info": st.dictionaries(st.sampled_from(["level", "seed"]), values) | values,
+        "status": st.sampled_from(["terminated", "truncated", "won"]) | values,
+        "score": st.floats() | values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({"s": st.sampled_from(["play", "play\n", ""]) | values,
+                              "x": st.lists(unity_entries | values, max_size=6) | values}))  # fmt: skip
+def test_a_unity_batch_either_is_refused_or_yields_only_cells_a_column_can_hold(data: dict[str, Any]):
+    try:
+        batch = UnityPayload.model_validate(data)
+    except ValidationError:
+        return
+    for entry in batch.x:
+        assert 0 <= entry.q < MAX_COUNT and math.isfinite(entry.t)
+        reported = {**(getattr(entry, "c", None) or {}), **(getattr(entry, "info", None) or {})}
+        for value in reported.values():
+            made = cell(value)
+            assert fits_a_column(made) and (not isinstance(made, str) or len(made) <= 4000)

@@ -25,6 +25,7 @@ from gymkube.spec import (
     RandomPlayer,
     StaticScene,
     SurveyScene,
+    UnityScene,
     load_experiment_file,
     parse_experiment,
 )
@@ -299,11 +300,11 @@ def test_union_variants_share_one_object_without_defaults_that_leak_across_types
     scenes = openapi_schema()["properties"]["spec"]["properties"]["scenes"]["items"]
     assert scenes["type"] == "object"
     assert scenes["required"] == ["type"]
-    assert scenes["properties"]["type"]["enum"] == ["static", "survey", "gym", "end", "block"]
+    assert scenes["properties"]["type"]["enum"] == ["static", "survey", "gym", "unity", "end", "block"]
     # The end scene's default id ("end") and html must not be written into other scenes.
     assert all("default" not in field for field in scenes["properties"].values())
     block_items = scenes["properties"]["scenes"]["items"]
-    assert block_items["properties"]["type"]["enum"] == ["static", "survey", "gym"]
+    assert block_items["properties"]["type"]["enum"] == ["static", "survey", "gym", "unity"]
     players = scenes["properties"]["players"]["additionalProperties"]
     assert players["properties"]["type"]["enum"] == ["human", "policy", "random", "noop"]
     assert players["properties"]["temperature"]["exclusiveMinimum"] is True
@@ -398,8 +399,8 @@ def _aliases(model: type[BaseModel]) -> set[str]:
 @pytest.mark.parametrize(
     ("where", "models"),
     [
-        ("scenes", [StaticScene, SurveyScene, GymScene, EndScene, Block]),
-        ("block scenes", [StaticScene, SurveyScene, GymScene]),
+        ("scenes", [StaticScene, SurveyScene, GymScene, UnityScene, EndScene, Block]),
+        ("block scenes", [StaticScene, SurveyScene, GymScene, UnityScene]),
         ("players", [HumanPlayer, PolicyPlayer, RandomPlayer, NoopPlayer]),
     ],
 )

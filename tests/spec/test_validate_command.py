@@ -211,3 +211,108 @@ def test_python_tags_are_refused_not_executed(tmp_path: Path) -> None:
     path = write(tmp_path, "tag.yaml", f"!!python/object/apply:os.system ['touch {marker}']\n")
     refused(path, "(file): not valid YAML")
     assert not marker.exists()
+
+
+SPRITES = REPO / "tests" / "fixtures" / "sprites"
+
+
+def sprite_experiment(tmp_path: Path, **rendering: object) -> Path:
+    """A manifest whose scene draws tests/fixtures/sprites/showcase_env.py from its atlas (made here with Pillow)."""
+    sys.path.insert(0, str(SPRITES))
+    try:
+        from sprite_atlas import write_atlas
+    finally:
+        sys.path.remove(str(SPRITES))
+    bundle = tmp_path / "bundle"
+    bundle.mkdir(exist_ok=True)
+    (bundle / "showcase_env.py").write_text((SPRITES / "showcase_env.py").read_text())
+    write_atlas(bundle / "art")
+    document = json.loads(good_yaml(bundle="bundle"))
+    scene = document["spec"]["scenes"][0]
+    scene["environment"] = {"entryPoint": "showcase_env:make"}
+    scene["rendering"] = {
+        "width": 320,
+        "height": 240,
+        "coordinates": "pixels",
+        "atlases": {"shapes": {"image": "art/shapes.png", "frames": "art/shapes.json"}},
+        **rendering,
+    }
+    return write(tmp_path, "sprites.json", json.dumps(document))  # fmt: skip
+
+
+def test_a_scene_with_sprites_validates_when_every_picture_and_frame_is_there(tmp_path: Path) -> None:
+    run = validate(sprite_experiment(tmp_path))
+    assert (run.code, run.err) == (0, ""), run
+
+
+def test_a_missing_atlas_picture_is_an_error(tmp_path: Path) -> None:
+    path = sprite_experiment(tmp_path)
+    (tmp_path / "bundle" / "art" / "shapes.png").unlink()
+    refused(path, "rendering.atlases.shapes", "art/shapes.png is not in the experiment's files")
+
+
+def test_an_atlas_that_is_not_a_picture_or_whose_frames_fall_outside_it_is_an_error(tmp_path: Path) -> None:
+    path = sprite_experiment(tmp_path)
+    frames = tmp_path / "bundle" / "art" / "shapes.json"
+    document = json.loads(frames.read_text())
+    document["frames"]["arrow"]["frame"]["x"] = 400
+    frames.write_text(json.dumps(document))
+    refused(path, "frame 'arrow' is not inside art/shapes.png")
+    (tmp_path / "bundle" / "art" / "shapes.png").write_text("not a picture")
+    refused(path, "art/shapes.png is not a picture")
+
+
+def test_a_sprite_frame_missing_from_its_atlas_is_an_error(tmp_path: Path) -> None:
+    document = json.loads(sprite_experiment(tmp_path).read_text())
+    document["spec"]["scenes"][0]["environment"]["kwargs"] = {"frame": "arrow_left"}
+    path = write(tmp_path, "missing-frame.json", json.dumps(document))
+    refused(path, "scene 'play', step 0: object 1 (id 'plain'): 'frame' 'arrow_left' is not in atlas 'shapes'")
+
+
+def test_a_sprite_of_an_atlas_the_scene_does_not_name_is_an_error(tmp_path: Path) -> None:
+    path = sprite_experiment(tmp_path, atlases={"other": {"image": "art/shapes.png", "frames": "art/shapes.json"}})
+    refused(path, "'atlas' 'shapes' is not one of the scene's rendering.atlases (other)")
+
+
+def test_a_bad_coordinate_mode_is_an_error(tmp_path: Path) -> None:
+    refused(sprite_experiment(tmp_path, coordinates="centimetres"), "rendering.coordinates", "'fractions' or 'pixels'")
+
+
+def test_a_hostile_frame_list_is_refused_by_size_count_name_and_depth_without_a_traceback(tmp_path: Path) -> None:
+    path = sprite_experiment(tmp_path)
+    frames = tmp_path / "bundle" / "art" / "shapes.json"
+    one = {"frame": {"x": 0, "y": 0, "w": 1, "h": 1}}
+    frames.write_text(json.dumps({"frames": {f"f{i}": one for i in range(5000)}}))
+    refused(path, "lists 5000 frames; an atlas may have 4096")
+    frames.write_text(json.dumps({"frames": {"x" * 201: one}}))
+    refused(path, "a frame's name must be text of 1 to 200 characters")
+    frames.write_text("[" * 100_000 + "]" * 100_000)
+    refused(path, "art/shapes.json is not JSON (RecursionError")
+    frames.write_text(" " * (4 * 1024 * 1024 + 1) + "{}")
+    refused(path, "art/shapes.json is larger than 4 MiB")
+
+
+def test_a_sheet_too_big_for_a_browser_is_refused_by_its_header(tmp_path: Path) -> None:
+    from PIL import Image
+
+    path = sprite_experiment(tmp_path)
+    Image.new("1", (9000, 10)).save(tmp_path / "bundle" / "art" / "shapes.png")
+    refused(path, "art/shapes.png is 9000x10 pixels; a sheet may be 8192x8192 at most")
+
+
+@pytest.mark.parametrize("where", ["../outside.json", "art/../../outside.json", "/etc/passwd.json"])
+def test_an_atlas_outside_the_experiments_files_is_refused(tmp_path: Path, where: str) -> None:
+    (tmp_path / "outside.json").write_text("{}")
+    path = sprite_experiment(tmp_path, atlases={"shapes": {"image": "art/shapes.png", "frames": where}})
+    refused(path, "rendering.atlases.shapes")
+
+
+def test_an_atlas_linked_out_of_the_experiments_files_is_refused(tmp_path: Path) -> None:
+    path = sprite_experiment(tmp_path)
+    (tmp_path / "secret.json").write_text(
+        json.dumps({"frames": {"arrow": {"frame": {"x": 0, "y": 0, "w": 1, "h": 1}}}})
+    )
+    frames = tmp_path / "bundle" / "art" / "shapes.json"
+    frames.unlink()
+    frames.symlink_to(tmp_path / "secret.json")
+    refused(path, "art/shapes.json is not in the experiment's files")

@@ -1,6 +1,6 @@
 // Entry point: wires the connection to the screens, the renderer, key capture and telemetry.
 import { connectPod, finishScene, sendInput, sendTelemetry, sendRecords, askTurn, sendSignal, sendRelay, sendProbeSignal,
-  sendProbeResult } from "./net.js";
+  sendProbeResult, sendUnity } from "./net.js";
 import { BrowserGame } from "./browsergame.js";
 import { Probes } from "./probe.js";
 import { preload } from "./runtime.js";
@@ -9,6 +9,7 @@ import { showGameStatus, showWaiting, showRole, showConnection, showNotice, setH
 import { startRenderer, stopRenderer, pushState, shownFrame, latestEpisode, setOwnAgent, takeDrawTimes } from "./renderer.js";
 import { startInput, stopInput, isCapturing } from "./input.js";
 import { watchAttention, makeErrorReporter, catchErrors, watchPolicy } from "./telemetry.js";
+import { startUnity } from "./unity.js";
 
 const reportError = makeErrorReporter(sendTelemetry, showBroken);
 // What a researcher's page did wrong, and anything the page's CSP blocked: recorded, never shown as "broken".
@@ -22,6 +23,7 @@ let browserGame = null; // the game running in this page (client and p2p modes),
 const probes = new Probes({ turn: askTurn, signal: sendProbeSignal, result: sendProbeResult },
   () => globalThis.gymkubeDebug?.sendDelayMs || 0);
 let preloading = null; // the promise of a browser game's runtimes loading while earlier scenes are read
+let unityScene = null; // the Unity build running in this page, or null
 // The pod ignores a sequence number not above the last it saw, also across a reload: start from the clock.
 let inputSeq = Date.now();
 const REPORT_DRAWS_EVERY_MS = 1000;
@@ -38,6 +40,8 @@ function stopGame() {
   reportDrawTimes();
   browserGame?.stop();
   browserGame = null;
+  unityScene?.stop();
+  unityScene = null;
 }
 
 // A browser game lies ahead: load Pyodide, its packages and code now, so that it starts at once when its scene opens.
@@ -52,10 +56,12 @@ function onScene(msg) {
   startPreload(msg?.preload);
   // Back after a dropped connection to the scene whose game runs in this page: it has kept going; keep it.
   if (msg?.resumed && browserGame && !browserGame.stopped && scene?.id === msg.scene?.id) return;
+  if (msg?.resumed && unityScene && scene?.id === msg.scene?.id) return; // the build plays on
   stopGame();
   scene = msg.scene;
-  const gym = showScene(msg, finishScene, reportProblem);
-  if (gym) startRenderer(gym.canvas, scene, setHud);
+  const shown = showScene(msg, finishScene, reportProblem);
+  if (shown?.canvas) startRenderer(shown.canvas, scene, setHud, reportProblem);
+  if (shown?.unity) unityScene = startUnity(shown.unity, scene, sendUnity, reportProblem);
 }
 
 // The waiting room of the gym scene on screen: the group is not complete yet (or the connection is being checked).
@@ -135,7 +141,7 @@ function start() {
   }
   watchAttention(sendTelemetry);
   setInterval(reportDrawTimes, REPORT_DRAWS_EVERY_MS);
-  window.addEventListener("pagehide", () => { reportDrawTimes(); browserGame?.flush(); });
+  window.addEventListener("pagehide", () => { reportDrawTimes(); browserGame?.flush(); unityScene?.flush(); });
   connectPod(token, {
     onScene,
     onGame,

@@ -152,3 +152,11 @@ export function sendProbeSignal(id, d) {
 export function sendProbeResult(payload) {
   if (socket?.connected) socket.emit(EVENTS.PROBE_RESULT, payload);
 }
+
+/** Sends what a Unity scene's build reported; resolves with the ack ({ok, n, error}), rejects when offline or unanswered. */
+export function sendUnity(payload, timeoutMs = 10000) {
+  return new Promise((resolve, reject) => {
+    if (!socket?.connected) { reject(new Error("offline")); return; }
+    socket.timeout(timeoutMs).emit(EVENTS.UNITY, payload, (err, ack) => (err ? reject(err) : resolve(ack || {})));
+  });
+}

@@ -20,6 +20,7 @@ export const EVENTS = Object.freeze({
   PROBE: "probe",
   PROBE_SIGNAL: "probe_signal",
   PROBE_RESULT: "probe_result",
+  UNITY: "unity",
 });
 
 export const PAYLOADS = Object.freeze({
@@ -30,7 +31,7 @@ export const PAYLOADS = Object.freeze({
   // pod -> browser: In the waiting room: sent on every change and every few seconds until the group starts.
   "waiting": Object.freeze(["gate", "have", "remaining", "scene", "size"]),
   // pod -> browser: One tick of a running game.
-  "state": Object.freeze(["a", "e", "f", "fmt", "g", "hud", "img", "o", "p", "t"]),
+  "state": Object.freeze(["a", "e", "f", "fmt", "g", "hud", "img", "k", "o", "p", "t", "u", "x"]),
   // pod -> browser: A message for the participant.
   "notice": Object.freeze(["text"]),
   // pod -> browser: The connection is refused and will be closed.
@@ -59,6 +60,8 @@ export const PAYLOADS = Object.freeze({
   "probe_signal": Object.freeze(["d", "id"]),
   // browser -> pod: What this side of a probe measured.
   "probe_result": Object.freeze(["id", "n", "rtt", "via"]),
+  // browser -> pod: What a Unity scene's build reported, at least every second; the ack is {ok: bool, n: entries taken, error}.
+  "unity": Object.freeze(["s", "x"]),
 });
 
 export const PAGE_LIMITS = Object.freeze({"fields": 100, "nameChars": 64, "textChars": 10000, "listItems": 100, "answerBytes": 32768});

@@ -1,8 +1,11 @@
-// Draws game states on the canvas: keeps only the newest state (no frame queue) and paints it on the next animation frame.
+// Draws game states on the canvas: keeps only the newest state (no frame queue) and paints it on the next animation
+// frame, once every picture the scene names has loaded (a progress bar until then).
 
 import { clientNow } from "./input.js";
+import { loadAssets } from "./assets.js";
+import { KINDS, alphaOf, markOwn } from "./shapes.js";
+import { applyState, makeStore, moving, objectsNow } from "./objects.js";
 
-const images = new Map(); // src -> HTMLImageElement, shared across games
 let view = null; // the running renderer, see startRenderer
 let ownAgent = null; // id of the object this participant plays, ringed when several play on one screen
 // Draw times not yet reported: [{g, e, f: [steps], ms: [client ms]}], one entry per game episode.
@@ -10,14 +13,26 @@ let ownAgent = null; // id of the object this participant plays, ringed when sev
 let drawTimes = [];
 const MAX_PENDING_DRAWS = 600; // a tab that cannot report for long keeps only the newest frames
 
-/** Starts drawing into `canvas`, a game area of width x height CSS pixels with a background colour. */
-export function startRenderer(canvas, { width, height, background }, onHud) {
+/** Starts drawing into `canvas`, a game area of width x height CSS pixels with a background colour, in `coordinates`
+ * (fractions of the game area, or its pixels), with the pictures of `assets` loaded first; report(text) is told of a
+ * sprite frame the scene's atlases do not have, or a picture that did not load. */
+export function startRenderer(canvas, { width, height, background, coordinates, assets }, onHud, report = () => {}) {
   stopRenderer();
-  view = { canvas, ctx: canvas.getContext("2d"), width, height, background: background || "#fff", onHud,
-    latest: null, hud: null, drawn: null, shown: null, scope: null, permanent: new Map(), bitmap: null,
-    bitmapState: null, decoding: false, raf: 0, onResize: () => { fitCanvas(); requestDraw(); } };
-  window.addEventListener("resize", view.onResize);
+  const v = { canvas, ctx: canvas.getContext("2d"), width, height, background: background || "#fff", onHud,
+    pixels: coordinates === "pixels", latest: null, hud: null, drawn: null, shown: null, store: makeStore(),
+    bitmap: null, bitmapState: null, decoding: false, raf: 0, onResize: () => { fitCanvas(); requestDraw(); },
+    atlases: null, loading: { done: 0, total: 0, failed: null }, missing: new Set(), report };
+  view = v;
+  window.addEventListener("resize", v.onResize);
   fitCanvas();
+  if (Object.keys(assets?.atlases || {}).length || assets?.images?.length) {
+    loadAssets(assets, (done, total) => { v.loading.done = done; v.loading.total = total; v.drawn = null; requestDraw(); })
+      .then(({ atlases }) => { v.atlases = atlases; })
+      .catch((err) => { v.loading.failed = String(err?.message || err); report(`pictures did not load: ${v.loading.failed}`); })
+      .finally(() => { v.drawn = null; requestDraw(); });
+  } else {
+    v.atlases = new Map(); // nothing to load: the first state is drawn at once
+  }
   requestDraw();
 }
 
@@ -42,10 +57,9 @@ export function setOwnAgent(agent) {
 /** Takes a `state` message; only the newest one is ever drawn. */
 export function pushState(state) {
   if (!view || !state) return;
-  // Permanent objects live for one game episode (the pod re-sends them for each episode and after a reconnect).
-  const scope = `${state.g}\u0000${state.e}`;
-  if (scope !== view.scope) { view.scope = scope; view.permanent.clear(); }
-  for (const obj of state.p || []) view.permanent.set(obj?.id ?? Symbol("unnamed"), obj);
+  // Permanent objects live for one game episode (the pod re-sends them for each episode and after a reconnect);
+  // objects with ids are kept between frames, which carry only those that changed.
+  if (!state.img) applyState(view.store, state, clientNow());
   if (state.hud != null) view.hud = state.hud; // sent when it changes: a state skipped unseen must not lose it
   view.latest = state;
   if (state.img) decodeLatest(); else requestDraw();
@@ -99,40 +113,73 @@ async function decodeLatest() {
   }
 }
 
-// The draw time is taken when the canvas has been painted (the screen shows it at the next display
-// refresh). Not requestAnimationFrame's timestamp: that is the frame's vsync, which can be earlier
-// than the arrival of the state it paints (measured: up to 18 ms before the tick in Chromium).
+// While the scene's pictures load: the background and a progress bar (or what went wrong).
+function drawLoading(v) {
+  const { ctx, canvas } = v;
+  const k = canvas.width / v.width;
+  const [w, h] = [canvas.width * 0.5, 10 * k];
+  const [x, y] = [(canvas.width - w) / 2, canvas.height / 2];
+  const { done, total, failed } = v.loading;
+  ctx.fillStyle = "#d0d7de";
+  ctx.fillRect(x, y, w, h);
+  ctx.fillStyle = "#1f6feb";
+  ctx.fillRect(x, y, total ? (w * done) / total : 0, h);
+  ctx.fillStyle = "#1f2328";
+  ctx.font = `${14 * k}px sans-serif`;
+  ctx.textAlign = "center";
+  ctx.textBaseline = "bottom";
+  ctx.fillText(failed ? "The game's pictures could not be loaded." : `Loading… ${done} of ${total}`, canvas.width / 2, y - 6 * k);
+}
+
+// A sprite whose frame is not in its atlas is left out; the page reports each such name once.
+function missingFrame(v, o) {
+  const name = `${o.atlas}/${o.frame}`;
+  if (v.missing.has(name) || v.missing.size >= 20) return;
+  v.missing.add(name);
+  v.report(`sprite frame ${JSON.stringify(String(o.frame))} is not in atlas ${JSON.stringify(String(o.atlas))}`);
+}
+
+// The draw time is taken when the canvas has been painted (the screen shows it at the next display refresh). Not
+// requestAnimationFrame's timestamp: that is the frame's vsync, which can be earlier than the arrival of the state
+// it paints (measured: up to 18 ms before the tick in Chromium).
 function draw() {
   const v = view;
   if (!v) return;
   v.raf = 0;
+  const ready = v.atlases !== null;
   const state = v.latest?.img ? v.bitmapState : v.latest;
-  if (state && state === v.drawn) return;
+  const animating = moving(v.store);
+  if (state && state === v.drawn && !animating) return;
   const { ctx, canvas } = v;
   const k = canvas.width / v.width; // device pixels per game-area CSS pixel
   ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.globalAlpha = 1;
   ctx.fillStyle = v.background;
   ctx.fillRect(0, 0, canvas.width, canvas.height);
+  if (!ready) { drawLoading(v); return; }
   if (state?.img && v.bitmap) ctx.drawImage(v.bitmap, 0, 0, canvas.width, canvas.height);
-  const objects = [...v.permanent.values(), ...(state?.o || [])]
-    .map((o, i) => [o, i]).sort((a, b) => depth(a[0]) - depth(b[0]) || a[1] - b[1]);
-  for (const [obj] of objects) {
+  const space = { sx: v.pixels ? k : canvas.width, sy: v.pixels ? k : canvas.height, k, atlases: v.atlases,
+    redraw: () => { if (view === v) { v.drawn = null; requestDraw(); } }, missing: (o) => missingFrame(v, o) };
+  const objects = state?.img ? [] : objectsNow(v.store, clientNow());
+  for (const obj of objects) {
     const fn = Object.hasOwn(KINDS, obj?.kind) ? KINDS[obj.kind] : null; // unknown kinds are skipped
     if (!fn) continue;
     ctx.save();
-    try { fn(ctx, obj, canvas.width, canvas.height, k); } catch { /* a bad object must not stop the frame */ }
+    ctx.globalAlpha = alphaOf(obj);
+    try { fn(ctx, obj, space); } catch { /* a bad object must not stop the frame */ }
     ctx.restore();
   }
   // The ring goes over everything, so a partner's square passing on top cannot hide whose is whose.
-  const own = ownAgent === null ? null : objects.findLast(([o]) => o?.id === ownAgent)?.[0];
+  const own = ownAgent === null ? null : objects.findLast((o) => o?.id === ownAgent);
   if (own) {
     ctx.save();
-    try { markOwn(ctx, own, canvas.width, canvas.height, k); } catch { /* as above */ }
+    try { markOwn(ctx, own, space, canvas.width); } catch { /* as above */ }
     ctx.restore();
   }
+  if (moving(v.store)) requestDraw(); // a tween is under way: the next display frame shows it further on
   v.drawn = state;
   if (!state) return;
-  // A redraw of the frame already on screen (a resize, the ring changing) keeps its first draw time.
+  // A redraw of the frame already on screen (a resize, the ring changing, a tween) keeps its first draw time.
   if (v.shown?.f === state.f && v.shown?.e === state.e && v.shown?.g === state.g) return;
   const ms = clientNow();
   v.shown = { g: state.g, e: state.e, f: state.f, ms };
@@ -159,118 +206,4 @@ export function takeDrawTimes() {
   const out = drawTimes;
   drawTimes = [];
   return out;
-}
-
-const depth = (o) => Number(o?.depth) || 0;
-
-// Fills or strokes the current path in the object's colour (an invalid colour falls back to black).
-function paint(ctx, o, fill, k, lineWidth = o.lineWidth ?? 1) {
-  ctx.fillStyle = ctx.strokeStyle = "#000";
-  ctx.fillStyle = ctx.strokeStyle = o.color || "#000";
-  ctx.lineWidth = lineWidth * k;
-  if (fill) ctx.fill(); else ctx.stroke();
-}
-
-// A box in canvas pixels, with the context rotated by o.angle about its centre.
-function box(ctx, o, W, H) {
-  const [x, y, w, h] = [o.x * W, o.y * H, o.w * W, o.h * H];
-  if (o.angle) { ctx.translate(x + w / 2, y + h / 2); ctx.rotate(o.angle); ctx.translate(-x - w / 2, -y - h / 2); }
-  return [x, y, w, h];
-}
-
-function path(ctx, points, W, H, close) {
-  ctx.beginPath();
-  points.forEach(([x, y], i) => (i ? ctx.lineTo(x * W, y * H) : ctx.moveTo(x * W, y * H)));
-  if (close) ctx.closePath();
-}
-
-// One drawing function per object kind; coordinates are fractions of the canvas, sizes in px are scaled by k.
-const KINDS = {
-  rect(ctx, o, W, H, k) { ctx.beginPath(); ctx.rect(...box(ctx, o, W, H)); paint(ctx, o, o.fill !== false, k); },
-  circle(ctx, o, W, H, k) { ctx.beginPath(); ctx.arc(o.x * W, o.y * H, Math.max(0, o.r * W), 0, 2 * Math.PI); paint(ctx, o, o.fill !== false, k); },
-  line(ctx, o, W, H, k) {
-    path(ctx, o.points || [], W, H, false);
-    ctx.lineCap = ctx.lineJoin = "round";
-    paint(ctx, o, false, k, o.width ?? 2);
-  },
-  polygon(ctx, o, W, H, k) { path(ctx, o.points || [], W, H, true); paint(ctx, o, o.fill !== false, k); },
-  text(ctx, o, W, H, k) {
-    ctx.font = `${(o.size || 16) * k}px ${o.font || "sans-serif"}`;
-    ctx.textAlign = ["left", "center", "right"].includes(o.align) ? o.align : "left";
-    ctx.textBaseline = "top";
-    ctx.fillStyle = "#000";
-    ctx.fillStyle = o.color || "#000";
-    ctx.fillText(String(o.text ?? ""), o.x * W, o.y * H);
-  },
-  image(ctx, o, W, H) {
-    const img = loadImage(o.src);
-    if (img?.complete && img.naturalWidth) ctx.drawImage(img, ...box(ctx, o, W, H));
-  },
-};
-
-const RING_GAP = 4; // px between an object and its ring
-const LABEL_SIZE = 12; // px
-
-// Traces a ring just outside the object; returns its centre and how far it reaches up and down, or null.
-function ring(ctx, o, W, H, gap) {
-  ctx.beginPath();
-  if (o.kind === "circle") {
-    const r = Math.max(0, o.r * W) + gap;
-    ctx.arc(o.x * W, o.y * H, r, 0, 2 * Math.PI);
-    return { cx: o.x * W, cy: o.y * H, reach: r };
-  }
-  if (o.kind === "rect" || o.kind === "image") {
-    const [x, y, w, h] = box(ctx, o, W, H); // rotated like the object
-    ctx.rect(x - gap, y - gap, w + 2 * gap, h + 2 * gap);
-    const a = o.angle || 0;
-    return { cx: x + w / 2, cy: y + h / 2, reach: (Math.abs(w * Math.sin(a)) + Math.abs(h * Math.cos(a))) / 2 + gap };
-  }
-  if ((o.kind === "polygon" || o.kind === "line") && o.points?.length) {
-    const xs = o.points.map(([x]) => x * W);
-    const ys = o.points.map(([, y]) => y * H);
-    const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
-    ctx.rect(x0 - gap, y0 - gap, x1 - x0 + 2 * gap, y1 - y0 + 2 * gap);
-    return { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, reach: (y1 - y0) / 2 + gap };
-  }
-  return null; // text: no extent to ring
-}
-
-// The participant's own object: a dark ring on a white halo (visible on light and dark games) and "YOU" above it,
-// or below it when there is no room at the top.
-function markOwn(ctx, o, W, H, k) {
-  const at = ring(ctx, o, W, H, RING_GAP * k);
-  if (!at) return;
-  ctx.lineJoin = "round";
-  ctx.strokeStyle = "#fff";
-  ctx.lineWidth = 6 * k;
-  ctx.stroke();
-  ctx.strokeStyle = "#111";
-  ctx.lineWidth = 3 * k;
-  ctx.stroke();
-  ctx.setTransform(1, 0, 0, 1, 0, 0); // the label stays upright on a rotated object
-  const size = LABEL_SIZE * k;
-  ctx.font = `bold ${size}px sans-serif`;
-  ctx.textAlign = "center";
-  const above = at.cy - at.reach - 2 * k;
-  const below = above < size;
-  ctx.textBaseline = below ? "top" : "bottom";
-  const half = ctx.measureText("YOU").width / 2 + 2 * k;
-  const x = Math.min(Math.max(at.cx, half), W - half);
-  const y = below ? at.cy + at.reach + 2 * k : above;
-  ctx.lineWidth = 4 * k;
-  ctx.strokeStyle = "#fff";
-  ctx.strokeText("YOU", x, y);
-  ctx.fillStyle = "#111";
-  ctx.fillText("YOU", x, y);
-}
-
-function loadImage(src) {
-  if (typeof src !== "string" || !src) return null;
-  if (!images.has(src)) {
-    const img = new Image();
-    img.onload = () => { if (view) { view.drawn = null; requestDraw(); } };
-    img.src = src; // relative to the page, e.g. "files/sprite.png"
-    images.set(src, img);
-  }
-  return images.get(src);
 }

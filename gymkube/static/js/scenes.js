@@ -41,7 +41,8 @@ async function submit(button, finish, payload, onErrors) {
   onErrors(ack?.errors && Object.keys(ack.errors).length ? ack.errors : { "": "That did not work — please try again." });
 }
 
-/** Shows the `scene` message; returns {canvas} for a gym scene so the caller can start drawing.
+/** Shows the `scene` message; returns {canvas} for a gym scene so the caller can start drawing, {unity} (the frame's
+ * place) for a Unity scene.
  * report(text) is told what a static scene's page did wrong (it is researcher code). */
 export function showScene({ scene: s, index, total }, finish, report) {
   const root = freshScene(s.type, s.id);
@@ -62,6 +63,11 @@ export function showScene({ scene: s, index, total }, finish, report) {
       el("div", { className: "stage" }, canvas, el("div", { id: "status", className: "status", hidden: true })),
       html("instructions", s.instructions, "instructions"));
     return { canvas };
+  } else if (s.type === "unity") {
+    root.classList.add("wide");
+    const host = el("div", { className: "stage unity-stage" });
+    add(root, heading(s.title), host, html("instructions", s.instructions, "instructions"));
+    return { unity: host };
   } else if (s.type === "end") {
     showEnd(root, s);
   } else {
