@@ -47,8 +47,8 @@ def arrive(browser: Any, platform: Any, who: str, delay_ms: int) -> Any:
 
 
 def play_to_the_end(pages: dict[str, Any]) -> dict[str, str]:
-    for page in pages.values():
-        page.wait_for_selector("#scene[data-game-status='playing']", timeout=60_000)
+    for page in pages.values():  # four pages load Pyodide at once (the waiting ones preload it): give it time
+        page.wait_for_selector("#scene[data-game-status='playing']", timeout=120_000)
     codes = {}
     for who, page in pages.items():
         page.wait_for_selector("#completion-code", timeout=60_000)
