@@ -77,6 +77,7 @@ class Peer(Handover, Resync, PageGame):
         self.fps: int = config["fps"]
         self.remote_frame: dict[str, tuple[int, int, float]] = {}  # peer -> (episode, its frame, when heard)
         self.remote_views: dict[str, float] = {}  # peer -> how far ahead of me it thinks it is
+        self.met: dict[str, int] = {}  # peer -> the latest episode it was heard playing
         self.waited = False
         self.jump_to = 0  # a peer started a later episode (its page was reloaded): this one is over
         self.last_ping = -1e18
@@ -300,6 +301,8 @@ class Peer(Handover, Resync, PageGame):
 
     def _confirm(self, now_ms: float) -> str | None:
         """Record the rows of frames every input is known for; the episode's end once it is confirmed."""
+        if any(self.met.get(other, 0) < self.episode for other in self.others):
+            return None  # nothing is final before every peer plays the episode (its first frames need no input)
         frontier = min([self.frame, *(self._known_through(a, self.confirmed) for a in self.gating)])
         self.confirmed = max(self.confirmed, frontier)
         end = None
@@ -439,6 +442,7 @@ class Peer(Handover, Resync, PageGame):
         frame, view = packet.get("c"), packet.get("v")
         if isinstance(frame, int) and frame >= 0:
             self.remote_frame[sender] = (episode, frame, now_ms)
+            self.met[sender] = max(self.met.get(sender, 0), episode)
             if isinstance(view, int | float) and episode == self.episode:
                 self.remote_views[sender] = float(view)
         elif frame is not None:  # the sender is between episodes

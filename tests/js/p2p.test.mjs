@@ -184,29 +184,32 @@ test("a broken path goes through the pod at once, is restarted by the offerer an
   meshes.right.close();
 });
 
-test("a restart that does not connect is followed by TURN-only ones, then the pair stays on the pod", async () => {
+test("a path that restarts do not mend gets a TURN-only restart, then a new connection", async () => {
   const { meshes, log } = await connected(TURN, 20);
   const offerer = meshes.left.links.get("right");
   offerer.pc.ice("failed");
-  await tick(150);
-  assert.deepEqual(offerer.pc.restarts, ["all", "relay", "relay", "relay"]);
+  await tick(100);
+  assert.deepEqual(offerer.pc.restarts, ["all", "relay"]);
   assert.equal(offerer.pc.config.iceTransportPolicy, "relay");
   assert.deepEqual(log.notes.filter(([me]) => me === "left").map(([, kind, d]) => [kind, d.candidates ?? d.state]),
-    [["path_broken", "failed"], ["ice_restart", "all"], ["ice_restart", "relay"], ["ice_restart", "relay"],
-      ["ice_restart", "relay"], ["path_given_up", undefined]]);
+    [["path_broken", "failed"], ["ice_restart", "all"], ["ice_restart", "relay"], ["ice_restart", "new_connection"]]);
+  const fresh = meshes.left.links.get("right");
+  assert.notEqual(fresh, offerer);
+  assert.equal(offerer.pc.closed, true);
+  assert.equal(meshes.right.links.get("left").pc.remoteDescription.sdp, "offer"); // right dropped its old one too
   meshes.left.send("right", "still");
   assert.deepEqual(log.relayed.map(([from, , text]) => [from, text]), [["left", "still"]]);
   meshes.left.close();
   meshes.right.close();
 });
 
-test("without a TURN server a broken path gets ICE restarts with every candidate", async () => {
+test("without a TURN server a broken path gets an ICE restart with every candidate, then a new connection", async () => {
   const { meshes, log } = await connected({ iceServers: [] }, 20);
   const offerer = meshes.left.links.get("right");
   offerer.pc.ice("failed");
-  await tick(150);
-  assert.deepEqual(offerer.pc.restarts, ["all", "all", "all", "all"]);
-  assert.equal(log.notes.at(-1)[1], "path_given_up");
+  await tick(100);
+  assert.deepEqual(offerer.pc.restarts, ["all", "all"]);
+  assert.equal(log.notes.at(-1)[2].candidates, "new_connection");
   meshes.left.close();
   meshes.right.close();
 });

@@ -1,7 +1,7 @@
 // Peer probes in a p2p scene's waiting room: the pod asks this page to measure its round trip to another waiting
 // browser (never named: a probe has a random id) over a short WebRTC DataChannel, exactly as a game would connect
 // (TURN when needed); the median is reported back, and the connection closed.
-import { route } from "./p2p.js";
+import { route } from "./p2ppath.js";
 
 const MAX_PROBES = 4; // the pod asks for two at a time; a page never holds more connections than this
 const MAX_EARLY = 64; // signalling that came before its probe's connection was made (held at most this many)
