@@ -189,21 +189,26 @@ class Pod:
 
         None when the pod is full, not accepting, or cannot load the participant's progress (logged).
         """
-        if is_count(claims.get("n")):  # the entry's reservation for this arrival: the router stops counting it
-            self.arrived.append((time.monotonic(), claims["n"]))
-        session = self.sessions.get(claims["p"])
-        if session is not None:
-            return session
-        if not self.accepting or self.occupancy() >= self.spec.capacity:
-            return None
-        self.arriving += 1
         try:
-            return await self.open_session(claims)
-        except Exception as exc:  # storage unreachable, or a progress object it cannot read
-            self.error(f"cannot open the session of {claims['p']}", repr(exc))
-            return None
+            session = self.sessions.get(claims["p"])
+            if session is not None:
+                return session
+            if not self.accepting or self.occupancy() >= self.spec.capacity:
+                return None
+            self.arriving += 1
+            try:
+                return await self.open_session(claims)
+            except Exception as exc:  # storage unreachable, or a progress object it cannot read
+                self.error(f"cannot open the session of {claims['p']}", repr(exc))
+                return None
+            finally:
+                self.arriving -= 1
         finally:
-            self.arriving -= 1
+            # The entry's reservation for this arrival ends here, and the router stops counting it: only
+            # now, when the session is in memory (or refused), so that a load report made while its
+            # progress loads does not leave the arrival out of both (a forming group would look empty).
+            if is_count(claims.get("n")):
+                self.arrived.append((time.monotonic(), claims["n"]))
 
     def evict(self, session: ParticipantSession) -> None:
         """Let a session leave memory (its participant is gone); its progress is saved with the next chunk.
