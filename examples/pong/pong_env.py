@@ -16,6 +16,7 @@ import random
 from typing import Any
 
 AGENTS = ("left", "right")
+"""The default; `agents` may name more paddles, each defending the side its name starts with (`left2`)."""
 STAY, UP, DOWN = 0, 1, 2
 
 
@@ -37,14 +38,26 @@ class PongEnv:
     """Cooperative Pong on a `width` x `height` grid of cells."""
 
     def __init__(
-        self, width: int = 48, height: int = 32, paddle: int = 8, max_misses: int = 3, ball_every: int = 1
+        self,
+        width: int = 48,
+        height: int = 32,
+        paddle: int = 8,
+        max_misses: int = 3,
+        ball_every: int = 1,
+        agents: tuple[str, ...] | list[str] = AGENTS,
     ) -> None:
         self.width, self.height, self.paddle = width, height, paddle
         self.max_misses, self.ball_every = max_misses, ball_every
-        self.action_space = {agent: Discrete(3) for agent in AGENTS}
+        self.agents = tuple(agents)
+        self.sides = {side: [a for a in self.agents if a.startswith(side)] for side in ("left", "right")}
+        if not all(self.sides.values()) or len(set(self.agents)) != len(self.agents):
+            raise ValueError("agents: distinct names, at least one starting with 'left' and one with 'right'")
+        if any(not a.startswith(("left", "right")) for a in self.agents):
+            raise ValueError("agents: every name starts with the side it defends, 'left' or 'right'")
+        self.action_space = {agent: Discrete(3) for agent in self.agents}
         self.rng = random.Random(0)
         self.t = 0
-        self.paddles = dict.fromkeys(AGENTS, (height - paddle) // 2)
+        self.paddles = dict.fromkeys(self.agents, (height - paddle) // 2)
         self.ball = [width // 2, height // 2]
         self.velocity = [1, 1]
         self.misses = 0
@@ -55,7 +68,7 @@ class PongEnv:
     def reset(self, seed: int | None = None, options: Any = None) -> tuple[dict[str, list[float]], dict[str, Any]]:
         self.rng = random.Random(seed)
         self.t = 0
-        self.paddles = dict.fromkeys(AGENTS, (self.height - self.paddle) // 2)
+        self.paddles = dict.fromkeys(self.agents, (self.height - self.paddle) // 2)
         self.misses = 0
         self.returns = 0
         self._serve()
@@ -63,10 +76,10 @@ class PongEnv:
 
     def step(self, action: dict[str, int]) -> tuple[dict[str, list[float]], dict[str, float], bool, bool, dict]:
         self.t += 1
-        for agent in AGENTS:
+        for agent in self.agents:
             move = {UP: -1, DOWN: 1}.get(int(action.get(agent, STAY)), 0)
             self.paddles[agent] = min(max(self.paddles[agent] + move, 0), self.height - self.paddle)
-        rewards = dict.fromkeys(AGENTS, 0.0)
+        rewards = dict.fromkeys(self.agents, 0.0)
         if self.t % self.ball_every == 0:
             rewards = self._move_ball()
         terminated = self.misses >= self.max_misses
@@ -86,7 +99,7 @@ class PongEnv:
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.t, self.misses, self.returns = state["t"], state["misses"], state["returns"]
-        self.paddles = {agent: int(state["paddles"][agent]) for agent in AGENTS}
+        self.paddles = {agent: int(state["paddles"][agent]) for agent in self.agents}
         self.ball, self.velocity = list(state["ball"]), list(state["velocity"])
         version, internal, gauss = state["rng"]
         self.rng.setstate((version, tuple(internal), gauss))
@@ -102,12 +115,14 @@ class PongEnv:
             {"id": "net", "kind": "line", "points": [[0.5, 0.0], [0.5, 1.0]], "width": 2, "color": "#50657a",
              "depth": -1, "permanent": True},
         ]  # fmt: skip
-        for agent, x in (("left", 0), ("right", w - 1)):
-            objects.append(
-                {"id": agent, "kind": "rect", "x": round(x / w, 4), "y": round(self.paddles[agent] / h, 4),
-                 "w": round(1 / w, 4), "h": round(self.paddle / h, 4),
-                 "color": "#58a6ff" if agent == "left" else "#f778ba", "depth": 1}
-            )  # fmt: skip
+        for side, x, colors in (("left", 0, ("#58a6ff", "#a5d6ff")), ("right", w - 1, ("#f778ba", "#ffc0e0"))):
+            for rank, agent in enumerate(self.sides[side]):  # a side's second paddle is drawn a cell further in
+                shown = x + rank if side == "left" else x - rank
+                objects.append(
+                    {"id": agent, "kind": "rect", "x": round(shown / w, 4), "y": round(self.paddles[agent] / h, 4),
+                     "w": round(1 / w, 4), "h": round(self.paddle / h, 4), "color": colors[min(rank, 1)],
+                     "depth": 1}
+                )  # fmt: skip
         bx, by = self.ball
         objects.append(
             {"id": "ball", "kind": "circle", "x": round((bx + 0.5) / w, 4), "y": round((by + 0.5) / h, 4),
@@ -122,19 +137,18 @@ class PongEnv:
         self.velocity = [self.rng.choice((-1, 1)), self.rng.choice((-1, 1))]
 
     def _move_ball(self) -> dict[str, float]:
-        rewards = dict.fromkeys(AGENTS, 0.0)
+        rewards = dict.fromkeys(self.agents, 0.0)
         x, y = self.ball[0] + self.velocity[0], self.ball[1] + self.velocity[1]
         if y < 0 or y >= self.height:
             self.velocity[1] = -self.velocity[1]
             y = self.ball[1] + self.velocity[1]
         side = "left" if x <= 0 else "right" if x >= self.width - 1 else None
         if side is not None:
-            top = self.paddles[side]
-            if top <= y < top + self.paddle:
+            if any(self.paddles[a] <= y < self.paddles[a] + self.paddle for a in self.sides[side]):
                 self.velocity[0] = -self.velocity[0]
                 x = self.ball[0] + self.velocity[0]
                 self.returns += 1
-                rewards = dict.fromkeys(AGENTS, 1.0)
+                rewards = dict.fromkeys(self.agents, 1.0)
             else:
                 self.misses += 1
                 self._serve()
@@ -143,15 +157,19 @@ class PongEnv:
         return rewards
 
     def _observations(self) -> dict[str, list[float]]:
-        """Each agent: [own paddle centre, ball x, ball y, ball vx, ball vy, partner paddle centre], in cells."""
+        """Each agent: [own paddle centre, ball x, ball y, ball vx, ball vy, partner paddle centre], in cells.
+
+        The partner is the first paddle of the other side.
+        """
         bx, by = self.ball
         vx, vy = self.velocity
         half = self.paddle / 2
-        left, right = self.paddles["left"] + half, self.paddles["right"] + half
+        partner = {"left": self.sides["right"][0], "right": self.sides["left"][0]}
         return {
-            "left": [left, float(bx), float(by), float(vx), float(vy), right],
-            "right": [right, float(bx), float(by), float(vx), float(vy), left],
-        }
+            agent: [self.paddles[agent] + half, float(bx), float(by), float(vx), float(vy),
+                    self.paddles[partner["left" if agent.startswith("left") else "right"]] + half]
+            for agent in self.agents
+        }  # fmt: skip
 
 
 def make_env(**kwargs: Any) -> PongEnv:

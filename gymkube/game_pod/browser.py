@@ -25,7 +25,7 @@ from starlette.routing import Route
 from gymkube.game_pod.environments import bundle_file, bundle_files
 from gymkube.game_pod.stager import scene_id_of
 from gymkube.spec.browser_check import browser_modules
-from gymkube.spec.gym import GymScene, PolicyPlayer
+from gymkube.spec.gym import GymScene
 
 if TYPE_CHECKING:
     from gymkube.game_pod.pod import Pod
@@ -73,11 +73,7 @@ def preload(pod: Pod, progress: Progress) -> dict[str, Any] | None:
     return {
         "runtime": runtime_urls(pod),
         "packages": list(dict.fromkeys(p for s in games for p in s.environment.packages)),
-        "policies": list(
-            dict.fromkeys(
-                p.file for s in games if s.mode == "client" for p in s.players.values() if isinstance(p, PolicyPlayer)
-            )
-        ),  # fmt: skip
+        "policies": list(dict.fromkeys(p.file for s in games for p in s.policies)),
         "modules": list(dict.fromkeys(modules)),
     }
 
@@ -86,7 +82,7 @@ def missing_runtimes(pod: Pod) -> list[str]:
     """Vendored runtimes the experiment needs but this installation lacks."""
     vendor = pod.settings.static_dir / "vendor"
     needed = [] if pod.settings.pyodide_url else [PYODIDE]
-    if any(s.mode == "client" and any(p.type == "policy" for p in s.players.values()) for s in pod.spec.gym_scenes()):
+    if any(s.mode != "server" and s.policies for s in pod.spec.gym_scenes()):
         needed.append(ORT)
     return [name for name in needed if not (vendor / name / ".complete").is_file()]
 

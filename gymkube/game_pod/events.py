@@ -18,6 +18,7 @@ from socketio import packet
 from socketio.msgpack_packet import MsgPackPacket
 
 from gymkube.game_pod.limits import MAX_ATTENTION_ROWS, MAX_ERROR_ROWS, RateLimiter, count_ignored
+from gymkube.game_pod.monitoring import watch_connection
 from gymkube.game_pod.payloads import (
     TELEMETRY,
     ErrorReport,
@@ -26,6 +27,8 @@ from gymkube.game_pod.payloads import (
     InputPayload,
     LatencyReport,
     PingPayload,
+    ProbeResultPayload,
+    ProbeSignalPayload,
     RecordsPayload,
     RelayPayload,
     SceneDonePayload,
@@ -36,6 +39,7 @@ from gymkube.game_pod.payloads import (
     plain_json,
 )
 from gymkube.game_pod.pod import Pod
+from gymkube.game_pod.probes import Report
 from gymkube.game_pod.protocol import Event
 from gymkube.game_pod.remote import BadEntry, RemoteGame
 from gymkube.game_pod.session import ParticipantSession
@@ -295,6 +299,33 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
             return
         await sio.emit(Event.RELAY, {"from": session.agent, "d": packet.d}, to=peer.sid)
 
+    @sio.on(Event.PROBE_SIGNAL)
+    async def probe_signal(sid: str, data: Any = None, *_: Any) -> None:
+        session = await session_for(sid)
+        message = parse(session, Event.PROBE_SIGNAL, ProbeSignalPayload, data) if session is not None else None
+        if session is None or message is None:
+            return
+        if not session.budget.probes.take():
+            ignore(session, "over_budget:probe_signal", {"event": Event.PROBE_SIGNAL})
+            return
+        lobby = pod.lobbies.get(session.progress.current)
+        if lobby is not None:
+            description = plain_json(message.d, depth=3, items=32, chars=MAX_SIGNAL_CHARS)
+            await lobby.probe_signal(session, message.id, description)
+
+    @sio.on(Event.PROBE_RESULT)
+    async def probe_result(sid: str, data: Any = None, *_: Any) -> None:
+        session = await session_for(sid)
+        result = parse(session, Event.PROBE_RESULT, ProbeResultPayload, data) if session is not None else None
+        if session is None or result is None:
+            return
+        if not session.budget.probes.take():
+            ignore(session, "over_budget:probe_result", {"event": Event.PROBE_RESULT})
+            return
+        lobby = pod.lobbies.get(session.progress.current)
+        if lobby is not None:
+            lobby.probe_result(session, result.id, Report(result.rtt, result.n, result.via))
+
     @sio.on(Event.PING)
     async def ping(sid: str, data: Any = None, *_: Any) -> dict[str, Any]:
         session = await session_for(sid)
@@ -317,6 +348,7 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
         progress = session.progress
         if isinstance(report, LatencyReport):
             progress.add_latency(report.rtt, report.offset)
+            watch_connection(session, report.rtt)
             if pod.exclusion is not None:
                 pod.exclusion.on_latency(session)
         elif isinstance(report, VisibilityReport) and report.state == "visible":

@@ -27,6 +27,8 @@ FRAME_REPORTS_PER_S, FRAME_REPORTS_BURST = 4.0, 20.0
 """`frames` reports: one a second per game episode on screen, plus one at each scene change."""
 SIGNALS_PER_S, SIGNALS_BURST = 5.0, 100.0
 """WebRTC signalling messages (a handshake is a few descriptions and some dozens of ICE candidates)."""
+PROBE_MESSAGES_PER_S, PROBE_MESSAGES_BURST = 10.0, 200.0
+"""Signalling messages and results of peer probes in a waiting room (a browser runs two probes at a time)."""
 RELAY_CHARS_PER_S, RELAY_CHARS_BURST = 256 * 1024.0, 1024 * 1024.0
 """p2p packets relayed through the pod, in characters (inputs at 60 fps, now and then a state for a resync)."""
 UNITY_ROWS_PER_S, UNITY_ROWS_BURST = 120.0, 3000.0
@@ -98,6 +100,7 @@ class ParticipantBudget:
     frame_rows: TokenBucket = field(default_factory=lambda: TokenBucket(FRAME_ROWS_PER_S, FRAME_ROWS_BURST))
     frame_reports: TokenBucket = field(default_factory=lambda: TokenBucket(FRAME_REPORTS_PER_S, FRAME_REPORTS_BURST))
     signals: TokenBucket = field(default_factory=lambda: TokenBucket(SIGNALS_PER_S, SIGNALS_BURST))
+    probes: TokenBucket = field(default_factory=lambda: TokenBucket(PROBE_MESSAGES_PER_S, PROBE_MESSAGES_BURST))
     relay_chars: TokenBucket = field(default_factory=lambda: TokenBucket(RELAY_CHARS_PER_S, RELAY_CHARS_BURST))
     connects: TokenBucket = field(default_factory=lambda: TokenBucket(CONNECTS_PER_S, CONNECTS_BURST))
     unity_rows: TokenBucket = field(default_factory=lambda: TokenBucket(UNITY_ROWS_PER_S, UNITY_ROWS_BURST))

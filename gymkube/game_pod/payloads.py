@@ -36,6 +36,8 @@ MAX_RELAY_CHARS = 32 * 1024
 MAX_ERROR_CHARS = 4000
 MAX_ANSWERS = 200
 """Survey answers in one `scene_done` (a survey has at most this many questions)."""
+MAX_PROBE_SAMPLES = 50
+"""Round trips one side of a peer probe may say it measured (the pod asks for a handful)."""
 
 Count = Annotated[int, Field(ge=0, lt=MAX_COUNT)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -152,6 +154,22 @@ class RelayPayload(Payload):
 
     to: Id
     d: Annotated[str, Field(max_length=MAX_RELAY_CHARS)]
+
+
+class ProbeSignalPayload(Payload):
+    """`probe_signal`: a WebRTC description or ICE candidate for the other side of a probe, passed on bounded."""
+
+    id: Id
+    d: dict[str, Any]
+
+
+class ProbeResultPayload(Payload):
+    """`probe_result`: what one side of a peer probe measured (the pod takes the larger of the two sides)."""
+
+    id: Id
+    rtt: Annotated[float, Field(allow_inf_nan=False, ge=0, lt=60_000)] | None = None
+    n: Annotated[int, Field(ge=0, le=MAX_PROBE_SAMPLES)] = 0
+    via: Literal["direct", "turn"] | None = None
 
 
 HookCell = Annotated[

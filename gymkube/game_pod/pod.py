@@ -353,11 +353,20 @@ class Pod:
             self.lobbies[key] = Lobby(self, key, scene)
         return self.lobbies[key]
 
-    def start_group(self, key: str, scene: GymScene, arrivals: list[tuple[ParticipantSession, int]]) -> None:
-        """A group leaves the waiting room: seats by lot (or arrival), empty seats to their fallbacks."""
-        seats = list(scene.human_agents)
-        if scene.grouping.roles == "random":
-            random.shuffle(seats)
+    def start_group(
+        self,
+        key: str,
+        scene: GymScene,
+        arrivals: list[tuple[ParticipantSession, int]],
+        by: str = "fifo",
+        seats: list[str] | None = None,
+    ) -> None:
+        """A group leaves the waiting room (formed `by` a matchmaker, or at the longest wait): seats as the
+        matchmaker gave them, else by lot (or arrival); empty seats to their fallbacks."""
+        if seats is None:
+            seats = list(scene.human_agents)
+            if scene.grouping.roles == "random":
+                random.shuffle(seats)
         members = {agent: session for agent, (session, _) in zip(seats, arrivals, strict=False)}
         empty = tuple(a for a in scene.human_agents if a not in members)
         group, now = uuid.uuid4().hex[:12], time.time_ns()
@@ -385,7 +394,8 @@ class Pod:
             p = session.progress
             p.waiting.pop(key, None)
             waited = round((now - since_ns) / 1e9, 3)
-            formed = {"group": group, "agent": agent, "members": roster, "empty": list(empty), "waited_s": waited}
+            formed = {"group": group, "agent": agent, "members": roster, "empty": list(empty), "waited_s": waited,
+                      "matchmaker": by}  # fmt: skip
             p.groups[key] = formed | {"t_formed_ns": now}
             self.event(session, "group_formed", formed | {"scene": key})
             session.record_snapshot()

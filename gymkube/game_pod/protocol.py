@@ -29,6 +29,9 @@ class Event(StrEnum):
     RECORDS = "records"
     SIGNAL = "signal"
     RELAY = "relay"
+    PROBE = "probe"
+    PROBE_SIGNAL = "probe_signal"
+    PROBE_RESULT = "probe_result"
     UNITY = "unity"
 
 
@@ -193,6 +196,33 @@ PROTOCOL: dict[Event, EventSpec] = {
             "d": "str: a game packet, passed on unread",
         },
         "A p2p packet through the pod, when no peer-to-peer path came up.",
+    ),
+    Event.PROBE: EventSpec(
+        "pod",
+        {
+            "id": "str: the probe (random; the other browser is never named)",
+            "role": "str: offer | answer (the earlier arrival offers)",
+            "samples": "int: round trips to measure",
+            "everyMs": "int: milliseconds between pings",
+            "timeoutMs": "int: report whatever was measured by then (nothing: no path)",
+            "stop": "bool | nil: end this probe now (the other side left, or it ran out of time)",
+        },
+        "In a p2p scene's waiting room: measure the round trip to another waiting browser over WebRTC.",
+    ),
+    Event.PROBE_SIGNAL: EventSpec(
+        "both",
+        {"id": "str: the probe", "d": "map: a WebRTC description or ICE candidate, passed on unread"},
+        "WebRTC signalling of a probe, through the pod.",
+    ),
+    Event.PROBE_RESULT: EventSpec(
+        "browser",
+        {
+            "id": "str: the probe",
+            "rtt": "float | nil: median round trip measured, ms (nil: no path came up)",
+            "n": "int: round trips measured",
+            "via": "str | nil: direct | turn",
+        },
+        "What this side of a probe measured.",
     ),
     Event.UNITY: EventSpec(
         "browser",

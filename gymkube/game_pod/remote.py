@@ -48,13 +48,17 @@ MAX_EVENTS_PER_GAME = 200
 """Events (desyncs, transports, ...) recorded per game; more are counted, not stored."""
 SHARED = re.compile(r"^(action|source|reward)_[\w.-]+$|^(reward|terminated|truncated|obs_hash)$")
 """Step fields every peer computes alike: compared between peers."""
-SOURCES = {"human", "gamepad", "default", "timeout", "absent", "policy", "random", "noop"}
+SOURCES = {"human", "gamepad", "default", "timeout", "absent", "policy", "random", "noop", "fallback"}
 INPUT_COLUMNS = ("input_seq", "input_client_ms", "input_frame", "input_frame_ms")
 """A human seat's input columns: only that seat's own browser reports them."""
 SAME_IN_EVERY_MODE = {"hook_error"}
 """Events a browser game records under the name server mode uses (others get the mode as a prefix: p2p_desync)."""
 REAL_TIME_SLACK_S, REAL_TIME_TOLERANCE = 1.0, 0.05
 """How much faster than `steps / fps` a game's steps may seem to come (clocks, batching)."""
+RECENT_STEPS = 256
+"""Steps of the open episode whose actions a takeover hands to the browsers still playing (see portable/seats.py)."""
+FALLBACK_SEED = 1_000_003
+"""Added to a seat's seed for its fallback player, as in server mode (game.py)."""
 
 
 @dataclass
@@ -76,7 +80,8 @@ class PendingStep:
 
 def _player_config(spec: Any, seed: int) -> dict[str, Any]:
     if isinstance(spec, HumanPlayer):
-        return {"type": "human"}
+        fallback = spec.fallback
+        return {"type": "human"} | ({"fallback": _player_config(fallback, seed + FALLBACK_SEED)} if fallback else {})
     if isinstance(spec, PolicyPlayer):
         return {"type": "policy", "file": spec.file, "selection": spec.selection, "temperature": spec.temperature,
                 "observation": {"key": spec.observation.key}, "adapter": spec.adapter, "actEvery": spec.act_every,
@@ -88,7 +93,13 @@ def _player_config(spec: Any, seed: int) -> dict[str, Any]:
 
 
 def sim_config(
-    scene: GymScene, game: str, seed: int, episode: int, rounds_done: int, record_observations: bool
+    scene: GymScene,
+    game: str,
+    seed: int,
+    episode: int,
+    rounds_done: int,
+    record_observations: bool,
+    takeovers: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What the browser's `Sim` is built from (gymkube/portable/sim.py): the scene, the seed, where to start."""
     agents = list(scene.players)
@@ -123,6 +134,7 @@ def sim_config(
         "hud": hud_config(scene),
         "recordObservations": record_observations,
         "p2p": scene.p2p.model_dump(by_alias=True),
+        "takeovers": takeovers or {},
     }
 
 
@@ -146,7 +158,7 @@ class RemoteGame:
         bundle_versions: dict[str, Any] | None = None,
         runtime: dict[str, Any] | None = None,
     ) -> None:
-        if empty_seats:
+        if empty_seats and scene.mode != "p2p":
             raise ValueError(f"mode '{scene.mode}' cannot fill empty seats ({', '.join(empty_seats)})")
         self.id = base_row["game"]
         self.scene = scene
@@ -182,6 +194,14 @@ class RemoteGame:
         self.versions = dict(self.base_versions)
         self.agents_longest_first = sorted(scene.players, key=len, reverse=True)
         self.authority = scene.human_agents[0]
+        self.takeovers: dict[str, dict[str, Any]] = {
+            agent: {"episode": first_episode, "frame": 1} for agent in empty_seats
+        }  # seats handed to their fallback player (empty from the start, or left for good)
+        self.recent: dict[int, dict[str, list[Any]]] = {}  # step -> agent -> [action, source], open episode
+        self.left_by: dict[str, str] = {}  # seat -> the participant who left it
+        for agent in empty_seats:
+            self.slots[agent].present = False
+            self.authority = next((a for a in scene.human_agents if a not in empty_seats), self.authority)
 
     # what the session and the pod use (as for Game) ------------------------------------
 
@@ -198,14 +218,19 @@ class RemoteGame:
     def players_view(self) -> list[dict[str, Any]]:
         """Every agent as the browser shows it."""
         return [
-            {"agent": a, "label": p.label, "color": p.color, "kind": "human" if a in self.slots else "ai"}
+            {
+                "agent": a,
+                "label": p.label,
+                "color": p.color,
+                "kind": "human" if a in self.slots and a not in self.takeovers else "ai",
+            }
             for a, p in self.scene.players.items()
         ]
 
     def announce(self) -> None:
         """Queue the `play` event for every member: build the game in the browser (or carry on with it)."""
         config = sim_config(self.scene, self.id, self.base_seed, self.next_episode, self.rounds_done,
-                            self.record_observations)  # fmt: skip
+                            self.record_observations, self.takeovers)  # fmt: skip
         self.outbox.append(
             (
                 Event.PLAY,
@@ -249,8 +274,28 @@ class RemoteGame:
         """Keys go to the game in the browser; an `input` event for a browser game is ignored."""
 
     def take_over(self, agent: str) -> None:
-        """Not possible in the browser: p2p validation refuses fallback players."""
-        raise ValueError(f"mode '{self.scene.mode}' cannot hand a seat to a fallback player")
+        """A participant left for good: the browsers still playing hand their seat to its fallback player.
+
+        They are told in the `play` message (its config's `takeovers`), with the actions of the open
+        episode's last steps as this pod has them: the browser that decides the switch frame may have
+        missed some that the one who left reported (see gymkube/portable/seats.py).
+        """
+        if self.scene.mode != "p2p":
+            raise ValueError(f"mode '{self.scene.mode}' cannot hand a seat to a fallback player")
+        first = min(self.recent, default=self.step + 1)
+        recent = {"e": self.episode, "first": first, "actions": {
+            a: [self.recent[step][a] for step in sorted(self.recent)] for a in self.scene.players
+        }}  # fmt: skip
+        self.takeovers[agent] = {"episode": self.episode if self.episode_open else self.next_episode,
+                                 "frame": None, "recent": recent}  # fmt: skip
+        self.slots[agent].present = False
+        member = self.members.pop(agent, None)
+        if member is not None:  # named in the episode rows, never sent to the other browsers
+            self.left_by[agent] = member.progress.participant
+            if f"participant_{agent}" in self.base_row:
+                self.base_row = {**self.base_row, f"participant_{agent}": None}
+        self.authority = next((a for a in self.scene.human_agents if a in self.members), self.authority)
+        self.announce()
 
     def stop(self, status: str) -> None:
         """End the game now; an open episode is recorded with `status`."""
@@ -290,6 +335,7 @@ class RemoteGame:
         players = {
             agent: spec.model_dump(by_alias=True, exclude_none=True)
             | ({"participant": self.members[agent].progress.participant} if agent in self.members else {})
+            | ({"takeover": self._takeover_record(agent)} if agent in self.takeovers else {})
             for agent, spec in self.scene.players.items()
         }
         return {
@@ -355,6 +401,7 @@ class RemoteGame:
         self.episode = episode
         self.next_episode = episode + 1
         self.episode_open = True
+        self.recent.clear()
         self.step = 0
         self.disagreements = 0
         self.t_start_ns = time.time_ns()
@@ -476,6 +523,7 @@ class RemoteGame:
                 if pending.disagree:
                     self.disagreements += 1
             self.step = key[1]
+            self._remember(key[1], row)
             self.record("steps", row)
         ends = self.ends.get(self.episode)
         if ends is None or self.pending:
@@ -484,6 +532,12 @@ class RemoteGame:
             del self.ends[self.episode]
             self.ends_since.pop(self.episode, None)
             self._finish_episode(ends)
+
+    def _remember(self, step: int, row: dict[str, Any]) -> None:
+        """Keep a written step's actions (the last RECENT_STEPS of the open episode) for a takeover."""
+        self.recent[step] = {a: [row.get(f"action_{a}"), row.get(f"source_{a}")] for a in self.scene.players}
+        for old in [s for s in self.recent if s <= step - RECENT_STEPS]:
+            del self.recent[old]
 
     def _on_end(self, agent: str, entry: dict[str, Any]) -> None:
         episode, status, steps = entry.get("e"), entry.get("status"), entry.get("steps")
@@ -544,8 +598,28 @@ class RemoteGame:
             return
         detail = plain_json(detail, depth=3, items=32, chars=200)
         detail = detail if isinstance(detail, dict) else {}
+        if kind == "takeover" and session.agent == self.authority:
+            self._settled(detail)
         name = kind if kind in SAME_IN_EVERY_MODE else f"{self.scene.mode}_{kind}"
         session.pod.event(session, name, {"game": self.id, "group": self.group} | detail)
+
+    def _settled(self, detail: dict[str, Any]) -> None:
+        """The deciding browser says from which frame a handed-over seat plays its fallback (for the episode rows)."""
+        seat, episode, frame = detail.get("seat"), detail.get("episode"), detail.get("frame")
+        takeover = self.takeovers.get(seat) if isinstance(seat, str) else None
+        if takeover is not None and takeover.get("frame") is None and is_count(episode) and is_count(frame):
+            self.takeovers[str(seat)] = {"episode": episode, "frame": frame}  # the steps it needed are not re-sent
+
+    def _takeover_record(self, agent: str) -> dict[str, Any]:
+        """Where a seat's fallback took over (the step before its first action) and its seed, as server mode's."""
+        takeover, spec = self.takeovers[agent], self.scene.players[agent]
+        fallback = spec.fallback if isinstance(spec, HumanPlayer) else None
+        own_seed = getattr(fallback, "seed", None)
+        seed = own_seed if own_seed is not None else self.base_seed + list(self.scene.players).index(agent) + 1
+        frame = takeover.get("frame")
+        record = {"episode": takeover["episode"], "step": None if frame is None else frame - 1,
+                  "seed": seed + (0 if own_seed is not None else FALLBACK_SEED)}  # fmt: skip
+        return record | ({"left": self.left_by[agent]} if agent in self.left_by else {})
 
 
 def browser_versions(scene: GymScene) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from gymkube.game_pod.browser import preload
 from gymkube.game_pod.game import Game, Status
 from gymkube.game_pod.limits import ParticipantBudget
+from gymkube.game_pod.monitoring import ConnectionWatch
 from gymkube.game_pod.page_answers import check_page_answers
 from gymkube.game_pod.progress import Progress
 from gymkube.game_pod.protocol import Event
@@ -68,6 +69,8 @@ class ParticipantSession:
         """When the page left (or the session opened): a session gone long enough leaves memory (presence.py)."""
         self.finished_at: float | None = None
         """When the pod first saw this participant connected and finished (presence.py hangs up later)."""
+        self.connection = ConnectionWatch()
+        """How long the round trip to the pod has been over `attention.maxRttMs` (monitoring.py)."""
         self.page_visible = True
         self.window_focused = True
         """What the page said last about itself (the exclusion hook reads them)."""
@@ -304,16 +307,21 @@ class ParticipantSession:
     def check_attention(self) -> None:
         """Exclude the participant when the spec's limit on leaving the page is passed."""
         limits, p = self.pod.spec.attention, self.progress
-        if p.status != "active":
-            return
         over = (limits.max_hidden is not None and p.visibility_losses > limits.max_hidden) or (
             limits.max_blur is not None and p.focus_losses > limits.max_blur
         )
         if over:
-            self.exclude("excluded", {"hidden": p.visibility_losses, "blur": p.focus_losses})
+            self.exclude("excluded", {"by": "attention", "hidden": p.visibility_losses, "blur": p.focus_losses})
 
     def exclude(self, ending: str, detail: dict[str, Any], message: str | None = None) -> None:
-        """End the session with `ending` now (the attention limits or the experiment's exclusion hook said so)."""
+        """End the session with `ending` now: every exclusion rule ends here (the attention limits, a slow
+        connection, the experiment's exclusion hook; `detail["by"]` says which).
+
+        A waiting participant leaves the room; in a group game the spec's onDropout decides for the
+        others (their fallback plays the seat, or the game ends for everyone).
+        """
+        if self.progress.status != "active":
+            return
         self.pod.event(self, "excluded", detail | {"ending": ending})
         self.leave_lobby("excluded")
         if self.game is not None and not self.alone_in(self.game) and self.game.is_active:

@@ -140,18 +140,21 @@ class PolicyRunner:
             raise TypeError(f"the policy adapter of {self.agent} returned {type(feed).__name__}, not a dict of inputs")
         return dict(feed)
 
+    def decide(self, outputs: Mapping[str, Any], pick: Callable[[list[float]], int]) -> int:
+        """The action the model's `outputs` mean: the adapter's int, or the one `pick` chooses from its logits."""
+        decided = self.adapter.action(outputs)
+        if isinstance(decided, bool) or decided is None:
+            raise TypeError(f"the policy adapter of {self.agent} returned {decided!r}, not an action or logits")
+        if isinstance(decided, int | float) or getattr(decided, "ndim", None) == 0:
+            return int(decided)
+        return pick(flat_floats(decided))
+
     def act(self, outputs: Mapping[str, Any] | None, pick: Callable[[list[float]], int]) -> int:
         """This step's action: from the model's `outputs` when the policy was due, else the last one again."""
         if self.due:
             if outputs is None:
                 raise ValueError(f"no policy output for {self.agent}")
-            decided = self.adapter.action(outputs)
-            if isinstance(decided, bool) or decided is None:
-                raise TypeError(f"the policy adapter of {self.agent} returned {decided!r}, not an action or logits")
-            if isinstance(decided, int | float) or getattr(decided, "ndim", None) == 0:
-                self.last = int(decided)
-            else:
-                self.last = pick(flat_floats(decided))
+            self.last = self.decide(outputs, pick)
         self.steps += 1
         assert self.last is not None
         return self.last

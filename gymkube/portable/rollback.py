@@ -8,6 +8,11 @@ prediction (the remote player's last known input). When the real input differs, 
 to the snapshot before that frame and re-simulates up to now (a rollback). A peer never runs more
 than `maxPrediction` frames ahead of the inputs it has; past that it waits (a stall).
 
+Policies are inputs too: the first human seat still in the game runs them (onnxruntime-web, called by
+the page) and sends their actions like its own keys; `random` and `noop` players are computed by every
+peer alike. A seat whose participant left for good plays its fallback from a frame the peers agree on
+(gymkube/portable/seats.py says who decides what, and why).
+
 Peers start their episodes at slightly different moments (their Python loads at its own pace), so one
 can run a few frames ahead of the other for a whole game: it then sees the other's inputs late and rolls
 back all the time, while the other shows its moves late. As in GGPO, every input packet says the
@@ -15,14 +20,14 @@ sender's frame and how far ahead the sender thinks it is; half the difference of
 error in the one-way delay cancels) is the lead, and a peer that leads by more than `SYNC_LEAD`
 frames waits a tick now and then (`waits` in the records) until the two are level.
 
-A frame is *confirmed* once every player's input for it is known; its row is then final, and only
-confirmed rows are recorded, so every peer records the same rows. Every `hashEvery` confirmed frames
-the peers send a hash of the state to the authority (the first human seat), which compares; on a
-mismatch it sends its confirmed state, and the other peer loads it and re-simulates (a resync).
-Desyncs, resyncs, rollbacks, stalls, the transport and the peer round trip are in the records.
+A frame is *confirmed* once every agent's action for it is known; its row is then final, and only
+confirmed rows are recorded, so every peer records the same rows. State hashes and resyncs are in
+gymkube/portable/resync.py, policies and handed-over seats in gymkube/portable/handover.py. Desyncs,
+resyncs, rollbacks, stalls, takeovers, the transport and the peer round trip are in the records.
 
-Packets are JSON text: `i` inputs, `h` a state hash, `s` a state for a resync, `p`/`q` a ping and
-its echo. The page moves them over a DataChannel or, when none comes up, through the pod.
+Packets are JSON text: `i` inputs (per agent: `in`, with acknowledgements `k` and handed-over seats
+`x`), `h` a state hash, `s` a state for a resync, `p`/`q` a ping and its echo. The page moves them
+over a DataChannel or, when none comes up, through the pod.
 """
 
 from __future__ import annotations
@@ -31,70 +36,70 @@ import json
 import statistics
 from typing import Any
 
+from gymkube.portable.handover import SOURCES, Handover
 from gymkube.portable.inputs import input_columns
-from gymkube.portable.sim import PageGame, Sim
+from gymkube.portable.resync import Resync
+from gymkube.portable.seats import Seats
+from gymkube.portable.sim import PageGame
 
 MAX_INPUTS_PER_PACKET = 64
 SYNC_LEAD = 1.0
 """Frames ahead of a peer (half the difference of the two peers' views) beyond which a peer waits a tick."""
 PING_EVERY_MS = 500.0
 RTT_SAMPLES = 400
-SOURCES = {"human": "h", "default": "d", "absent": "a"}
 SOURCE_NAMES = {v: k for k, v in SOURCES.items()}
+Input = tuple[int, str]
+"""An agent's action at a frame and its source's code."""
 
 
-def _first_number_path(value: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
-    if isinstance(value, dict):
-        for key in sorted(value):
-            found = _first_number_path(value[key], (*path, key))
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _first_number_path(item, (*path, index))
-            if found is not None:
-                return found
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        return path
-    return None
-
-
-class Peer(PageGame):
-    """One participant's side of a `p2p` game. The page calls `key`, `start`, `tick`, `receive` and `take`."""
+class Peer(Handover, Resync, PageGame):
+    """One participant's side of a `p2p` game. The page calls `key`, `start`, `tick`, `receive` and `take`,
+    and, when a policy runs here, `policy_feeds` and `policy_result`."""
 
     def __init__(self, config_json: str, me: str) -> None:
         super().__init__(config_json)
         config = self.config
         self.me = me
         self.humans = list(self.sim.humans)
-        self.others = [a for a in self.humans if a != me]
-        self.authority = self.humans[0]
+        self.seats = Seats(self.sim.players, self.humans, me)
+        self.gating = [a for a, p in self.sim.players.items() if a in self.humans or p["type"] == "policy"]
         settings = config["p2p"]
         self.delay: int = settings["inputDelay"]
         self.max_prediction: int = settings["maxPrediction"]
         self.redundancy: int = settings["redundancy"]
         self.hash_every: int = settings["hashEvery"]
         self.default = config["defaultAction"]
-        self.inputs: dict[int, dict[str, dict[int, tuple[int, str]]]] = {}  # episode -> agent -> frame -> input
-        self.acked: dict[str, int] = dict.fromkeys(self.others, 0)  # my inputs each peer holds, contiguously
-        self.acked_episode: dict[str, int] = dict.fromkeys(self.others, 0)
+        self.inputs: dict[int, dict[str, dict[int, Input]]] = {}  # episode -> agent -> frame -> input
+        self.acked: dict[tuple[str, str], tuple[int, int]] = {}  # (peer, agent) -> (episode, frames it holds)
+        self.heard: dict[str, set[str]] = {}  # peer -> agents whose inputs it sends here
+        self.sending: set[str] = {me}  # agents whose inputs this peer sends (its seat, policies it runs, handovers)
         self.rtt: list[float] = []
         self.fps: int = config["fps"]
         self.remote_frame: dict[str, tuple[int, int, float]] = {}  # peer -> (episode, its frame, when heard)
         self.remote_views: dict[str, float] = {}  # peer -> how far ahead of me it thinks it is
+        self.met: dict[str, int] = {}  # peer -> the latest episode it was heard playing
         self.waited = False
         self.jump_to = 0  # a peer started a later episode (its page was reloaded): this one is over
         self.last_ping = -1e18
         self.transport: dict[str, str] = {}
-        self.sync_generation = 0  # resyncs applied here (hashes carry it, so stale ones are ignored)
-        self.expected_generation: dict[str, int] = dict.fromkeys(self.others, 0)
-        self.hashes: dict[int, str] = {}  # confirmed frame -> my hash (authority: to compare)
-        self.peer_hashes: dict[tuple[str, int], str] = {}
+        self._init_resync()
+        self._init_handover()
         self._outbox: list[tuple[str, dict[str, Any]]] = []  # packets made between ticks (hashes, states)
         self.stats = self._new_stats()
         self.playing = False  # an episode is open (started and not yet confirmed over)
         self.episode = 0
         self._clear_episode()
+        self.apply_takeovers(json.dumps(config.get("takeovers") or {}))
+
+    @property
+    def others(self) -> list[str]:
+        """The other participants still in the game."""
+        return [h for h in self.seats.present if h != self.me]
+
+    @property
+    def authority(self) -> str:
+        """The peer whose state wins a disagreement: the owner (see Seats)."""
+        return self.seats.owner
 
     @staticmethod
     def _new_stats() -> dict[str, Any]:
@@ -113,9 +118,9 @@ class Peer(PageGame):
 
     # inputs ----------------------------------------------------------------------------
 
-    def _episode_inputs(self, episode: int) -> dict[str, dict[int, tuple[int, str]]]:
+    def _episode_inputs(self, episode: int) -> dict[str, dict[int, Input]]:
         if episode not in self.inputs:
-            self.inputs[episode] = {agent: {} for agent in self.humans}
+            self.inputs[episode] = {agent: {} for agent in self.sim.players}
         return self.inputs[episode]
 
     def key(self, key: str, down: bool, seq: int, client_ms: float, frame: int | None, frame_ms: float | None) -> None:
@@ -123,10 +128,12 @@ class Peer(PageGame):
         if self.playing:
             self.sim.slots[self.me].on_input(key, down, seq, client_ms, frame, frame_ms)
 
-    def _contiguous(self, agent: str) -> int:
+    def _known_through(self, agent: str, start: int) -> int:
+        """The last frame of this episode up to which `agent`'s action is known, from `start` on without a gap."""
         known = self._episode_inputs(self.episode)[agent]
-        frame = self.confirmed
-        while frame + 1 in known:
+        frame = start
+        horizon = max(self.frame, start) + self.max_prediction + self.delay + MAX_INPUTS_PER_PACKET
+        while frame < horizon and (frame + 1 in known or not self.seats.shared(agent, (self.episode, frame + 1))):
             frame += 1
         return frame
 
@@ -138,11 +145,16 @@ class Peer(PageGame):
         return int(self.default) if self.default != "previous" else 0
 
     def _actions(self, frame: int) -> dict[str, tuple[int, str]]:
-        """The inputs of `frame`, predicted where not known yet (the predictions are kept, to spot a wrong one)."""
+        """Every agent's action at `frame`, predicted where not known yet (predictions are kept, to spot wrong ones)."""
         inputs = self._episode_inputs(self.episode)
-        actions = self.sim.ai_actions()
+        actions: dict[str, tuple[int, str]] = {}
         used: dict[str, int] = {}
-        for agent in self.humans:
+        for agent in self.sim.players:
+            at = (self.episode, frame)
+            spec, source = self.seats.actor(agent, at)
+            if not self.seats.shared(agent, at):
+                actions[agent] = (self.sim.ai_action(agent, spec), source)
+                continue
             got = inputs[agent].get(frame)
             if got is None:
                 used[agent] = self._predict(agent, frame)
@@ -152,19 +164,43 @@ class Peer(PageGame):
         self.used[frame] = used
         return actions
 
+    def _merge(self, episode: int, agent: str, first: int, items: list[Any]) -> None:
+        """Inputs of `agent` from `first` on (from a peer or the pod); a known frame keeps its input."""
+        if episode < self.episode or not 1 <= first <= self.sim.max_steps:
+            return
+        known = self._episode_inputs(episode)[agent]
+        for offset, item in enumerate(items[:MAX_INPUTS_PER_PACKET]):
+            frame = first + offset
+            if frame in known or not isinstance(item, list) or len(item) != 2:
+                continue
+            action, source = item
+            if not isinstance(action, int) or isinstance(action, bool) or not 0 <= action < 2**31:
+                continue
+            known[frame] = (action, str(source)[:1])
+            if episode == self.episode and frame <= self.frame:
+                used = self.used.get(frame, {}).get(agent)
+                if used is not None and used != action:
+                    self._roll_back_to(frame)
+
+    def _roll_back_to(self, frame: int) -> None:
+        self.rollback_from = frame if self.rollback_from is None else min(self.rollback_from, frame)
+
     # episodes ----------------------------------------------------------------------------
 
     def start(self, now_ms: float) -> str:
         """Begin the next episode; its first frame. The first `inputDelay` frames take the default action."""
+        self._settle()  # a seat handed over between episodes switches from this episode's first frame
         self.episode = self.next_episode
         self._clear_episode()
         seed = self.sim.reset(self.episode, self.rounds_done + 1)
+        self.reset_runners()
         self.snapshots[0] = self.sim.save()
         inputs = self._episode_inputs(self.episode)
         default = int(self.default) if self.default != "previous" else 0
         for frame in range(1, self.delay + 1):
-            for agent in self.humans:
-                inputs[agent].setdefault(frame, (default, "d"))
+            for agent in self.gating:
+                if self.seats.shared(agent, (self.episode, frame)):
+                    inputs[agent].setdefault(frame, (default, "d"))
         for old in [e for e in self.inputs if e < self.episode]:
             del self.inputs[old]
         self.hashes.clear()
@@ -224,6 +260,7 @@ class Peer(PageGame):
             self.next_episode = self.jump_to
             end = "interrupted"
         elif self.playing:
+            self._settle()
             self._rollback(now_ms)
             if not self.sim.over:
                 if self.frame + 1 - self.confirmed > self.max_prediction:
@@ -264,16 +301,19 @@ class Peer(PageGame):
 
     def _confirm(self, now_ms: float) -> str | None:
         """Record the rows of frames every input is known for; the episode's end once it is confirmed."""
-        frontier = min([self.frame, *(self._contiguous(a) for a in self.humans)])
+        if any(self.met.get(other, 0) < self.episode for other in self.others):
+            return None  # nothing is final before every peer plays the episode (its first frames need no input)
+        frontier = min([self.frame, *(self._known_through(a, self.confirmed) for a in self.gating)])
         self.confirmed = max(self.confirmed, frontier)
         end = None
+        inputs = self._episode_inputs(self.episode)
         while self.emitted < self.confirmed:
             frame = self.emitted + 1
             self.emitted = frame
             row = self.rows[frame] | self.local_meta.get(frame, {})
-            inputs = self._episode_inputs(self.episode)
-            for agent in self.humans:  # a prediction that came true: the row names the input's own source
-                row[f"source_{agent}"] = SOURCE_NAMES.get(inputs[agent][frame][1], "human")
+            for agent in self.gating:  # a prediction that came true: the row names the input's own source
+                if self.seats.shared(agent, (self.episode, frame)):
+                    row[f"source_{agent}"] = SOURCE_NAMES.get(inputs[agent][frame][1], "human")
             self.entries.append({"k": "step", "row": row})
             if frame % self.hash_every == 0:
                 self._hash(frame)
@@ -303,75 +343,8 @@ class Peer(PageGame):
             "rtt_ms_median": round(statistics.median(rtt), 2) if rtt else None,
             "rtt_ms_p95": round(rtt[int(0.95 * (len(rtt) - 1))], 2) if rtt else None,
             "rtt_samples": len(rtt),
+            "switched": {agent: list(moment) for agent, moment in self.seats.switch.items()},
         }
-
-    # hashes and resyncs --------------------------------------------------------------------
-
-    def _hash(self, frame: int) -> None:
-        snapshot = self.snapshots.get(frame)
-        if snapshot is None:
-            return
-        digest = Sim.snapshot_hash(snapshot)
-        if self.me == self.authority:
-            self.hashes[frame] = digest
-            for old in [f for f in self.hashes if f < frame - 50 * self.hash_every]:
-                del self.hashes[old]
-            for other in self.others:
-                self._compare(other, frame)
-        else:
-            self._outbox.append((self.authority, {"t": "h", "a": self.me, "e": self.episode, "f": frame,
-                                                  "h": digest, "g": self.sync_generation}))  # fmt: skip
-
-    def _compare(self, other: str, frame: int) -> None:
-        mine, theirs = self.hashes.get(frame), self.peer_hashes.get((other, frame))
-        if mine is None or theirs is None:
-            return
-        self.peer_hashes.pop((other, frame), None)
-        if mine == theirs:
-            return
-        self.stats["desyncs"] += 1
-        self.expected_generation[other] += 1
-        self._event("desync", {"peer": other, "frame": frame, "mine": mine, "theirs": theirs})
-        at = self.confirmed
-        self._outbox.append((other, {"t": "s", "e": self.episode, "f": at, "state": self.snapshots[at],
-                                     "g": self.expected_generation[other]}))  # fmt: skip
-        self.stats["resyncs"] += 1
-        self._event("resync_sent", {"peer": other, "frame": at})
-
-    def _apply_state(self, packet: dict[str, Any], now_ms: float) -> None:
-        frame, state = packet["f"], packet["state"]
-        self.sync_generation = int(packet.get("g", self.sync_generation + 1))
-        self.stats["resyncs"] += 1
-        self.stats["desyncs"] += 1
-        self._event("resync", {"peer": self.authority, "frame": frame, "was_at": self.frame})
-        self.sim.load(state)
-        self.snapshots = {frame: state}
-        if frame >= self.frame:  # behind the authority: jump to its frame
-            for missing in range(self.frame + self.delay + 1, frame + self.delay + 1):
-                self._local_input(missing)  # inputs for the frames skipped (the keys now)
-            self.frame = frame
-            self.rows.clear()
-        else:
-            self._resimulate(frame + 1, now_ms)
-        self.confirmed = max(self.confirmed, frame)
-        self.emitted = max(self.emitted, frame)  # rows up to here came from the diverged state: not re-sent
-        self.rows = {f: r for f, r in self.rows.items() if f > frame}
-
-    def perturb(self) -> None:
-        """Test hook: corrupt this peer's confirmed state (the first number in it, plus one), so it desyncs."""
-        at = self.confirmed
-        snapshot = json.loads(json.dumps(self.snapshots[at]))
-        path = _first_number_path(snapshot["env"])
-        if path is None:
-            return
-        target = snapshot["env"]
-        for part in path[:-1]:
-            target = target[part]
-        target[path[-1]] += 1
-        self.snapshots[at] = snapshot
-        self.sim.load(snapshot)
-        self._resimulate(at + 1, 0.0)
-        self._event("perturbed", {"frame": at, "path": [str(p) for p in path]})
 
     def _event(self, kind: str, detail: dict[str, Any]) -> None:
         self.entries.append({"k": "event", "kind": kind, "detail": detail | {"e": self.episode, "agent": self.me}})
@@ -382,29 +355,58 @@ class Peer(PageGame):
             self.transport[peer] = via
             self._event("transport", {"peer": peer, "via": via, "address": address})
 
+    def note(self, kind: str, peer: str, detail_json: str = "{}") -> None:
+        """Something the page did about a path to a peer (an ICE restart, a new connection), for the records."""
+        detail = json.loads(detail_json) if detail_json else {}
+        self._event(kind, {"peer": peer} | (detail if isinstance(detail, dict) else {}))
+
     # packets -----------------------------------------------------------------------------
+
+    def _acked(self, other: str, agent: str, newest: int) -> int:
+        episode, frames = self.acked.get((other, agent), (0, 0))
+        if episode > self.episode:
+            return newest
+        return frames if episode == self.episode else 0
+
+    def _inputs_for(self, other: str) -> dict[str, list[Any]]:
+        """Per agent this peer sends: [first frame, [[action, source], ...]], from what `other` has not acknowledged."""
+        inputs = self._episode_inputs(self.episode)
+        out: dict[str, list[Any]] = {}
+        for agent in sorted(self.sending):
+            known = inputs.get(agent)
+            if not known:
+                continue
+            newest = max(known)
+            acked = self._acked(other, agent, newest)
+            first = max(1, min(acked + 1, newest - self.redundancy + 1), newest - MAX_INPUTS_PER_PACKET + 1)
+            run: list[list[Any]] = []
+            while first + len(run) in known and first + len(run) <= newest:
+                run.append(list(known[first + len(run)]))
+            if run:
+                out[agent] = [first, run]
+        return out
 
     def _packets(self, now_ms: float) -> list[list[str]]:
         packets: list[list[str]] = [[to, json.dumps(p)] for to, p in self._outbox]
         self._outbox.clear()
         if not self.episode:
             return packets
-        mine = self._episode_inputs(self.episode)[self.me]
-        newest = max(mine, default=0)
         ping = now_ms - self.last_ping >= PING_EVERY_MS
         if ping:
             self.last_ping = now_ms
         views = self._views(now_ms)
+        handoffs = {
+            departed: {a: list(self.seats.switch[a]) for a in self.seats.moving[departed] if a in self.seats.switch}
+            for departed in self.seats.settled
+        }
         for other in self.others:
-            acked = self.acked[other] if self.acked_episode[other] == self.episode else 0
-            if self.acked_episode[other] > self.episode:
-                acked = newest
-            first = max(1, min(acked + 1, newest - self.redundancy + 1), newest - MAX_INPUTS_PER_PACKET + 1)
-            inputs = [list(mine[f]) for f in range(first, newest + 1) if f in mine]
-            packet: dict[str, Any] = {"t": "i", "e": self.episode, "a": self.me, "s": first, "i": inputs,
-                                      "k": self._contiguous(other) if self.episode else 0,
-                                      "c": self.frame if self.playing else -1,
-                                      "v": round(views.get(other, 0.0), 2)}  # fmt: skip
+            packet: dict[str, Any] = {
+                "t": "i", "e": self.episode, "a": self.me, "in": self._inputs_for(other),
+                "k": {agent: self._known_through(agent, self.confirmed) for agent in sorted(self.heard.get(other, ()))},
+                "c": self.frame if self.playing else -1, "v": round(views.get(other, 0.0), 2),
+            }  # fmt: skip
+            if handoffs and self.me == self.seats.owner:
+                packet["x"] = handoffs
             if ping:
                 packet["p"] = now_ms
             packets.append([other, json.dumps(packet)])
@@ -428,48 +430,42 @@ class Peer(PageGame):
                 self.rtt.append(sample)
                 del self.rtt[:-RTT_SAMPLES]
         elif kind == "h" and self.me == self.authority and packet.get("e") == self.episode:
-            sender, frame = packet.get("a"), packet.get("f")
-            fresh = packet.get("g", 0) >= self.expected_generation.get(str(sender), 0)
-            if sender in self.others and isinstance(frame, int) and fresh:
-                self.peer_hashes[(sender, frame)] = str(packet["h"])
-                self._compare(sender, frame)
+            self._on_hash(packet)
         elif kind == "s" and self.me != self.authority and packet.get("e") == self.episode and self.playing:
             self._apply_state(packet, now_ms)
         return json.dumps(replies)
 
     def _on_inputs(self, packet: dict[str, Any], now_ms: float) -> None:
-        sender, episode, first, inputs = packet.get("a"), packet.get("e"), packet.get("s"), packet.get("i")
-        if sender not in self.others or not isinstance(episode, int) or not isinstance(first, int):
+        sender, episode = packet.get("a"), packet.get("e")
+        if not isinstance(sender, str) or sender not in self.others or not isinstance(episode, int):
             return
         frame, view = packet.get("c"), packet.get("v")
         if isinstance(frame, int) and frame >= 0:
             self.remote_frame[sender] = (episode, frame, now_ms)
+            self.met[sender] = max(self.met.get(sender, 0), episode)
             if isinstance(view, int | float) and episode == self.episode:
                 self.remote_views[sender] = float(view)
         elif frame is not None:  # the sender is between episodes
             self.remote_frame.pop(sender, None)
             self.remote_views.pop(sender, None)
-        if not isinstance(inputs, list) or episode < self.episode:
+        self._on_handoffs(sender, packet.get("x"))
+        blocks = packet.get("in")
+        if not isinstance(blocks, dict) or episode < self.episode:
             return
         if episode > self.episode and self.episode and self.playing:
             self.jump_to = max(self.jump_to, episode)
         elif episode > self.next_episode and not self.playing:
             self.next_episode = episode
-        known = self._episode_inputs(episode)[sender]
-        for offset, item in enumerate(inputs):
-            frame = first + offset
-            if frame in known or not isinstance(item, list) or len(item) != 2:
+        for agent, block in blocks.items():
+            if not self.seats.may_send(sender, agent) or not isinstance(block, list) or len(block) != 2:
                 continue
-            action, source = item
-            if not isinstance(action, int) or isinstance(action, bool):
-                continue
-            known[frame] = (action, str(source))
-            if episode == self.episode and frame <= self.frame:
-                used = self.used.get(frame, {}).get(sender)
-                if used is not None and used != action:
-                    self.rollback_from = frame if self.rollback_from is None else min(self.rollback_from, frame)
-        ack = packet.get("k")
-        if isinstance(ack, int) and episode >= self.acked_episode[sender]:
-            if episode > self.acked_episode[sender] or ack > self.acked[sender]:
-                self.acked[sender] = ack
-            self.acked_episode[sender] = episode
+            first, items = block
+            if isinstance(first, int) and not isinstance(first, bool) and isinstance(items, list):
+                self.heard.setdefault(sender, set()).add(agent)
+                self._merge(episode, agent, first, items)
+        acks = packet.get("k")
+        for agent, ack in (acks if isinstance(acks, dict) else {}).items():
+            if agent in self.sending and isinstance(ack, int):
+                old_episode, old = self.acked.get((sender, agent), (0, 0))
+                if episode > old_episode or (episode == old_episode and ack > old):
+                    self.acked[(sender, agent)] = (episode, ack)

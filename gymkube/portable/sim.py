@@ -115,16 +115,22 @@ class Sim:
             kind = spec["type"]
             if kind == "human":
                 continue
-            rng = random.Random(f"{spec.get('seed')}:{self.episode}:{self.step}")  # stateless: safe to re-run
-            if kind == "noop":
-                actions[agent] = (int(spec.get("action", 0)), "noop")
-            elif kind == "random":
-                actions[agent] = (rng.randrange(action_count(self.env, agent)), "random")
-            else:
+            if kind == "policy":
+                rng = random.Random(f"{spec.get('seed')}:{self.episode}:{self.step}")  # stateless: safe to re-run
                 pick = partial(choose, selection=spec.get("selection", "greedy"),
                                temperature=spec.get("temperature", 1.0), rng=rng)  # fmt: skip
                 actions[agent] = (self.policies[agent].act((outputs or {}).get(agent), pick), "policy")
+            else:
+                actions[agent] = (self.ai_action(agent, spec), kind)
         return actions
+
+    def ai_action(self, agent: str, spec: dict[str, Any]) -> int:
+        """A `random` or `noop` player's action for the coming step (`spec` a player config): every peer of a p2p
+        game computes it alike, seeded by (seed, episode, step)."""
+        if spec["type"] == "noop":
+            return int(spec.get("action", 0))
+        rng = random.Random(f"{spec.get('seed')}:{self.episode}:{self.step}")  # stateless: safe to re-run
+        return rng.randrange(action_count(self.env, agent))
 
     def policy_feeds(self) -> list[list[Any]]:
         """[agent, model file, {input: [flat values, shape]}] for each policy due this step ("" is the first

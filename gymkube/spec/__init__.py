@@ -42,6 +42,7 @@ from gymkube.spec.gym import (
     PolicyPlayer,
     RandomPlayer,
     Rendering,
+    SameCondition,
 )
 from gymkube.spec.load import (
     ManifestError,
@@ -83,6 +84,7 @@ __all__ = [
     "RandomPlayer",
     "Recruitment",
     "Rendering",
+    "SameCondition",
     "StaticScene",
     "SurveyScene",
     "TurnSpec",

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from gymkube.spec.experiment import Experiment
-from gymkube.spec.gym import GymScene, PolicyPlayer
+from gymkube.spec.gym import GymScene
 
 PROVIDED = {"gymkube", "micropip", "pyodide", "js"}
 """Importable in the page without being listed."""
@@ -52,7 +52,7 @@ def browser_modules(scene: GymScene) -> list[str]:
         scene.hooks,
         getattr(scene.hud, "function", None),
     ]
-    entries += [p.adapter for p in scene.players.values() if isinstance(p, PolicyPlayer)]
+    entries += [p.adapter for p in scene.policies]
     return list(dict.fromkeys(e.partition(":")[0] for e in entries if e))
 
 

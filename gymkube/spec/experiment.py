@@ -169,8 +169,9 @@ class Endings(SpecModel):
         "ended) without you. What you did before is saved. Please use the code below.</p>"
     )
     excluded: Ending = _ending(
-        "<h2>The study has ended</h2><p>This study needs your full attention on this page, and the window "
-        "was left too often. What you did is saved. Please use the code below.</p>"
+        "<h2>The study has ended</h2><p>This study needs your full attention on this page and a steady "
+        "connection, and one of them was missing too often or for too long. What you did is saved. Please "
+        "use the code below.</p>"
     )
     technical: Ending = _ending(
         "<h2>The study had to stop</h2><p>A technical problem on our side stopped the game. This is not your "
@@ -179,10 +180,25 @@ class Endings(SpecModel):
 
 
 class Attention(SpecModel):
-    """Limits on leaving the study's page; past a limit the participant is excluded (`excluded` ending)."""
+    """Limits on leaving the study's page and on a slow connection; past a limit the participant is excluded."""
 
     max_hidden: int | None = Field(None, ge=1, le=10_000, description="Times the page may be hidden (other tab).")
     max_blur: int | None = Field(None, ge=1, le=10_000, description="Times the window may lose focus.")
+    max_rtt_ms: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="During a game: the round trip to the game pod (measured every 2 s) may stay above this for "
+        "warnAfterS before the participant is warned, and for excludeAfterS before they are excluded.",
+    )
+    warn_after_s: float = Field(5, ge=0, le=3600, description="Seconds over maxRttMs before the warning.")
+    exclude_after_s: float = Field(20, ge=0, le=3600, description="Seconds over maxRttMs before the exclusion.")
+
+    @model_validator(mode="after")
+    def _warning_first(self) -> Attention:
+        if self.exclude_after_s < self.warn_after_s:
+            raise ValueError("'excludeAfterS' must be at least 'warnAfterS' (the warning comes first)")
+        return self
 
 
 class ExperimentSpec(SpecModel):
@@ -231,6 +247,13 @@ class ExperimentSpec(SpecModel):
             if scene_id in seen:
                 raise ValueError(f"scene id {scene_id!r} is used twice; ids must be unique")
             seen.add(scene_id)
+        for scene in self.gym_scenes():
+            same = scene.grouping.same_condition
+            if same is not None and same.param is not None and same.param not in self.recruitment.record_params:
+                raise ValueError(
+                    f"scene {scene.id!r}: 'group.sameCondition.param: {same.param}' must be listed in "
+                    "'recruitment.recordParams' (only those reach the game pod)"
+                )
         return self
 
     def all_scenes(self) -> Iterator[Scene]:

@@ -134,6 +134,21 @@ class HumanPlayer(TaggedModel):
 Player = Annotated[HumanPlayer | PolicyPlayer | RandomPlayer | NoopPlayer, Field(discriminator="type")]
 
 
+class SameCondition(SpecModel):
+    """Which participants count as being in the same condition: one URL parameter, or the stager's assignment."""
+
+    param: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")] | None = Field(
+        None, description="A URL parameter listed in recruitment.recordParams (e.g. CONDITION)."
+    )
+    assignment: bool = Field(False, description="The same flow: block orders and repeats (counterbalancing).")
+
+    @model_validator(mode="after")
+    def _one(self) -> SameCondition:
+        if (self.param is None) == (not self.assignment):
+            raise ValueError("give exactly one of 'param' (a URL parameter) or 'assignment: true'")
+        return self
+
+
 class GroupSpec(SpecModel):
     """How participants are grouped for a scene with several human players (a waiting room per scene)."""
 
@@ -153,6 +168,26 @@ class GroupSpec(SpecModel):
     )
     roles: Literal["random", "arrival"] = Field(
         "random", description="Seats (human agents) by lot, or in order of arrival (first arrival: first human agent)."
+    )
+    max_peer_rtt_ms: int | None = Field(
+        None,
+        ge=1,
+        le=5000,
+        description="p2p: waiting participants probe each other over WebRTC (through TURN when needed); only "
+        "participants whose browser-to-browser round trip (median of a short probe) is below this, for every "
+        "pair in the group, are grouped.",
+    )
+    matchmaker: Annotated[str, Field(max_length=200, pattern=r"^(fifo|latency|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")] = Field(
+        "fifo",
+        description="Who plays with whom: 'fifo' (the earliest arrival first, with the earliest who fit), "
+        "'latency' (the earliest arrival first, with those who make the group's round trips smallest) or "
+        "'module:Class' from the experiment's files (runs on the game pod with a deadline; on an error, fifo).",
+    )
+    partners: Literal["any", "new"] = Field(
+        "any", description="'new': never group participants who already played together in this study."
+    )
+    same_condition: SameCondition | None = Field(
+        None, description="Only group participants in the same condition (a URL parameter, or the assignment)."
     )
 
 
@@ -294,6 +329,8 @@ class GymScene(TaggedModel):
         return self
 
     def _fits_mode(self, humans: list[str]) -> None:
+        if self.mode != "p2p" and self.grouping.max_peer_rtt_ms is not None:
+            raise ValueError("'group.maxPeerRttMs' is for mode 'p2p' (use 'group.maxLatencyMs' for the pod)")
         if self.mode == "server":
             return
         if self.rendering.mode != "objects":
@@ -303,23 +340,19 @@ class GymScene(TaggedModel):
         if self.mode == "p2p":
             if len(humans) < 2:
                 raise ValueError("mode 'p2p' needs two or more 'human' players; use 'client' for one")
-            policies = [a for a, p in self.players.items() if isinstance(p, PolicyPlayer)]
-            if policies:
-                raise ValueError(
-                    f"mode 'p2p' cannot run ONNX policies yet ({', '.join(policies)}): use 'random' or 'noop' "
-                    "players, or mode 'server'"
-                )
             if self.controls.mode == "turn":
                 raise ValueError("mode 'p2p' steps on a clock; turn-based play ('controls.mode: turn') needs 'server'")
-            if self.grouping.on_dropout == "fallback":
-                raise ValueError(
-                    "mode 'p2p' ends the game when a peer leaves: 'group.onDropout: fallback' needs 'server'"
-                )
 
     @property
     def human_agents(self) -> list[str]:
         """The agents participants play, in spec order (seats are filled in arrival order)."""
         return [a for a, p in self.players.items() if isinstance(p, HumanPlayer)]
+
+    @property
+    def policies(self) -> list[PolicyPlayer]:
+        """Every ONNX policy that may play: policy players, and human seats' policy fallbacks."""
+        players = [*self.players.values(), *(p.fallback for p in self.players.values() if isinstance(p, HumanPlayer))]
+        return [p for p in players if isinstance(p, PolicyPlayer)]
 
     @property
     def human_agent(self) -> str:

@@ -1,7 +1,8 @@
 """P2P mode: two participants in two browser contexts play Pong, each browser stepping the game (Pyodide).
 
 Three paths: a direct DataChannel on 127.0.0.1; relay-only through Debian coturn with the pod's TURN
-credentials; and, with WebRTC made to fail, through the pod's relay. Then rollback with an added delay on
+credentials (also killed mid-game and brought back: the pod relays meanwhile and an ICE restart mends
+the path); and, with WebRTC made to fail, through the pod's relay. Then rollback with an added delay on
 one peer and an injected desync. In each, both peers end in the same state and the data is complete.
 """
 
@@ -132,6 +133,40 @@ def test_two_browsers_play_relay_only_through_coturn_with_the_pods_credentials(p
     seen = transports(data["events"])
     local = {(route or "").partition(">")[0].strip() for _, route in seen} - {"", "?"}
     assert {via for via, _ in seen} == {"turn"} and local == {"127.0.0.1"}, seen  # coturn's relay address
+
+
+def test_a_path_killed_mid_game_is_mended_and_the_game_goes_on(platform_factory, tmp_path: Path):
+    with turnserver(tmp_path / "turn") as turn:
+        platform = platform_factory(
+            quick_manifest(tmp_path, "pong_p2p.yaml", episodes=1, maxSteps=900, countdownS=1,
+                           environment={"entryPoint": "pong_env:make_env", "kwargs": {"max_misses": 1000}},
+                           p2p={"inputDelay": 2, "maxPrediction": 8, "hashEvery": 30, "connectTimeoutS": 6}),
+            env=turn.pod_env(),
+        )  # fmt: skip
+
+        def kill_the_path(pages: dict[str, Any]) -> None:
+            for page in pages.values():  # both on coturn's relay first
+                page.wait_for_function("() => Object.values(gymkubeDebug.game.mesh.transports())[0]?.[0] === 'turn'")
+            turn.stop()  # every relayed path is gone; the pod carries the packets until the path is mended
+            for page in pages.values():
+                page.wait_for_function(
+                    "() => Object.values(gymkubeDebug.game.mesh.transports())[0]?.[0] === 'relay'", timeout=30_000
+                )
+            turn.start()  # the same address and secret: an ICE restart finds it again
+            for page in pages.values():
+                page.wait_for_function(
+                    "() => Object.values(gymkubeDebug.game.mesh.transports())[0]?.[0] === 'turn'", timeout=30_000
+                )
+
+        play_pair(platform, tmp_path, RELAY_ONLY, during=kill_the_path)
+        data = p2p_data(platform)
+    assert_peers_agree(data)  # every step by both browsers, through the outage
+    for agent in ("left", "right"):
+        changes = [json.loads(r["detail"])["via"] for r in data["events"] if r["kind"] == "p2p_transport"
+                   and json.loads(r["detail"])["agent"] == agent]  # fmt: skip
+        assert changes == ["turn", "relay", "turn"], (agent, changes)
+    kinds = {r["kind"] for r in data["events"]}
+    assert {"p2p_path_broken", "p2p_ice_restart", "p2p_path_mended"} <= kinds, kinds
 
 
 def test_without_webrtc_the_inputs_go_through_the_pod_and_the_game_goes_on(platform_factory, tmp_path: Path):

@@ -23,6 +23,8 @@ class TurnServer:
     port: int
     secret_file: Path
     log: Path
+    args: list[str]
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -31,6 +33,26 @@ class TurnServer:
     def pod_env(self) -> dict[str, str]:
         """What game pods are given (the operator mounts the same from the chart's TURN secret)."""
         return {"GYMKUBE_TURN_URLS": f'["{self.url}"]', "GYMKUBE_TURN_SECRET_FILE": str(self.secret_file)}
+
+    def start(self) -> None:
+        """Runs coturn (again: same port and secret, so the pods' credentials still work) until it answers."""
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while True:  # up when it answers on its TCP listener
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    break
+            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Kills coturn: every relayed path through it breaks (its allocations are gone)."""
+        if self.process is None:
+            return
+        self.process.kill()
+        self.process.wait(10)
+        self.process = None
 
 
 @contextmanager
@@ -45,7 +67,6 @@ def turnserver(folder: Path, static_user: tuple[str, str] | None = None) -> Iter
     secret_file = folder / "turn-secret"
     secret_file.write_text(secret)
     port = free_port()
-    log = folder / "turnserver.log"
     low = 49152 + (port % 8000)
     args = [
         binary, "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", f"--listening-port={port}",
@@ -55,20 +76,14 @@ def turnserver(folder: Path, static_user: tuple[str, str] | None = None) -> Iter
         "--realm=gymkube.test", "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint",
         "--log-file=stdout", "--simple-log", f"--pidfile={folder / 'turnserver.pid'}", f"--userdb={folder / 'turndb'}",
     ]  # fmt: skip
-    with open(log, "wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    server = TurnServer(port, secret_file, folder / "turnserver.log", args)
     try:
-        deadline = time.monotonic() + 10
-        while True:  # up when it answers on its TCP listener
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        yield TurnServer(port, secret_file, log)
+        server.start()
+        yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        if server.process is not None:
+            server.process.terminate()
+            try:
+                server.process.wait(10)
+            except subprocess.TimeoutExpired:
+                server.process.kill()

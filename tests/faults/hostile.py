@@ -70,6 +70,9 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "info": st.dictionaries(st.sampled_from(["level", "x", "participant"]), values, max_size=3),
     "answers": st.dictionaries(st.sampled_from(["helpfulness", "more_apples", "comments", "x"]), values, max_size=3),
     "to": st.sampled_from(["agent", "blue", "red", "left"]),
+    "id": st.text("0123456789abcdef", min_size=16, max_size=16) | st.sampled_from(["", "x" * 65]),
+    "n": st.integers(0, 60),
+    "via": st.sampled_from(["direct", "turn", "relay", None]),
     "hook": st.dictionaries(st.sampled_from(["bonus", "hook_errors", "hook_x", "x"]), values, max_size=3),
     "row": st.dictionaries(st.sampled_from(["episode", "step", "action_blue", "hook_x", "turn_wait_ms"]), values),
 }

@@ -21,6 +21,8 @@ from gymkube.game_pod.payloads import (
     EpisodeHooks,
     FramesReport,
     InputPayload,
+    ProbeResultPayload,
+    ProbeSignalPayload,
     RecordsPayload,
     SceneDonePayload,
     UnityPayload,
@@ -196,6 +198,40 @@ def test_a_browsers_own_packets_decode_as_sent():
 
 
 @settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["id", "rtt", "n", "via", "x"]), values, max_size=5))
+def test_a_probe_result_either_is_refused_or_is_one_bounded_finite_measurement(data: dict[str, Any]):
+    try:
+        result = ProbeResultPayload.model_validate(data)
+    except ValidationError:
+        return
+    assert result.rtt is None or (math.isfinite(result.rtt) and 0 <= result.rtt < 60_000)
+    assert 0 <= result.n <= 50 and result.via in (None, "direct", "turn") and len(result.id) <= 64
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"id": "p1", "rtt": [1.0] * 100_000},  # a huge list of round trips
+        {"id": "p1", "rtt": float("inf")},
+        {"id": "p1", "rtt": -5},
+        {"id": "p1", "rtt": 1.0, "n": 10**9},
+        {"id": "p1", "rtt": 1.0, "via": "carrier pigeon"},
+        {"id": "x" * 65, "rtt": 1.0},
+        {"rtt": 1.0},
+    ],
+)
+def test_a_probe_result_out_of_bounds_is_refused(data: dict[str, Any]):
+    with pytest.raises(ValidationError):
+        ProbeResultPayload.model_validate(data)
+
+
+def test_a_probe_signal_needs_a_probe_id_and_a_map():
+    assert ProbeSignalPayload.model_validate({"id": "abc", "d": {"sdp": {"type": "offer", "sdp": "v=0"}}}).id == "abc"
+    for bad in ({"id": "abc", "d": "text"}, {"id": "a b", "d": {}}, {"d": {}}):
+        with pytest.raises(ValidationError):
+            ProbeSignalPayload.model_validate(bad)
+
+
 @given(st.dictionaries(st.text(max_size=50) | st.sampled_from(["hook_a", "hook_b1", "hook_"]), values, max_size=20))
 def test_hook_columns_from_a_page_either_are_refused_or_fit_a_column_each(columns: dict[str, Any]):
     try:

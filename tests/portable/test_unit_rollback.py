@@ -19,7 +19,7 @@ from gymkube.game_pod.remote import sim_config
 from gymkube.portable.common import observation_hash
 from gymkube.portable.rollback import Peer
 from gymkube.portable.sim import Solo
-from gymkube.spec.gym import RandomPlayer
+from gymkube.spec.gym import PolicyPlayer, RandomPlayer
 from gymkube.spec.load import load_experiment_file
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -121,11 +121,11 @@ def replay_hashes(cfg: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
     sys.path.insert(0, cfg["searchDir"])
     from pong_env import make_env  # type: ignore[import-not-found]
 
-    env = make_env()
+    env = make_env(**cfg["environment"]["kwargs"])
     env.reset(seed=cfg["seed"])
     hashes = []
     for row in rows:
-        obs, *_ = env.step({"left": row["action_left"], "right": row["action_right"]})
+        obs, *_ = env.step({agent: row[f"action_{agent}"] for agent in cfg["players"]})
         hashes.append(observation_hash(obs))
     return hashes
 
@@ -255,6 +255,186 @@ def test_three_peers_stay_in_step_and_record_the_same_steps() -> None:
     assert all(e["p2p"]["rollbacks"] > 0 and e["p2p"]["desyncs"] == 0 for e in ends.values())
 
 
+def config_with(third: Any) -> dict[str, Any]:
+    """Pong p2p with a third paddle, `left2`, played by `third` (the two humans stay as they are)."""
+    scene = load_experiment_file(EXAMPLES / "pong_p2p.yaml")[0].spec.gym_scenes()[0]
+    environment = scene.environment.model_copy(update={"kwargs": {"agents": ["left", "right", "left2"]}})
+    scene = scene.model_copy(update={"players": {**scene.players, "left2": third}, "environment": environment})
+    cfg = sim_config(scene, "g1", seed=5, episode=1, rounds_done=0, record_observations=False)
+    return cfg | {"searchDir": str(EXAMPLES / "pong"), "episodes": 1, "maxSteps": 240}
+
+
+def pong_policy() -> Any:
+    """policy.onnx of the Pong example under CPython's onnxruntime (the page runs it with onnxruntime-web)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(EXAMPLES / "pong" / "policy.onnx"), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def run(feed: dict[str, Any]) -> list[list[Any]]:
+        """A page's feed ({"": [flat values, shape]}) run as onnxruntime-web would: [[output, flat values, shape]]."""
+        flat, shape = feed[""]
+        (logits,) = session.run(None, {name: np.array(flat, dtype=np.float32).reshape(shape)})
+        return [["logits", [float(x) for x in logits.ravel()], list(logits.shape)]]
+
+    return run
+
+
+def play_with_a_policy(net: Network, cfg: dict[str, Any], infer_ticks: int, ticks: int = 2500) -> dict[str, Any]:
+    """Two peers and a policy seat: as a page does, each peer asks for its policy feeds every tick (one inference
+    in flight at a time, answered `infer_ticks` later); returns each peer's rows, ends and how often it inferred."""
+    run = pong_policy()
+    peers = {agent: Peer(json.dumps(cfg), agent) for agent in cfg["humans"]}
+    out: dict[str, dict[str, Any]] = {agent: {"rows": [], "inferred": 0} for agent in peers}
+    asked: dict[str, tuple[int, list[Any]]] = {}
+    keys = random.Random(3)
+    for peer in peers.values():
+        peer.start(0.0)
+    for tick in range(ticks):
+        for agent, peer in peers.items():
+            if tick % 7 == 0:
+                peer.key(keys.choice(["ArrowUp", "ArrowDown"]), keys.random() < 0.6, tick, tick * 33.0, None, None)
+            if agent in asked and asked[agent][0] <= tick:
+                _, feeds = asked.pop(agent)
+                outputs = {name: run(feed) for name, _, feed, _, _ in feeds}
+                peer.policy_result(json.dumps([[f[0], f[3], f[4]] for f in feeds]), json.dumps(outputs))
+                out[agent]["inferred"] += 1
+            if agent not in asked and (feeds := json.loads(peer.policy_feeds())):
+                asked[agent] = (tick + infer_ticks, feeds)
+            for to, packet in json.loads(peer.tick(tick * 33.3))["send"]:
+                net.send(tick, to, packet)
+        for to, packet in list(net.due(tick)):
+            for reply_to, reply in json.loads(peers[to].receive(packet, tick * 33.3)):
+                net.send(tick, reply_to, reply)
+        for agent, peer in peers.items():
+            for entry in json.loads(peer.take()):
+                if entry["k"] == "step":
+                    out[agent]["rows"].append(entry["row"])
+                elif entry["k"] == "end":
+                    out[agent]["end"] = entry
+        if all("end" in o for o in out.values()) and not net.in_flight:
+            break
+    return out
+
+
+@pytest.mark.parametrize("infer_ticks", [0, 3, 9], ids=["instant", "slower-than-the-input-delay", "very-slow"])
+def test_a_policy_in_p2p_runs_on_one_peer_only_and_both_record_the_same_steps(infer_ticks: int) -> None:
+    cfg = config_with(PolicyPlayer(type="policy", file="policy.onnx", observation={"key": "left2"}))
+    out = play_with_a_policy(Network(delay=3, jitter=2, loss=0.1), cfg, infer_ticks)
+    left, right = out["left"], out["right"]
+    assert "end" in left and "end" in right and left["end"]["steps"] == right["end"]["steps"]
+    columns = [*SHARED, "action_left2", "source_left2"]
+    assert [tuple(r.get(c) for c in columns) for r in left["rows"]] == [
+        tuple(r.get(c) for c in columns) for r in right["rows"]
+    ]
+    assert left["inferred"] > 0 and right["inferred"] == 0  # the first seat runs the policy, the other never
+    sources = [r["source_left2"] for r in left["rows"]]
+    assert set(sources) <= {"policy", "default"} and sources.count("policy") > len(sources) * 0.9
+    assert len({r["action_left2"] for r in left["rows"]}) > 1  # the paddle moves
+    assert [r["obs_hash"] for r in left["rows"]] == replay_hashes(cfg, left["rows"])
+
+
+def pod_recent(rows: list[dict[str, Any]], agents: list[str]) -> dict[str, Any]:
+    """What the pod hands over with a takeover: the actions of the steps it has written (RemoteGame.take_over)."""
+    return {"e": 1, "first": rows[0]["step"],
+            "actions": {a: [[r[f"action_{a}"], r[f"source_{a}"]] for r in rows] for a in agents}}  # fmt: skip
+
+
+def play_until_one_leaves(cfg: dict[str, Any], leaver: str, agents: list[str]) -> dict[str, Any]:
+    """A peer per human seat (and any AI seats): `leaver`'s tab closes at tick 100; at tick 160 (past the grace
+    period) the pod hands its seat over to those left. Returns each peer's rows, the events and the ends."""
+    run = pong_policy()
+    net = Network(delay=3, jitter=1)
+    peers = {agent: Peer(json.dumps(cfg), agent) for agent in cfg["humans"]}
+    stays = [a for a in peers if a != leaver]
+    rows: dict[str, list[dict[str, Any]]] = {agent: [] for agent in peers}
+    events: list[dict[str, Any]] = []
+    ends: dict[str, Any] = {}
+    for peer in peers.values():
+        peer.start(0.0)
+    for tick in range(3000):
+        if tick == 100:  # the tab closes: nothing more from it
+            del peers[leaver]
+            net.in_flight = [p for p in net.in_flight if p[1] != leaver]
+        if tick == 160:  # the pod hands the seat to its fallback, with the steps it has written
+            recent = pod_recent(rows[stays[0]], agents)
+            for agent in stays:
+                peers[agent].apply_takeovers(json.dumps({leaver: {"episode": 1, "frame": None, "recent": recent}}))
+        for peer in peers.values():
+            if tick % 5 == 0:
+                peer.key("ArrowUp" if tick % 10 else "ArrowDown", True, tick, tick * 33.0, None, None)
+            feeds = json.loads(peer.policy_feeds())
+            if feeds:
+                outputs = {name: run(feed) for name, _, feed, _, _ in feeds}
+                peer.policy_result(json.dumps([[f[0], f[3], f[4]] for f in feeds]), json.dumps(outputs))
+            for to, packet in json.loads(peer.tick(tick * 33.3))["send"]:
+                if to in peers:
+                    net.send(tick, to, packet)
+        for to, packet in list(net.due(tick)):
+            if to in peers:
+                for reply_to, reply in json.loads(peers[to].receive(packet, tick * 33.3)):
+                    net.send(tick, reply_to, reply)
+        for agent, peer in peers.items():
+            for entry in json.loads(peer.take()):
+                if entry["k"] == "step":
+                    rows[agent].append(entry["row"])
+                elif entry["k"] == "event":
+                    events.append(entry)
+                elif entry["k"] == "end":
+                    ends[agent] = entry
+        if set(ends) >= set(stays) and not net.in_flight:
+            break
+    return {"rows": rows, "events": events, "end": ends.get(stays[0]), "ends": ends}
+
+
+@pytest.mark.parametrize("fallback", [RandomPlayer(type="random", seed=4), None], ids=["random", "policy"])
+def test_a_partner_gone_for_good_is_replaced_by_the_fallback_and_the_other_plays_on(fallback: Any) -> None:
+    scene = load_experiment_file(EXAMPLES / "pong_p2p.yaml")[0].spec.gym_scenes()[0]
+    fallback = fallback or PolicyPlayer(type="policy", file="policy.onnx", observation={"key": "right"})
+    right = scene.players["right"].model_copy(update={"fallback": fallback})
+    scene = scene.model_copy(update={"players": {**scene.players, "right": right}})
+    cfg = sim_config(scene, "g1", seed=5, episode=1, rounds_done=0, record_observations=False)
+    cfg |= {"searchDir": str(EXAMPLES / "pong"), "episodes": 1, "maxSteps": 300}
+    out = play_until_one_leaves(cfg, "right", ["left", "right"])
+    rows, events, end = out["rows"], out["events"], out["end"]
+    assert end is not None and end["steps"] == len(rows["left"]) and end["status"] in ("terminated", "truncated")
+    left = rows["left"]
+    assert [r["step"] for r in left] == list(range(1, len(left) + 1))
+    (takeover,) = [e["detail"] for e in events if e["kind"] == "takeover"]
+    switch = takeover["frame"]
+    assert takeover["seat"] == "right" and takeover["left"] == "right" and 100 - 30 < switch < 160 + 10
+    sources = [r["source_right"] for r in left]
+    assert set(sources[: switch - 1]) <= {"human", "default"} and set(sources[switch - 1 :]) == {"fallback"}
+    # the rows the two peers both confirmed before the tab closed agree
+    both = min(len(rows["right"]), len(left))
+    assert shared(rows["right"][:both]) == shared(left[:both])
+    assert [r["obs_hash"] for r in left] == replay_hashes(cfg, left)
+    assert len({r["action_right"] for r in left[switch:]}) > 1  # the fallback moves the paddle
+
+
+def test_when_the_first_seat_leaves_the_other_runs_its_fallback_and_the_policies_it_ran() -> None:
+    cfg = config_with(PolicyPlayer(type="policy", file="policy.onnx", observation={"key": "left2"}))
+    cfg["players"]["left"]["fallback"] = {"type": "random", "seed": 4}
+    out = play_until_one_leaves(cfg, "left", ["left", "right", "left2"])
+    rows, end = out["rows"]["right"], out["end"]
+    assert end is not None and end["steps"] == len(rows) and [r["step"] for r in rows] == list(range(1, len(rows) + 1))
+    moments = {e["detail"]["seat"]: e["detail"]["frame"] for e in out["events"] if e["kind"] == "takeover"}
+    assert set(moments) == {"left", "left2"} and all(100 - 30 < f < 160 + 10 for f in moments.values())
+    assert {e["detail"]["agent"] for e in out["events"] if e["kind"] == "takeover"} == {"right"}  # right decided
+    left_sources = [r["source_left"] for r in rows]
+    assert set(left_sources[: moments["left"] - 1]) <= {"human", "default"}
+    assert set(left_sources[moments["left"] - 1 :]) == {"fallback"}
+    policy_sources = [r["source_left2"] for r in rows]  # the policy plays on, run by right from its moment
+    assert set(policy_sources) <= {"policy", "default"} and policy_sources.count("policy") > 0.9 * len(rows)
+    assert len({r["action_left2"] for r in rows[moments["left2"] :]}) > 1
+    both = min(len(out["rows"]["left"]), len(rows))
+    assert [tuple(r.get(c) for c in (*SHARED, "action_left2")) for r in out["rows"]["left"][:both]] == [
+        tuple(r.get(c) for c in (*SHARED, "action_left2")) for r in rows[:both]
+    ]
+    assert [r["obs_hash"] for r in rows] == replay_hashes(cfg, rows)
+
+
 COUNTING_HOOKS = '''
 class Counting:
     """Counts the returns so far (state kept between steps, so rollback needs get_state/set_state)."""
@@ -291,3 +471,31 @@ def test_hooks_in_p2p_are_rolled_back_with_the_state_and_both_peers_record_the_s
     assert columns[0] == columns[1] and columns[0][-1][1] == sum(r["reward"] > 0 for r in left["rows"])
     assert left["end"]["hook"] == right["end"]["hook"] == {
         "bonus": columns[0][-1][1] * 0.01, "hook_errors": 0}  # fmt: skip
+
+
+def test_a_p2p_policy_with_act_every_holds_each_action_for_that_many_frames() -> None:
+    cfg = config_with(PolicyPlayer(type="policy", file="policy.onnx", observation={"key": "left2"}, actEvery=4))
+    out = play_with_a_policy(Network(delay=2), cfg, infer_ticks=0)
+    rows = out["left"]["rows"]
+    assert shared(rows) == shared(out["right"]["rows"])
+    first = cfg["p2p"]["inputDelay"] + 1  # the frames before take the default action
+    changes = [r["step"] for previous, r in zip(rows, rows[1:], strict=False)
+               if r["action_left2"] != previous["action_left2"]]  # fmt: skip
+    assert changes and all((step - first) % 4 == 0 for step in changes), changes
+    assert out["left"]["inferred"] <= len(rows) // 4 + 2  # one inference per four frames
+
+
+def test_of_three_players_one_leaves_and_the_other_two_switch_the_seat_at_the_same_step() -> None:
+    cfg = config("pong_p2p.yaml") | {"maxSteps": 300}
+    cfg["players"]["third"] = {"type": "human"}  # pong ignores a third paddle's action; the netcode does not
+    cfg["players"]["right"]["fallback"] = {"type": "random", "seed": 4}
+    cfg["humans"] = ["left", "right", "third"]
+    out = play_until_one_leaves(cfg, "right", ["left", "right", "third"])
+    left, third = out["rows"]["left"], out["rows"]["third"]
+    assert set(out["ends"]) == {"left", "third"} and out["ends"]["left"]["steps"] == out["ends"]["third"]["steps"]
+    columns = [*SHARED, "action_third", "source_third"]
+    assert [tuple(r.get(c) for c in columns) for r in left] == [tuple(r.get(c) for c in columns) for r in third]
+    (takeover,) = [e["detail"] for e in out["events"] if e["kind"] == "takeover"]
+    assert takeover["agent"] == "left" and takeover["seat"] == "right"  # the first seat decided, the third followed
+    sources = [r["source_right"] for r in third]
+    assert set(sources[takeover["frame"] - 1 :]) == {"fallback"} and "fallback" not in sources[: takeover["frame"] - 1]

@@ -29,8 +29,6 @@ def pong(example: str, **gym: Any) -> dict[str, Any]:
     [
         ("pong_client.yaml", {"players": {"left": HUMAN, "right": HUMAN}}, "use 'p2p' for several"),
         ("pong_p2p.yaml", {"players": {"left": HUMAN, "right": {"type": "noop"}}, "group": None}, "needs two or more"),
-        ("pong_p2p.yaml", {"players": {"left": HUMAN, "right": HUMAN, "third": {"type": "policy", "file": "p.onnx"}}},
-         "cannot run ONNX policies"),
         ("pong_client.yaml", {"rendering": {"mode": "rgb"}}, "'rendering.mode: rgb' needs 'server'"),
         ("pong_p2p.yaml", {"p2p": {"inputDelay": 99}}, "inputDelay"),
         ("pong_p2p.yaml", {"controls": {"keys": {"ArrowUp": 1}, "mode": "turn"}}, "turn-based play"),
@@ -40,6 +38,17 @@ def test_a_browser_scene_that_cannot_work_is_refused_with_the_reason(example: st
     with pytest.raises(ManifestError) as caught:
         load_experiments(yaml.safe_dump(pong(example, **change)))
     assert message in caught.value.render()
+
+
+def test_p2p_takes_onnx_policies_and_hands_a_lost_partners_seat_to_its_fallback() -> None:
+    fallback = {"type": "policy", "file": "policy.onnx", "observation": {"key": "right"}}
+    document = pong("pong_p2p.yaml", players={"left": HUMAN | {"fallback": {"type": "random"}},
+                                              "right": HUMAN | {"fallback": fallback},
+                                              "third": {"type": "policy", "file": "policy.onnx"}})  # fmt: skip
+    next(s for s in document["spec"]["scenes"] if s["type"] == "gym")["group"]["onDropout"] = "fallback"
+    (experiment,) = load_experiments(yaml.safe_dump(document))
+    (scene,) = experiment.spec.gym_scenes()
+    assert scene.grouping.on_dropout == "fallback" and scene.players["third"].type == "policy"
 
 
 def test_validate_warns_about_an_environment_the_browser_cannot_import(tmp_path: Path) -> None:

@@ -461,3 +461,43 @@ def test_a_missing_file_is_refused_as_unreadable(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as caught:
         load_experiment_file(tmp_path / "nope.yaml")
     assert caught.value.problems == ["(file): cannot be read (No such file or directory)"]
+
+
+def two_humans_grouped(**group: Any) -> Callable[[dict[str, Any]], None]:
+    def change(d: dict[str, Any]) -> None:
+        scene(d)["players"].update(p1={"type": "human"})
+        scene(d)["group"] = group
+
+    return change
+
+
+def test_who_plays_with_whom_loads_a_matchmaker_and_its_rules() -> None:
+    document = manifest(two_humans_grouped(matchmaker="pairing.rules:ByScore", partners="new",
+                                           sameCondition={"assignment": True}))  # fmt: skip
+    (experiment,) = load_experiments(yaml.safe_dump(document))
+    (play,) = experiment.spec.gym_scenes()
+    rules = play.grouping
+    assert (rules.matchmaker, rules.partners, rules.same_condition.assignment) == ("pairing.rules:ByScore", "new", True)
+
+
+@pytest.mark.parametrize(
+    ("group", "where", "words"),
+    [
+        ({"matchmaker": "random"}, "spec.scenes[1].group.matchmaker", "pattern"),
+        ({"matchmaker": "os:system; rm"}, "spec.scenes[1].group.matchmaker", "pattern"),
+        ({"matchmaker": "a:" + "b" * 300}, "spec.scenes[1].group.matchmaker", "at most 200"),
+        ({"partners": "old"}, "spec.scenes[1].group.partners", "'any' or 'new'"),
+        ({"sameCondition": {}}, "spec.scenes[1].group.sameCondition", "exactly one of 'param'"),
+        ({"sameCondition": {"param": "X", "assignment": True}}, "spec.scenes[1].group.sameCondition", "exactly one"),
+        ({"sameCondition": {"param": "COND"}}, "spec", "'recruitment.recordParams'"),
+    ],
+)
+def test_bad_matchmaking_rules_are_named(group: dict[str, Any], where: str, words: str) -> None:
+    assert_problem(manifest(two_humans_grouped(**group)), where, words)
+
+
+def test_the_connection_limit_warns_before_it_excludes() -> None:
+    document = manifest(lambda d: d["spec"].update(attention={"maxRttMs": 300, "warnAfterS": 10, "excludeAfterS": 5}))
+    assert_problem(document, "spec.attention", "'excludeAfterS' must be at least 'warnAfterS'")
+    document = manifest(lambda d: d["spec"].update(attention={"maxRttMs": 0}))
+    assert_problem(document, "spec.attention.maxRttMs", "greater than or equal to 1")

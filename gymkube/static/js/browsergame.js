@@ -31,6 +31,7 @@ export class BrowserGame {
     this.inbox = []; // packets that arrived before the Python side was ready
     this.signals = []; // signalling that arrived before the links were made
     this.stalledSince = 0;
+    this.inferring = false; // p2p: one policy inference in flight at a time (its actions act inputDelay frames on)
     this.sendTimer = setInterval(() => this.flush(), SEND_EVERY_MS);
   }
 
@@ -47,7 +48,8 @@ export class BrowserGame {
     try {
       const py = await loadPython(this.play.runtime);
       await installPackages(py, this.play.runtime, this.config.packages);
-      const policies = [...new Set(Object.values(this.config.players).filter((p) => p.type === "policy").map((p) => p.file))];
+      const players = Object.values(this.config.players).flatMap((p) => [p, p.fallback ?? {}]); // fallbacks may take over
+      const policies = [...new Set(players.filter((p) => p.type === "policy").map((p) => p.file))];
       await loadPolicies(this.play.runtime, policies);
       if (this.stopped) return;
       const json = JSON.stringify(this.config);
@@ -57,6 +59,7 @@ export class BrowserGame {
       for (const [peer, [via, address]] of Object.entries(this.mesh?.transports() ?? {})) {
         if (via) this.game.set_transport(peer, via, address);
       }
+      if (this.mode === "p2p") this.game.apply_takeovers(JSON.stringify(this.play.config.takeovers ?? {}));
       for (const [from, text] of this.inbox.splice(0)) this.receive(from, text);
     } catch (err) {
       console.error("the game could not start:", err);
@@ -76,10 +79,19 @@ export class BrowserGame {
       on: {
         packet: (from, text) => this.receive(from, text),
         transport: (peer, via, address) => this.game?.set_transport(peer, via, address),
+        note: (peer, kind, detail) => this.game?.note(kind, peer, JSON.stringify(detail)),
       },
     });
     this.mesh.start();
     for (const [from, d] of this.signals.splice(0)) this.mesh.signal(from, d);
+  }
+
+  /** The pod's `play` again for this game: a partner left for good and their seat now plays its fallback. */
+  update(play) {
+    this.play = play;
+    if (this.mode !== "p2p") return;
+    this.game?.apply_takeovers(JSON.stringify(play.config?.takeovers ?? {})); // not loaded yet: applied at start
+    if (this.game) this.status(this.stalledSince ? "stalled" : "playing"); // the players as now shown
   }
 
   /** WebRTC signalling from a peer, through the pod. */
@@ -153,6 +165,7 @@ export class BrowserGame {
   }
 
   tickPeer() {
+    if (!this.inferring) this.infer(JSON.parse(this.game.policy_feeds()));
     const out = JSON.parse(this.game.tick(performance.timeOrigin + performance.now()));
     for (const [to, packet] of out.send) this.mesh.send(to, packet);
     if (out.state) this.hooks.state(out.state);
@@ -164,6 +177,22 @@ export class BrowserGame {
       this.stalledSince = 0;
     }
     return out.end;
+  }
+
+  // The policies this page runs for everyone (it holds the first seat still in the game): onnxruntime-web is
+  // asynchronous, so the game never waits for it; the actions reach the game (and the peers) as inputs do.
+  infer(feeds) {
+    if (!feeds.length) return;
+    this.inferring = true;
+    runPolicies(feeds.map(([agent, file, input]) => [agent, file, input]))
+      .then((logits) => {
+        if (!this.stopped && this.game) {
+          this.game.policy_result(JSON.stringify(feeds.map(([agent, , , episode, frame]) => [agent, episode, frame])),
+            JSON.stringify(logits));
+        }
+      })
+      .catch((err) => this.hooks.error(err))
+      .finally(() => { this.inferring = false; });
   }
 
   /** Sends the records taken so far (one batch in flight at a time; kept and sent again when it fails). */

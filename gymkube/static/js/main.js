@@ -1,6 +1,8 @@
 // Entry point: wires the connection to the screens, the renderer, key capture and telemetry.
-import { connectPod, finishScene, sendInput, sendTelemetry, sendRecords, askTurn, sendSignal, sendRelay, sendUnity } from "./net.js";
+import { connectPod, finishScene, sendInput, sendTelemetry, sendRecords, askTurn, sendSignal, sendRelay, sendProbeSignal,
+  sendProbeResult, sendUnity } from "./net.js";
 import { BrowserGame } from "./browsergame.js";
+import { Probes } from "./probe.js";
 import { preload } from "./runtime.js";
 import { showScene, showPage } from "./scenes.js";
 import { showGameStatus, showWaiting, showRole, showConnection, showNotice, setHud, showBroken } from "./overlays.js";
@@ -17,6 +19,9 @@ watchPolicy(reportProblem);
 
 let scene = null; // the scene on screen
 let browserGame = null; // the game running in this page (client and p2p modes), or null
+// Round trips to other waiting browsers, measured when the pod asks (p2p scenes with group.maxPeerRttMs).
+const probes = new Probes({ turn: askTurn, signal: sendProbeSignal, result: sendProbeResult },
+  () => globalThis.gymkubeDebug?.sendDelayMs || 0);
 let preloading = null; // the promise of a browser game's runtimes loading while earlier scenes are read
 let unityScene = null; // the Unity build running in this page, or null
 // The pod ignores a sequence number not above the last it saw, also across a reload: start from the clock.
@@ -29,6 +34,7 @@ function reportDrawTimes() {
 }
 
 function stopGame() {
+  probes.closeAll();
   stopInput();
   stopRenderer();
   reportDrawTimes();
@@ -89,7 +95,11 @@ function onGame(game) {
 // The pod says: run this game here. A page that already runs it carries on (a reconnect, not a reload).
 function onPlay(msg) {
   if (scene?.type !== "gym" || !msg?.game) return;
-  if (browserGame && browserGame.id === msg.game && !browserGame.stopped) return;
+  if (browserGame && browserGame.id === msg.game && !browserGame.stopped) {
+    browserGame.update(msg);
+    return;
+  }
+  probes.closeAll(); // grouped: the waiting room's measurements are over
   browserGame?.stop();
   const game = new BrowserGame(msg, {
     state: (s) => { if (browserGame === game) pushState(s); },
@@ -141,6 +151,8 @@ function start() {
     onPlay,
     onSignal: (m) => browserGame?.signal(m?.from, m?.d),
     onRelay: (m) => browserGame?.receive(m?.from, m?.d),
+    onProbe: (m) => { if (scene?.type === "gym" && !browserGame) probes.handle(m); },
+    onProbeSignal: (m) => probes.signal(m?.id, m?.d),
     onRefused,
     onConnection,
     onError: reportError,

@@ -24,7 +24,8 @@ function clientInfo() {
 
 /**
  * Connects with the participant's token. `on` holds callbacks: onScene, onGame, onWaiting (the gym scene's waiting
- * room, before its game starts), onState, onNotice, onPlay, onSignal, onRelay (payloads as sent), onRefused(message, reason),
+ * room, before its game starts), onState, onNotice, onPlay, onSignal, onRelay, onProbe, onProbeSignal (payloads as sent),
+ * onRefused(message, reason),
  * onConnection("connecting" | "connected" | "reconnecting" | "closed"), onError(err).
  */
 export function connectPod(token, on) {
@@ -66,6 +67,8 @@ export function connectPod(token, on) {
   socket.on(EVENTS.PLAY, (msg) => call("onPlay", msg));
   socket.on(EVENTS.SIGNAL, (msg) => call("onSignal", msg));
   socket.on(EVENTS.RELAY, (msg) => call("onRelay", msg));
+  socket.on(EVENTS.PROBE, (msg) => call("onProbe", msg));
+  socket.on(EVENTS.PROBE_SIGNAL, (msg) => call("onProbeSignal", msg));
   socket.on(EVENTS.REFUSED, (msg) => {
     refused = true;
     socket.disconnect();
@@ -138,6 +141,16 @@ export function sendSignal(to, d) {
 /** A game packet for the peer playing `to`, through the pod (when no direct path exists). */
 export function sendRelay(to, d) {
   if (socket?.connected) socket.emit(EVENTS.RELAY, { to, d });
+}
+
+/** WebRTC signalling of a peer probe in the waiting room, through the pod (which alone knows the other side). */
+export function sendProbeSignal(id, d) {
+  if (socket?.connected) socket.emit(EVENTS.PROBE_SIGNAL, { id, d });
+}
+
+/** What this side of a peer probe measured. */
+export function sendProbeResult(payload) {
+  if (socket?.connected) socket.emit(EVENTS.PROBE_RESULT, payload);
 }
 
 /** Sends what a Unity scene's build reported; resolves with the ack ({ok, n, error}), rejects when offline or unanswered. */

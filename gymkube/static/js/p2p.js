@@ -1,16 +1,22 @@
 // Peer-to-peer links of a p2p game: one WebRTC DataChannel per pair of peers (unordered, no retransmits), signalled
 // through the pod; a peer whose channel is not open within the timeout is reached through the pod's relay instead.
+// A path that breaks mid-game goes through the pod's relay at once while it is mended (p2ppath.js).
+import { pathChanged, broken, reroute } from "./p2ppath.js";
+
+const RESTART_AFTER_MS = 3000; // a hello from a peer whose link is older than this (or was open) means a reload
+const MEND_AFTER_MS = 6000; // an ICE restart not connected by then gives way to the next step
+// Peers send every tick: a channel silent this long may be a broken path that ICE has not noticed yet (that takes it
+// seconds), so packets go through the pod as well until the peer is heard again (duplicates are harmless).
+const QUIET_MS = 1000;
 
 /**
  * `me` and `peers` are agent ids (`peers` includes `me`, in seat order: the earlier seat makes the offer).
- * `io` = {signal(to, d), relay(to, text)}; `on` = {packet(from, text), transport(peer, via)} with via
- * "direct" | "turn" | "relay". `ice` is an RTCConfiguration.
+ * `io` = {signal(to, d), relay(to, text)}; `on` = {packet(from, text), transport(peer, via, address), note(peer,
+ * kind, detail)} with via "direct" | "turn" | "relay". `ice` is an RTCConfiguration.
  */
-const RESTART_AFTER_MS = 3000; // a hello from a peer whose link is older than this (or was open) means a reload
-
 export class Mesh {
-  constructor({ me, peers, ice, timeoutMs, io, on }) {
-    Object.assign(this, { me, ice, timeoutMs, io, on });
+  constructor({ me, peers, ice, timeoutMs, io, on, mendAfterMs = MEND_AFTER_MS }) {
+    Object.assign(this, { me, ice, timeoutMs, io, on, mendAfterMs });
     this.links = new Map(); // peer -> {pc, dc, pending candidates, via}
     this.others = peers.filter((p) => p !== me);
     this.offerer = (peer) => peers.indexOf(me) < peers.indexOf(peer);
@@ -31,12 +37,20 @@ export class Mesh {
     if (this.offerer(peer)) this.offer(peer, link);
   }
 
-  // The peer's page is new (reloaded): drop the old connection and make a new one.
+  /** A new connection to `peer` (its path could not be mended): the peer drops its old one as after a reload. */
+  renew(peer) {
+    if (this.closed || !this.links.has(peer)) return;
+    this.io.signal(peer, { hello: true });
+    this.restart(peer);
+  }
+
+  // The peer's page is new (reloaded), or its path could not be mended: drop the old connection and make a new one.
   restart(peer) {
     const old = this.links.get(peer);
     if (!old || (!old.opened && performance.now() - old.created < RESTART_AFTER_MS)) return;
     this.links.delete(peer);
     clearTimeout(old.timer);
+    clearTimeout(old.mendTimer);
     try { old.dc?.close(); old.pc.close(); } catch { /* already closed */ }
     this.connect(peer);
     this.use(peer, "relay"); // until the new channel opens
@@ -49,6 +63,7 @@ export class Mesh {
     this.links.set(peer, link);
     pc.onicecandidate = (e) => { if (e.candidate) this.io.signal(peer, { candidate: e.candidate.toJSON() }); };
     pc.ondatachannel = (e) => this.channel(peer, link, e.channel);
+    pc.oniceconnectionstatechange = () => pathChanged(this, peer, link);
     return link;
   }
 
@@ -61,34 +76,17 @@ export class Mesh {
   channel(peer, link, dc) {
     link.dc = dc;
     dc.onopen = () => this.opened(peer, link);
-    dc.onmessage = (e) => { if (typeof e.data === "string") this.on.packet(peer, e.data); };
+    dc.onmessage = (e) => {
+      link.heard = performance.now();
+      if (typeof e.data === "string") this.on.packet(peer, e.data);
+    };
     dc.onclose = () => { if (!this.closed && link.via !== "relay") this.use(peer, "relay"); };
   }
 
   async opened(peer, link) {
     link.opened = true;
-    // TURN or not: the type of the local candidate of the pair in use (the stats may lag the open event a little).
-    let via = "direct";
-    let address = null;
-    for (let attempt = 0; attempt < 10 && address === null && !this.closed; attempt++) {
-      try {
-        const stats = await link.pc.getStats();
-        let pair = null;
-        for (const s of stats.values()) {
-          if (s.type === "transport" && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
-        }
-        for (const s of stats.values()) {
-          if (!pair && s.type === "candidate-pair" && s.nominated && s.state === "succeeded") pair = s;
-        }
-        if (pair) {
-          const local = stats.get(pair.localCandidateId);
-          if (local?.candidateType === "relay") via = "turn";
-          address = `${local?.address ?? "?"} > ${stats.get(pair.remoteCandidateId)?.address ?? "?"}`;
-        }
-      } catch { /* stats are a nicety */ }
-      if (address === null) await new Promise((r) => setTimeout(r, 100));
-    }
-    this.use(peer, via, address);
+    link.heard = performance.now();
+    await reroute(this, peer, link);
   }
 
   use(peer, via, address = null) {
@@ -102,6 +100,11 @@ export class Mesh {
   async signal(from, d) {
     if (this.closed || !this.others.includes(from) || !d) return;
     if (d.hello) { this.restart(from); return; }
+    if (d.restart) { // the answerer saw the path break: restart from here (unless already mending)
+      const open = this.links.get(from);
+      if (open && this.offerer(from)) broken(this, from, open);
+      return;
+    }
     const link = this.link(from);
     const { pc } = link;
     if (d.sdp) {
@@ -128,7 +131,11 @@ export class Mesh {
     if (this.closed) return;
     const link = this.links.get(to);
     if (link?.dc?.readyState === "open" && link.via !== "relay") {
-      try { link.dc.send(text); return; } catch { /* fall through to the relay */ }
+      try {
+        link.dc.send(text);
+        if (performance.now() - link.heard > QUIET_MS) this.io.relay(to, text);
+        return;
+      } catch { /* fall through to the relay */ }
     }
     if (link?.via === "relay" || !link?.dc || link.dc.readyState !== "open") this.io.relay(to, text);
   }
@@ -143,6 +150,7 @@ export class Mesh {
     this.closed = true;
     for (const link of this.links.values()) {
       clearTimeout(link.timer);
+      clearTimeout(link.mendTimer);
       try { link.dc?.close(); link.pc.close(); } catch { /* already closed */ }
     }
   }

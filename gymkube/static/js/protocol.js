@@ -17,6 +17,9 @@ export const EVENTS = Object.freeze({
   RECORDS: "records",
   SIGNAL: "signal",
   RELAY: "relay",
+  PROBE: "probe",
+  PROBE_SIGNAL: "probe_signal",
+  PROBE_RESULT: "probe_result",
   UNITY: "unity",
 });
 
@@ -51,6 +54,12 @@ export const PAYLOADS = Object.freeze({
   "signal": Object.freeze(["d", "from", "to"]),
   // browser <-> pod <-> browser: A p2p packet through the pod, when no peer-to-peer path came up.
   "relay": Object.freeze(["d", "from", "to"]),
+  // pod -> browser: In a p2p scene's waiting room: measure the round trip to another waiting browser over WebRTC.
+  "probe": Object.freeze(["everyMs", "id", "role", "samples", "stop", "timeoutMs"]),
+  // browser <-> pod <-> browser: WebRTC signalling of a probe, through the pod.
+  "probe_signal": Object.freeze(["d", "id"]),
+  // browser -> pod: What this side of a probe measured.
+  "probe_result": Object.freeze(["id", "n", "rtt", "via"]),
   // browser -> pod: What a Unity scene's build reported, at least every second; the ack is {ok: bool, n: entries taken, error}.
   "unity": Object.freeze(["s", "x"]),
 });
