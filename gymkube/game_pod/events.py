@@ -17,7 +17,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from socketio import packet
 from socketio.msgpack_packet import MsgPackPacket
 
-from gymkube.game_pod.limits import MAX_ATTENTION_ROWS, MAX_ERROR_ROWS, RateLimiter, count_ignored
+from gymkube.game_pod.groups import Lobby
+from gymkube.game_pod.limits import MAX_ATTENTION_ROWS, MAX_ERROR_ROWS, RateLimiter, TokenBucket, count_ignored
 from gymkube.game_pod.monitoring import watch_connection
 from gymkube.game_pod.payloads import (
     TELEMETRY,
@@ -48,6 +49,7 @@ from gymkube.tokens import TokenError, TokenExpired, verify_token
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+P = TypeVar("P", SignalPayload, RelayPayload)
 MAX_BAD_RECORDS_RECORDED = 10
 """`bad_records` events per browser game (each refusal is answered; only the first few are recorded)."""
 MAX_SIGNAL_CHARS = 32_000
@@ -281,62 +283,68 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
             pod.event(session, "unity_refused", {"scene": run.key, "why": why[:300]})
         return {"ok": why is None, "n": taken, "error": why}
 
-    def peer_of(session: ParticipantSession, to: str) -> ParticipantSession | None:
-        """The group member a signal or relay is for (same p2p game), or None."""
+    def within_budget(session: ParticipantSession, bucket: TokenBucket, event: str, amount: float = 1.0) -> bool:
+        """Take from one of the participant's budgets; a message over it is ignored as `over_budget:<event>`."""
+        if bucket.take(amount):
+            return True
+        ignore(session, f"over_budget:{event}", {"event": event})
+        return False
+
+    async def for_peer(
+        sid: str, event: str, model: type[P], data: Any
+    ) -> tuple[ParticipantSession, P, ParticipantSession] | None:
+        """The sender, their signal or relay packet and the group member it is for (same p2p game), or None."""
+        session = await session_for(sid)
+        message = parse(session, event, model, data) if session is not None else None
+        if session is None or message is None:
+            return None
         game = session.game
         if not isinstance(game, RemoteGame) or game.scene.mode != "p2p":
             return None
-        peer = game.members.get(to)
-        return peer if peer is not None and peer is not session and peer.sid is not None else None
+        peer = game.members.get(message.to)
+        return (session, message, peer) if peer is not None and peer is not session and peer.sid is not None else None
+
+    async def for_lobby(sid: str, event: str, model: type[M], data: Any) -> tuple[ParticipantSession, M, Lobby] | None:
+        """The sender, their probe message (within the probe budget) and the lobby they wait in, or None."""
+        session = await session_for(sid)
+        message = parse(session, event, model, data) if session is not None else None
+        if session is None or message is None or not within_budget(session, session.budget.probes, event):
+            return None
+        lobby = pod.lobbies.get(session.progress.current)
+        return None if lobby is None else (session, message, lobby)
 
     @sio.on(Event.SIGNAL)
     async def signal(sid: str, data: Any = None, *_: Any) -> None:
-        session = await session_for(sid)
-        message = parse(session, Event.SIGNAL, SignalPayload, data) if session is not None else None
-        if session is None or message is None or (peer := peer_of(session, message.to)) is None:
+        sent = await for_peer(sid, Event.SIGNAL, SignalPayload, data)
+        if sent is None:
             return
-        if not session.budget.signals.take():
-            ignore(session, "over_budget:signal", {"event": Event.SIGNAL})
-            return
-        description = plain_json(message.d, depth=3, items=32, chars=MAX_SIGNAL_CHARS)
-        await sio.emit(Event.SIGNAL, {"from": session.agent, "d": description}, to=peer.sid)
+        session, message, peer = sent
+        if within_budget(session, session.budget.signals, Event.SIGNAL):
+            description = plain_json(message.d, depth=3, items=32, chars=MAX_SIGNAL_CHARS)
+            await sio.emit(Event.SIGNAL, {"from": session.agent, "d": description}, to=peer.sid)
 
     @sio.on(Event.RELAY)
     async def relay(sid: str, data: Any = None, *_: Any) -> None:
-        session = await session_for(sid)
-        packet = parse(session, Event.RELAY, RelayPayload, data) if session is not None else None
-        if session is None or packet is None or (peer := peer_of(session, packet.to)) is None:
+        sent = await for_peer(sid, Event.RELAY, RelayPayload, data)
+        if sent is None:
             return
-        if not session.budget.relay_chars.take(len(packet.d)):
-            ignore(session, "over_budget:relay", {"event": Event.RELAY})
-            return
-        await sio.emit(Event.RELAY, {"from": session.agent, "d": packet.d}, to=peer.sid)
+        session, packet, peer = sent
+        if within_budget(session, session.budget.relay_chars, Event.RELAY, len(packet.d)):
+            await sio.emit(Event.RELAY, {"from": session.agent, "d": packet.d}, to=peer.sid)
 
     @sio.on(Event.PROBE_SIGNAL)
     async def probe_signal(sid: str, data: Any = None, *_: Any) -> None:
-        session = await session_for(sid)
-        message = parse(session, Event.PROBE_SIGNAL, ProbeSignalPayload, data) if session is not None else None
-        if session is None or message is None:
-            return
-        if not session.budget.probes.take():
-            ignore(session, "over_budget:probe_signal", {"event": Event.PROBE_SIGNAL})
-            return
-        lobby = pod.lobbies.get(session.progress.current)
-        if lobby is not None:
+        probe = await for_lobby(sid, Event.PROBE_SIGNAL, ProbeSignalPayload, data)
+        if probe is not None:
+            session, message, lobby = probe
             description = plain_json(message.d, depth=3, items=32, chars=MAX_SIGNAL_CHARS)
             await lobby.probe_signal(session, message.id, description)
 
     @sio.on(Event.PROBE_RESULT)
     async def probe_result(sid: str, data: Any = None, *_: Any) -> None:
-        session = await session_for(sid)
-        result = parse(session, Event.PROBE_RESULT, ProbeResultPayload, data) if session is not None else None
-        if session is None or result is None:
-            return
-        if not session.budget.probes.take():
-            ignore(session, "over_budget:probe_result", {"event": Event.PROBE_RESULT})
-            return
-        lobby = pod.lobbies.get(session.progress.current)
-        if lobby is not None:
+        probe = await for_lobby(sid, Event.PROBE_RESULT, ProbeResultPayload, data)
+        if probe is not None:
+            session, result, lobby = probe
             lobby.probe_result(session, result.id, Report(result.rtt, result.n, result.via))
 
     @sio.on(Event.PING)

@@ -142,34 +142,42 @@ def assert_pod_answers_and_writes(base: str) -> None:
     assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
 
 
-def test_whatever_pages_send_the_pod_answers_keeps_writing_and_every_honest_step_is_stored(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
-):
-    document = yaml.safe_load(quick_manifest(tmp_path, "forage_ai.yaml", episodes=1, maxSteps=150, fps=30).read_text())
-    document["spec"]["capacity"] = 500
-    controls = document["spec"]["scenes"][2]["controls"]  # combinations and a gamepad: more for a page to get wrong
-    controls["keys"]["ArrowUp+ArrowLeft"] = 1
-    controls["gamepad"] = {"buttons": {0: 2}, "axes": {"1-": 1}}
-    with game_pod_process(tmp_path, document, secret=SECRET, bundle_dir=str(FORAGE_DIR)) as port:
-        study = Study(f"http://127.0.0.1:{port}")
+Events = list[tuple[str, tuple[Any, ...]]]
+
+
+def fuzz_live_pod(
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    document: dict[str, Any],
+    bundle_dir: Path,
+    max_examples: int,
+    events: st.SearchStrategy[Events],
+    auth: st.SearchStrategy[Any],
+) -> tuple[Study, dict[str, list[dict[str, Any]]]]:
+    """Fuzz a live pod while honest bots play one after another, and check what holds in every study.
+
+    Each example sends `events` from an attacker's page and, where `auth` gives one (`st.none()`: never),
+    opens a connection with it; after it, the pod answers and writes. Once the honest bots stop and the
+    pod has drained and flushed: no traceback, every honest participant finished with a code, `gymkube
+    check` finds nothing wrong. Returns the study and the stored tables, for the checks of the study's own game.
+    """
+    experiment = document["metadata"]["name"]
+    # The attacker's last game is cut short when the pod stops (drain: 1 s), not waited for: its rows are
+    # checked like any interrupted game's, and the honest participants have all finished by then.
+    with game_pod_process(tmp_path, document, secret=SECRET, bundle_dir=str(bundle_dir), drain_timeout_s="1") as port:
+        study = Study(f"http://127.0.0.1:{port}", experiment)
         try:
 
             @settings(
-                max_examples=EXAMPLES,
+                max_examples=max_examples,
                 deadline=None,
                 database=None,
                 derandomize=not LONG_RUN,
                 suppress_health_check=list(HealthCheck),
                 phases=[Phase.explicit, Phase.reuse, Phase.generate],  # shrinking against a live pod takes long
             )
-            @given(
-                events=st.lists(socket_event(), min_size=1, max_size=6),
-                auth=st.none() | st.fixed_dictionaries(
-                    {"token": st.one_of(claims.map(lambda c: sign_token(token_key(SECRET), c)), st.text(max_size=50))},
-                    optional={"client": client_descriptions},
-                ),
-            )  # fmt: skip
-            def whatever_a_page_sends(events: list[tuple[str, tuple[Any, ...]]], auth: Any) -> None:
+            @given(events=events, auth=auth)
+            def whatever_a_page_sends(events: Events, auth: Any) -> None:
                 study.run(study.send(events))
                 if auth is not None:
                     study.run(study.try_connect(auth))
@@ -179,15 +187,29 @@ def test_whatever_pages_send_the_pod_answers_keeps_writing_and_every_honest_step
             study.run(study.finish(), timeout=240)
         finally:
             study.loop.call_soon_threadsafe(study.loop.stop)
-    # The pod has drained and flushed: everything it was sent is in storage now.
     logs = capfd.readouterr()
     assert "Traceback" not in logs.err + logs.out, (logs.err + logs.out)[-5000:]
-
     assert study.honest and all(bot.completion_code and bot.refused is None for bot in study.honest)
     storage = LocalStorage(tmp_path / "storage")
-    report = check_experiment(storage, "forage-ai")
+    report = check_experiment(storage, experiment)
     assert report.ok, report.render()
-    tables = {name: table.to_pylist() for name, table in read_tables(storage, "forage-ai").items()}
+    return study, {name: table.to_pylist() for name, table in read_tables(storage, experiment).items()}
+
+
+def test_whatever_pages_send_the_pod_answers_keeps_writing_and_every_honest_step_is_stored(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+):
+    document = yaml.safe_load(quick_manifest(tmp_path, "forage_ai.yaml", episodes=1, maxSteps=150, fps=30).read_text())
+    document["spec"]["capacity"] = 500
+    controls = document["spec"]["scenes"][2]["controls"]  # combinations and a gamepad: more for a page to get wrong
+    controls["keys"]["ArrowUp+ArrowLeft"] = 1
+    controls["gamepad"] = {"buttons": {0: 2}, "axes": {"1-": 1}}
+    auth = st.none() | st.fixed_dictionaries(
+        {"token": st.one_of(claims.map(lambda c: sign_token(token_key(SECRET), c)), st.text(max_size=50))},
+        optional={"client": client_descriptions},
+    )
+    events = st.lists(socket_event(), min_size=1, max_size=6)
+    study, tables = fuzz_live_pod(tmp_path, capfd, document, FORAGE_DIR, EXAMPLES, events, auth)
     for bot in study.honest:
         who = f"honest-{study.honest.index(bot)}"
         (episode,) = [e for e in tables["episodes"] if e["participant"] == who]
@@ -220,35 +242,10 @@ def test_whatever_pages_send_in_a_unity_scene_the_honest_reports_are_all_stored(
         "spec": {"capacity": 500, "scenes": [{"type": "unity", "id": "play", "build": "game/Build", "timeLimitS": 20},
                                              {"type": "end"}]},
     }  # fmt: skip
-    with game_pod_process(tmp_path, document, secret=SECRET, bundle_dir=str(tmp_path / "bundle")) as port:
-        study = Study(f"http://127.0.0.1:{port}", "unity-fuzz")
-        try:
-
-            @settings(
-                max_examples=max(10, EXAMPLES // 2),
-                deadline=None,
-                database=None,
-                derandomize=not LONG_RUN,
-                suppress_health_check=list(HealthCheck),
-                phases=[Phase.explicit, Phase.reuse, Phase.generate],
-            )
-            @given(events=st.lists(socket_event(), min_size=1, max_size=6) | st.lists(unity_event(), min_size=1,
-                                                                                       max_size=6))  # fmt: skip
-            def whatever_a_page_sends(events: list[tuple[str, tuple[Any, ...]]]) -> None:
-                study.run(study.send(events))
-                assert_pod_answers_and_writes(study.base)
-
-            whatever_a_page_sends()
-            study.run(study.finish(), timeout=240)
-        finally:
-            study.loop.call_soon_threadsafe(study.loop.stop)
-    logs = capfd.readouterr()
-    assert "Traceback" not in logs.err + logs.out, (logs.err + logs.out)[-5000:]
-    assert study.honest and all(bot.completion_code and bot.refused is None for bot in study.honest)
-    storage = LocalStorage(tmp_path / "storage")
-    report = check_experiment(storage, "unity-fuzz")
-    assert report.ok, report.render()
-    tables = {name: table.to_pylist() for name, table in read_tables(storage, "unity-fuzz").items()}
+    events = st.lists(socket_event(), min_size=1, max_size=6) | st.lists(unity_event(), min_size=1, max_size=6)
+    study, tables = fuzz_live_pod(
+        tmp_path, capfd, document, tmp_path / "bundle", max(10, EXAMPLES // 2), events, st.none()
+    )
     for index in range(len(study.honest)):
         who = f"honest-{index}"
         episodes = sorted((e["episode"], e["steps"]) for e in tables["episodes"] if e["participant"] == who)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,10 @@ class Network:
             yield to, packet
 
 
+PolicyHook = Callable[[int, str, Peer], None]
+"""What a page does with its policy in one tick, before its peer ticks: (tick, agent, peer)."""
+
+
 def play_peers(
     net: Network,
     cfg: dict[str, Any],
@@ -64,10 +68,12 @@ def play_peers(
     late_start: int = 0,
     key_every: int = 7,
     key_seed: int = 3,
+    policy: PolicyHook | None = None,
 ) -> dict[str, Any]:
     """Peers (one per human seat) playing pong with scripted keys until every episode is confirmed over.
 
-    `right` starts `late_start` ticks late; `perturb_at`: the tick at which `right`'s state is corrupted.
+    `right` starts `late_start` ticks late; `perturb_at`: the tick at which `right`'s state is corrupted;
+    `policy(tick, agent, peer)` runs before each peer's tick, as a page answers its policy's feeds.
     """
     peers = {agent: Peer(json.dumps(cfg), agent) for agent in cfg["humans"]}
     outputs: dict[str, dict[str, Any]] = {
@@ -88,6 +94,8 @@ def play_peers(
             if tick % key_every == 0:  # a key goes down or up now and then
                 seq += 1
                 peer.key(keys.choice(["ArrowUp", "ArrowDown"]), keys.random() < 0.6, seq, tick * 33.0, None, None)
+            if policy is not None:
+                policy(tick, agent, peer)
             if perturb_at is not None and tick == perturb_at and agent == "right":
                 peer.perturb()
             result = json.loads(peer.tick(tick * 33.3))
@@ -285,37 +293,20 @@ def play_with_a_policy(net: Network, cfg: dict[str, Any], infer_ticks: int, tick
     """Two peers and a policy seat: as a page does, each peer asks for its policy feeds every tick (one inference
     in flight at a time, answered `infer_ticks` later); returns each peer's rows, ends and how often it inferred."""
     run = pong_policy()
-    peers = {agent: Peer(json.dumps(cfg), agent) for agent in cfg["humans"]}
-    out: dict[str, dict[str, Any]] = {agent: {"rows": [], "inferred": 0} for agent in peers}
     asked: dict[str, tuple[int, list[Any]]] = {}
-    keys = random.Random(3)
-    for peer in peers.values():
-        peer.start(0.0)
-    for tick in range(ticks):
-        for agent, peer in peers.items():
-            if tick % 7 == 0:
-                peer.key(keys.choice(["ArrowUp", "ArrowDown"]), keys.random() < 0.6, tick, tick * 33.0, None, None)
-            if agent in asked and asked[agent][0] <= tick:
-                _, feeds = asked.pop(agent)
-                outputs = {name: run(feed) for name, _, feed, _, _ in feeds}
-                peer.policy_result(json.dumps([[f[0], f[3], f[4]] for f in feeds]), json.dumps(outputs))
-                out[agent]["inferred"] += 1
-            if agent not in asked and (feeds := json.loads(peer.policy_feeds())):
-                asked[agent] = (tick + infer_ticks, feeds)
-            for to, packet in json.loads(peer.tick(tick * 33.3))["send"]:
-                net.send(tick, to, packet)
-        for to, packet in list(net.due(tick)):
-            for reply_to, reply in json.loads(peers[to].receive(packet, tick * 33.3)):
-                net.send(tick, reply_to, reply)
-        for agent, peer in peers.items():
-            for entry in json.loads(peer.take()):
-                if entry["k"] == "step":
-                    out[agent]["rows"].append(entry["row"])
-                elif entry["k"] == "end":
-                    out[agent]["end"] = entry
-        if all("end" in o for o in out.values()) and not net.in_flight:
-            break
-    return out
+    inferred = dict.fromkeys(cfg["humans"], 0)
+
+    def answer(tick: int, agent: str, peer: Peer) -> None:
+        if agent in asked and asked[agent][0] <= tick:
+            _, feeds = asked.pop(agent)
+            outputs = {name: run(feed) for name, _, feed, _, _ in feeds}
+            peer.policy_result(json.dumps([[f[0], f[3], f[4]] for f in feeds]), json.dumps(outputs))
+            inferred[agent] += 1
+        if agent not in asked and (feeds := json.loads(peer.policy_feeds())):
+            asked[agent] = (tick + infer_ticks, feeds)
+
+    out = play_peers(net, cfg, ticks=ticks, policy=answer)
+    return {agent: {**out[agent], "inferred": inferred[agent]} for agent in out}
 
 
 @pytest.mark.parametrize("infer_ticks", [0, 3, 9], ids=["instant", "slower-than-the-input-delay", "very-slow"])
