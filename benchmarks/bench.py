@@ -73,7 +73,10 @@ WHERE = [
     ("frames out: encode once, write to each socket (wire.py)", ("Fanout.", "FrameWire", "StatePacket")),
     ("frame building: objects, HUD, observation hash", ("FrameEncoder",)),
     ("game step: env.step, inputs taken, step row", ("Game.tick",)),
-    ("inputs in: decode, rate limit, validate, apply", ("WireWebSocket.wait", "_handle_eio_message", "on_input")),
+    (
+        "inputs in: decode, rate limit, validate, apply",
+        ("WireWebSocket._received", "WireWebSocket.wait", "_handle_eio_message", "on_input"),
+    ),
     ("websocket protocol: uvicorn + websockets parse, ASGI queue", ("websockets_sansio_impl", "websockets/")),
     ("python-socketio / engine.io (other messages, pings)", ("socketio/", "engineio/")),
     ("tick loop itself", ("Ticker._loop",)),

@@ -131,21 +131,28 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
             ignore(session, f"malformed:{event}", {"event": event, "why": _why(exc)})
             return None
 
-    async def session_for(sid: str) -> ParticipantSession | None:
-        """The participant behind a connection, or None when it is over its rate (a flood is disconnected)."""
+    def session_now(sid: str) -> tuple[ParticipantSession | None, bool]:
+        """The participant behind a connection (None when over its rate), and whether it floods (to be disconnected)."""
         limiter = connections.get(sid)
         if limiter is None:
-            return None
+            return None, False
         if not limiter.allow():
             pod.metrics.refused("flood" if limiter.flooding else "rate_limited")
-            if limiter.flooding:
-                log.warning("disconnecting %s: %d events in one second", sid, limiter.window_count)
-                session = pod.by_sid.get(sid)
-                if session is not None:
-                    pod.event(session, "flood_disconnect", {"events": limiter.window_count})
-                await sio.disconnect(sid)
-            return None
-        return pod.by_sid.get(sid)
+            if not limiter.flooding:
+                return None, False
+            log.warning("disconnecting %s: %d events in one second", sid, limiter.window_count)
+            session = pod.by_sid.get(sid)
+            if session is not None:
+                pod.event(session, "flood_disconnect", {"events": limiter.window_count})
+            return None, True
+        return pod.by_sid.get(sid), False
+
+    async def session_for(sid: str) -> ParticipantSession | None:
+        """The participant behind a connection, or None when it is over its rate (a flood is disconnected)."""
+        session, flooding = session_now(sid)
+        if flooding:
+            await sio.disconnect(sid)
+        return session
 
     async def unknown(sid: str, name: Any) -> None:
         """An event the protocol does not have: counted against the rate limit and the participant's budget."""
@@ -216,17 +223,23 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
             return {"ok": False, "errors": {"_": "The page's answers could not be read; please try again."}}
         return await session.finish_scene(done.scene, done.answers)
 
-    @sio.on(Event.INPUT)
-    async def on_input(sid: str, data: Any = None, *_: Any) -> None:
-        session = await session_for(sid)
+    def input_now(sid: str, data: Any) -> bool:
+        """Apply one `input` event (it never waits); True when the connection is flooding and must be disconnected."""
+        session, flooding = session_now(sid)
         if session is None:
-            return
+            return flooding
         key = parse(session, Event.INPUT, InputPayload, data)
         if key is not None and session.game is not None and session.agent is not None:
             session.game.on_input(session.agent, key.k, key.d, key.s, key.t, key.f, key.e, key.ft)
+        return False
 
-    if pod.wire is not None:
-        pod.wire.on_input = on_input  # the same handler, reached without python-socketio's dispatch (wire_socket.py)
+    @sio.on(Event.INPUT)
+    async def on_input(sid: str, data: Any = None, *_: Any) -> None:
+        if input_now(sid, data):
+            await sio.disconnect(sid)
+
+    if pod.wire is not None:  # the same handling, reached without python-socketio's dispatch (wire_socket.py)
+        pod.wire.on_input, pod.wire.input_now = on_input, input_now
 
     @sio.on(Event.RECORDS)
     async def records(sid: str, data: Any = None, *_: Any) -> dict[str, Any]:

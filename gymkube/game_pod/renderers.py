@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -40,29 +41,46 @@ def _screen(width: float, height: float) -> Callable[[float, float], list[float]
     return lambda px, py: [_f(px / width), _f(1 - py / height)]
 
 
-def cartpole(env: Any) -> list[dict[str, Any]]:
-    """CartPole from `env.unwrapped.state` (x, x_dot, theta, theta_dot); 600x400 layout."""
-    base, point = env.unwrapped, _screen(600, 400)
-    scale = 600 / (2 * float(getattr(base, "x_threshold", 2.4)))
-    pole_len = scale * 2 * float(getattr(base, "length", 0.5))
+@functools.lru_cache(maxsize=64)
+def _cartpole_layout(x_threshold: float, length: float) -> tuple[tuple[dict[str, Any], ...], float, float]:
+    """CartPole's scenery (the same objects for every frame of every game), pixels per unit and the pole's length."""
+    point = _screen(600, 400)
+    scale = 600 / (2 * x_threshold)
     track = [point(0, 100), point(600, 100)]  # Gymnasium's track: 100 px above the bottom
-    objects = [
+    scenery = (
         _shape("rect", "#eef1f4", -2, "ground", x=0.0, y=track[0][1], w=1.0, h=0.25),
         _shape("line", "#1f2328", -1, "track", points=track, width=2),
-    ]
-    state = _state(env)
+    )
+    return scenery, scale, scale * 2 * length
+
+
+_CART_W, _CART_H, _AXLE_R, _PIVOT_Y = _f(50 / 600), _f(30 / 400), _f(5 / 600), _f(1 - 107.5 / 400)
+
+
+def cartpole(env: Any) -> list[dict[str, Any]]:
+    """CartPole from `env.unwrapped.state` (x, x_dot, theta, theta_dot); 600x400 layout.
+
+    Drawn every frame of every session, so the scenery is laid out once and each frame computes
+    only the cart, the pole and the axle.
+    """
+    base = env.unwrapped
+    scenery, scale, pole_len = _cartpole_layout(
+        float(getattr(base, "x_threshold", 2.4)), float(getattr(base, "length", 0.5))
+    )
+    state = getattr(base, "state", None)
     if state is None:
-        return objects
-    cart_x, theta = 300 + state[0] * scale, state[2]
-    pivot = point(cart_x, 107.5)
-    tip = point(cart_x + pole_len * math.sin(theta), 107.5 + pole_len * math.cos(theta))
-    x, y = point(cart_x - 25, 115)
+        return list(scenery)
+    cart_x, theta = 300 + float(state[0]) * scale, float(state[2])
+    pivot = [round(cart_x / 600, 4), _PIVOT_Y]
+    tip_x, tip_y = cart_x + pole_len * math.sin(theta), 107.5 + pole_len * math.cos(theta)
     return [
-        *objects,
-        _shape("rect", "#1f2328", 1, x=x, y=y, w=_f(50 / 600), h=_f(30 / 400)),
-        _shape("line", "#ca9865", 2, points=[pivot, tip], width=10),
-        _shape("circle", "#8184cb", 3, x=pivot[0], y=pivot[1], r=_f(5 / 600)),
-    ]
+        *scenery,
+        {"kind": "rect", "x": round((cart_x - 25) / 600, 4), "y": _f(1 - 115 / 400), "w": _CART_W, "h": _CART_H,
+         "color": "#1f2328", "depth": 1},
+        {"kind": "line", "points": [pivot, [round(tip_x / 600, 4), round(1 - tip_y / 400, 4)]], "width": 10,
+         "color": "#ca9865", "depth": 2},
+        {"kind": "circle", "x": pivot[0], "y": _PIVOT_Y, "r": _AXLE_R, "color": "#8184cb", "depth": 3},
+    ]  # fmt: skip
 
 
 def mountain_car(env: Any) -> list[dict[str, Any]]:

@@ -26,7 +26,9 @@ only python-socketio's own (rare) messages.
 
 from __future__ import annotations
 
+import asyncio
 import weakref
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -126,15 +128,26 @@ class FrameWire:
         self.max_waiting = max_waiting
         self.on_input: InputHandler | None = None
         """The `input` event's handler, called for inputs read on the short path (events.py sets it)."""
+        self.input_now: Callable[[str, Any], bool] | None = None
+        """The same, without waiting: applied as uvicorn reads the message; True asks to disconnect (a flood)."""
+        self._later: set[asyncio.Task[Any]] = set()
         self._lanes: weakref.WeakKeyDictionary[Any, Lane] = weakref.WeakKeyDictionary()
         self.written = 0
         """Frames written directly to a websocket."""
         self.inputs = 0
         """`input` events read on the short path (wire_socket.py)."""
+        self.inputs_now = 0
+        """... of which applied as uvicorn read them (nothing from that page was waiting ahead)."""
         self.queued = 0
         """Frames put on an engine.io queue (long-polling, an upgrade in progress, a message waiting ahead)."""
         self.direct_available = install(sio, self)
         """Whether frames can be written directly (the ASGI driver is engine.io's own, which this replaces)."""
+
+    def later(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run `work` as a task of its own (a disconnect asked for where nothing may wait)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
 
     def lane(self, socket: Any) -> Lane:
         """The lane of one engine.io socket (made on first use, gone with the socket)."""

@@ -14,7 +14,10 @@ accept, send, wait, close). `WireWebSocket` is that class with two additions:
   default namespace without an ack id is decoded with one msgpack call and handed to its handler
   at once, in order with everything else from that connection; anything else (or anything unusual
   about it) goes to engine.io and python-socketio as before, which also means an unreadable or
-  oversized message is treated exactly as before.
+  oversized message is treated exactly as before. Under uvicorn an input is applied as uvicorn
+  reads it off the socket (`_received`), without going through the ASGI queue, when engine.io's
+  reader is idle (everything the page sent before has been handled); otherwise it waits its turn
+  in the queue.
 
 With another ASGI server, or another websocket implementation in uvicorn, frames take engine.io's
 queue (wire.py) and only the input path is shortened.
@@ -76,6 +79,8 @@ class WireWebSocket(eio_asgi.WebSocket):
         self.protocol: Any = None
         self.writing = False
         """engine.io's writer is handing this connection a message (one it took from the queue)."""
+        self.idle = False
+        """engine.io's reader waits for this page's next message (everything before it is handled)."""
 
     async def __call__(self, environ: dict[str, Any]) -> Any:
         lane = None
@@ -84,6 +89,10 @@ class WireWebSocket(eio_asgi.WebSocket):
             if self.protocol is not None:
                 lane = self.wire.lane(self.eio_socket)
                 lane.direct = self
+                if hasattr(self.protocol, "send_receive_event_to_app") and hasattr(self.protocol, "frames"):
+                    self.protocol.send_receive_event_to_app = functools.partial(
+                        self._received, self.protocol.send_receive_event_to_app
+                    )
         try:
             return await super().__call__(environ)
         finally:
@@ -123,22 +132,25 @@ class WireWebSocket(eio_asgi.WebSocket):
 
     async def wait(self) -> Any:
         while True:
-            data = await super().wait()
+            self.idle = True
+            try:
+                data = await super().wait()
+            finally:
+                self.idle = False
             if type(data) is not bytes or not await self._took_input(data):
                 return data
 
-    async def _took_input(self, data: bytes) -> bool:
-        """Handle `data` here if it is a plain `input` event of a connected session; False: engine.io's turn."""
-        handler = self.wire.on_input
-        if handler is None or self.eio_socket is None or len(data) > self.eio_socket.server.max_http_buffer_size:
-            return False
+    def _input(self, data: Any) -> tuple[str, Any] | None:
+        """(sid, payload) when `data` is a plain `input` event of a connected session; else None: engine.io's turn."""
+        if self.eio_socket is None or len(data) > self.eio_socket.server.max_http_buffer_size:
+            return None
         sid = self._connected_sid()  # looked up each time: a page may leave and rejoin on one connection
         if sid is None:
-            return False
+            return None
         try:
             message = msgpack.unpackb(data)
         except Exception:  # not msgpack: python-socketio's serializer makes it an unreadable event
-            return False
+            return None
         if not (
             type(message) is dict
             and message.get("type") == 2
@@ -148,13 +160,50 @@ class WireWebSocket(eio_asgi.WebSocket):
             and args
             and args[0] == Event.INPUT
         ):
-            return False
+            return None
         self.wire.inputs += 1
+        return sid, args[1] if len(args) > 1 else None
+
+    async def _took_input(self, data: bytes) -> bool:
+        """Handle `data` here if it is a plain `input` event of a connected session; False: engine.io's turn."""
+        handler = self.wire.on_input
+        event = self._input(data) if handler is not None else None
+        if handler is None or event is None:
+            return False
         try:
-            await handler(sid, args[1] if len(args) > 1 else None)
+            await handler(*event)
         except Exception:  # as engine.io does with a handler's error: say so, keep the connection
-            log.exception("the input handler failed for %s", sid)
+            log.exception("the input handler failed for %s", event[0])
         return True
+
+    def _received(self, original: Callable[[], None]) -> None:
+        """uvicorn has a whole message: an `input` is applied here and now when nothing from this page is ahead of it.
+
+        uvicorn would queue the message for the ASGI app, pause reading the socket until the app takes
+        it, wake engine.io's reader task and resume reading: per input, most of what it cost to take.
+        Only when engine.io's reader is waiting on an empty queue (everything this page sent before
+        has been handled) is the input applied at once; otherwise it takes its place in the queue.
+        """
+        protocol, handle = self.protocol, self.wire.input_now
+        frames = protocol.frames
+        if (
+            handle is not None
+            and self.idle
+            and len(frames) == 1
+            and protocol.curr_msg_data_type == "bytes"
+            and not protocol.close_sent
+            and protocol.queue.empty()
+            and (event := self._input(frames[0])) is not None
+        ):
+            protocol.frames = []
+            self.wire.inputs_now += 1
+            try:
+                if handle(*event):
+                    self.wire.later(self.wire.sio.disconnect(event[0]))
+            except Exception:  # as engine.io does with a handler's error: say so, keep the connection
+                log.exception("the input handler failed for %s", event[0])
+            return
+        original()
 
     def _connected_sid(self) -> str | None:
         manager = self.wire.sio.manager

@@ -32,7 +32,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gymkube.storage.backends import Storage
-from gymkube.storage.tables import MAX_KEPT_PER_CHUNK, Quarantined, concat_lenient, encode_table
+from gymkube.storage.tables import (
+    MAX_KEPT_PER_CHUNK,
+    GiveWay,
+    Pause,
+    Quarantined,
+    _no_pause,
+    concat_lenient,
+    encode_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +66,18 @@ def chunk_prefix(experiment: str) -> str:
     return f"experiments/{experiment}/chunks/"
 
 
-def encode_chunk(rows: dict[str, list[dict[str, Any]]]) -> tuple[bytes, list[Quarantined]]:
+def encode_chunk(rows: dict[str, list[dict[str, Any]]], pause: Pause = _no_pause) -> tuple[bytes, list[Quarantined]]:
     """One zip holding `<table>.parquet` for every table that has rows, and the rows quarantined on the way.
 
     Quarantined rows are left out of their table, named in `events` and kept (bounded) in `quarantine.jsonl`.
+    `pause` is called between pieces of the work (see `GiveWay`).
     """
     buffer = io.BytesIO()
     quarantined: list[Quarantined] = []
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
 
         def write(table: str, table_rows: list[dict[str, Any]], part: str = "") -> None:
-            files, bad = encode_table(table, table_rows)
+            files, bad = encode_table(table, table_rows, pause)
             for index, data in enumerate(files):
                 archive.writestr(f"{table}{part}{f'.{index}' if index else ''}.parquet", data)
             quarantined.extend(bad)
@@ -147,6 +156,8 @@ class DataWriter:
         self.restarts = 0
         self.rows_quarantined = 0
         self.observer: WriterObserver | None = None
+        self.give_way = GiveWay()
+        """The encoding thread gives way to the event loop (tables.py): ticks are not held up by a flush."""
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         """Queue one row (hot path: an append)."""
@@ -278,7 +289,8 @@ class DataWriter:
     def _encode(self, rows: dict[str, list[dict[str, Any]]]) -> tuple[str, bytes]:
         self._seq += 1
         name = f"{time.time_ns() // 1_000_000:013d}-{self.pod}-{self._run_id}-{self._seq:06d}.zip"
-        data, quarantined = encode_chunk(rows)
+        self.give_way.start()
+        data, quarantined = encode_chunk(rows, self.give_way)
         if quarantined:
             self.rows_quarantined += len(quarantined)
             for q in quarantined[:10]:

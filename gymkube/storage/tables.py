@@ -14,6 +14,7 @@ import json
 import logging
 import reprlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,14 +44,54 @@ def _column(values: list[Any]) -> pa.Array:
         )
 
 
-def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+Pause = Callable[[], None]
+"""Called between pieces of encoding work (a column, a table), so a background encoder can give way."""
+
+
+def _no_pause() -> None:
+    pass
+
+
+class GiveWay:
+    """A `Pause` that makes background encoding give way to the process's other threads.
+
+    A game pod encodes its rows in a thread beside the event loop, on the same core: one flush of
+    a second's rows at 300 sessions is ~70 ms of work (Arrow conversion holding the GIL, Parquet),
+    which stalled every game's tick for its length. After each piece of work (one column, one
+    table) the encoder sleeps `ratio` times as long as the piece took, so it takes at most
+    1 / (1 + ratio) of the core and the loop is held up by one piece at a time.
+    """
+
+    def __init__(self, ratio: float = 2.0, max_sleep_s: float = 0.02) -> None:
+        self.ratio, self.max_sleep_s = ratio, max_sleep_s
+        self.mark = time.perf_counter()
+        self.slept_s = 0.0
+
+    def start(self) -> None:
+        """Encoding starts now (what came before is not work to give way for)."""
+        self.mark = time.perf_counter()
+
+    def __call__(self) -> None:
+        worked = time.perf_counter() - self.mark
+        pause = min(worked * self.ratio, self.max_sleep_s)
+        if pause > 0:
+            time.sleep(pause)
+            self.slept_s += pause
+        self.mark = time.perf_counter()
+
+
+def rows_to_table(rows: list[dict[str, Any]], pause: Pause = _no_pause) -> pa.Table:
     """A table from row dicts with every column any row has; a column whose values disagree in type becomes text.
 
     (`pa.Table.from_pylist` takes its columns from the first row alone: a column only later rows
     have, such as an info key an environment adds at the last step, would be lost.)
     """
     names = dict.fromkeys(itertools.chain.from_iterable(rows))
-    return pa.table({name: _column([row.get(name) for row in rows]) for name in names})
+    columns = {}
+    for name in names:
+        columns[name] = _column([row.get(name) for row in rows])
+        pause()
+    return pa.table(columns)
 
 
 def concat_lenient(tables: list[pa.Table]) -> pa.Table:
@@ -99,10 +140,15 @@ def _encodable_parts(name: str, rows: list[dict[str, Any]], parts: list[pa.Table
         _encodable_parts(name, rows[middle:], parts, bad)
 
 
-def encode_table(name: str, rows: list[dict[str, Any]]) -> tuple[list[bytes], list[Quarantined]]:
+def encode_table(
+    name: str, rows: list[dict[str, Any]], pause: Pause = _no_pause
+) -> tuple[list[bytes], list[Quarantined]]:
     """One table's rows as Parquet (one file; several if its encodable parts do not merge), and the rows left out."""
     try:
-        return [_parquet(rows_to_table(rows))], []
+        table = rows_to_table(rows, pause)
+        data = _parquet(table)
+        pause()
+        return [data], []
     except Exception:
         log.warning("a %s row cannot be encoded; finding it (the other rows are kept)", name)
     parts: list[pa.Table] = []

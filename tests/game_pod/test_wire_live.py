@@ -194,6 +194,7 @@ async def test_frames_from_a_live_pod_are_what_python_socketio_would_send_and_bo
             assert pod.wire is not None and pod.wire.written + pod.wire.queued == pod.metrics.frames_sent
             assert pod.wire.written > 3 * pod.wire.queued, "frames to a websocket are written directly (most of them)"
             assert pod.wire.inputs >= 30, "inputs are read on the short path"
+            assert pod.wire.inputs_now >= 20, "most are applied as the socket is read (nothing of the page's ahead)"
         else:
             assert pod.wire is None
     packets, states = player.raw[:40], player.states[:40]

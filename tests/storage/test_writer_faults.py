@@ -131,3 +131,19 @@ async def test_a_dead_writer_is_restarted_logged_and_not_ready_until_it_writes_a
     await data.close()
     assert [r["step"] for r in read_tables(storage, EXPERIMENT)["steps"].to_pylist()] == list(range(1, 40))
     assert "the data writer stopped; restarting" in caplog.text and "writes again" in caplog.text
+
+
+def test_encoding_gives_way_after_every_column_and_table_and_writes_the_same_chunk():
+    """The pod's writer encodes beside the tick loop on one core: it pauses after each piece of work (GiveWay)."""
+    rows = {
+        "steps": [{"participant": "p1", "step": i, "reward": 1.0, "note": None if i % 2 else "x"} for i in range(500)],
+        "episodes": [{"participant": "p1", "episode": 1, "return": 500.0}],
+    }
+    pauses: list[int] = []
+    paced, _ = encode_chunk(rows, lambda: pauses.append(1))
+    plain, _ = encode_chunk(rows)
+    assert len(pauses) == (4 + 1) + (3 + 1), "one pause after each column and after each table's Parquet"
+    paced_tables, plain_tables = decode_chunk(paced), decode_chunk(plain)
+    assert paced_tables.keys() == plain_tables.keys() == {"steps", "episodes"}
+    assert all(paced_tables[name].equals(plain_tables[name]) for name in plain_tables)
+
