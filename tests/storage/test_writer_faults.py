@@ -146,4 +146,3 @@ def test_encoding_gives_way_after_every_column_and_table_and_writes_the_same_chu
     paced_tables, plain_tables = decode_chunk(paced), decode_chunk(plain)
     assert paced_tables.keys() == plain_tables.keys() == {"steps", "episodes"}
     assert all(paced_tables[name].equals(plain_tables[name]) for name in plain_tables)
-
