@@ -156,8 +156,8 @@ class DataWriter:
         self.restarts = 0
         self.rows_quarantined = 0
         self.observer: WriterObserver | None = None
-        self.give_way = GiveWay()
-        """The encoding thread gives way to the event loop (tables.py): ticks are not held up by a flush."""
+        self.give_way = GiveWay(when=lambda: False)
+        """How the encoding thread gives way to the event loop (tables.py); a game pod sets it to while games play."""
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         """Queue one row (hot path: an append)."""

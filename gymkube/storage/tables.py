@@ -62,8 +62,10 @@ class GiveWay:
     1 / (1 + ratio) of the core and the loop is held up by one piece at a time.
     """
 
-    def __init__(self, ratio: float = 2.0, max_sleep_s: float = 0.02) -> None:
+    def __init__(self, ratio: float = 2.0, max_sleep_s: float = 0.02, when: Callable[[], bool] = lambda: True) -> None:
         self.ratio, self.max_sleep_s = ratio, max_sleep_s
+        self.when = when
+        """Give way only while this says so (a pod: while games are stepped); otherwise encode at full speed."""
         self.mark = time.perf_counter()
         self.slept_s = 0.0
 
@@ -74,7 +76,7 @@ class GiveWay:
     def __call__(self) -> None:
         worked = time.perf_counter() - self.mark
         pause = min(worked * self.ratio, self.max_sleep_s)
-        if pause > 0:
+        if pause > 0 and self.when():
             time.sleep(pause)
             self.slept_s += pause
         self.mark = time.perf_counter()
