@@ -21,7 +21,7 @@ from gymkube.game_pod.control_plane import TurnSource, pod_storage, pod_token_ke
 from gymkube.game_pod.environments import bundle_hash
 from gymkube.game_pod.exclusion import ExclusionCheck
 from gymkube.game_pod.fanout import Fanout
-from gymkube.game_pod.game import Game
+from gymkube.game_pod.game import Game, Status
 from gymkube.game_pod.groups import Lobby
 from gymkube.game_pod.metrics import PodMetrics
 from gymkube.game_pod.presence import is_here, keep_sessions_current
@@ -475,11 +475,22 @@ class Pod:
             session.end_game("error")
             await session.end_session(reason)
 
+    def _being_played(self) -> bool:
+        """Whether a game is being played now: a paused one (its only participant left) is not waited for."""
+        if self.remote_games:
+            return True
+        return any(game.status != Status.PAUSED for t in self.tickers.values() for game in t.games.values())
+
     async def drain(self, timeout_s: float) -> None:
-        """No new games; wait (bounded) for running games to finish."""
+        """No new games; wait (bounded) for the games being played to finish.
+
+        A game paused because its only participant left is not waited for: `close` records it
+        `interrupted` at once (waiting would hold a Ctrl-C or a pod's rollout for the rest of its
+        reconnect grace period, for nobody).
+        """
         self.stopping = True
         deadline = time.monotonic() + timeout_s
-        while (any(t.games for t in self.tickers.values()) or self.remote_games) and time.monotonic() < deadline:
+        while self._being_played() and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
 
     async def close(self) -> None:

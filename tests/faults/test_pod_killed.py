@@ -42,8 +42,6 @@ def test_sigkill_mid_episode_keeps_every_step_older_than_a_second_and_the_partic
     steps = read_tables(LocalStorage(platform.data_dir / "storage"), "forage-ai")["steps"].to_pylist()
     stored = [r["step"] for r in steps]
     assert stored == list(range(1, len(stored) + 1)), "what reached storage has no gaps"
-    lost = frame_at_kill - len(stored)
-    assert lost <= 1.5 * FPS, f"{lost} steps ({lost / FPS:.2f} s) were lost; the bound is about 1 s"
 
     # The runtime restarts the pod; the participant comes back and the flow goes on.
     deadline = time.monotonic() + 20
@@ -58,7 +56,11 @@ def test_sigkill_mid_episode_keeps_every_step_older_than_a_second_and_the_partic
     statuses = {e["episode"]: e["status"] for e in data["episodes"]}
     assert statuses == {1: "interrupted", 2: "truncated"}
     first = sorted(r["step"] for r in data["steps"] if r["episode"] == 1)
-    assert first == stored
+    # A chunk the killed pod had spooled but not yet uploaded is uploaded by the restarted pod:
+    # the episode's rows are then more than were in storage right after the kill, never fewer or repeated.
+    assert first[: len(stored)] == stored and first == list(range(1, len(first) + 1))
+    lost = frame_at_kill - len(first)
+    assert lost <= 1.5 * FPS, f"{lost} steps ({lost / FPS:.2f} s) were lost; the bound is about 1 s"
     assert sorted(r["step"] for r in data["steps"] if r["episode"] == 2) == list(range(1, 181))
     platform.assert_data_sound("forage-ai")
 
