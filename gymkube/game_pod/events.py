@@ -239,7 +239,7 @@ def register_events(sio: socketio.AsyncServer, pod: Pod) -> None:
             await sio.disconnect(sid)
 
     if pod.wire is not None:  # the same handling, reached without python-socketio's dispatch (wire_socket.py)
-        pod.wire.on_input, pod.wire.input_now = on_input, input_now
+        pod.wire.input_now = input_now
 
     @sio.on(Event.RECORDS)
     async def records(sid: str, data: Any = None, *_: Any) -> dict[str, Any]:

@@ -44,10 +44,10 @@ class GcPacer:
     MIN_SLACK_NS = 6_000_000
     """Collect only when at least this long is left before the next tick is due."""
     OVERDUE_ALLOCATIONS = 200_000
+    """Collect anyway once this many container objects were allocated since the last collection."""
     FULL_EVERY = 3000
     """Every this many collections (at most every 100 s at 30 fps), a full one: with 300 sessions on a pod
     a full collection takes 17-45 ms, a stall every session sees, so it is rare; cyclic garbage waits for it."""
-    """Collect anyway once this many container objects were allocated since the last collection."""
 
     def __init__(self) -> None:
         self.loops = 0

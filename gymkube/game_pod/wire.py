@@ -40,7 +40,7 @@ from gymkube.game_pod.wire_socket import install
 if TYPE_CHECKING:
     import socketio
 
-    from gymkube.game_pod.wire_socket import InputHandler, WireWebSocket
+    from gymkube.game_pod.wire_socket import WireWebSocket
 
 MAX_WAITING_FRAMES = 8
 """Frames one participant may have queued (about a quarter of a second at 30 fps)."""
@@ -126,10 +126,9 @@ class FrameWire:
     def __init__(self, sio: socketio.AsyncServer, max_waiting: int = MAX_WAITING_FRAMES) -> None:
         self.sio = sio
         self.max_waiting = max_waiting
-        self.on_input: InputHandler | None = None
-        """The `input` event's handler, called for inputs read on the short path (events.py sets it)."""
         self.input_now: Callable[[str, Any], bool] | None = None
-        """The same, without waiting: applied as uvicorn reads the message; True asks to disconnect (a flood)."""
+        """The `input` event's handling (events.py sets it) for inputs read on the short path: it never waits;
+        True asks to disconnect the sender (a flood)."""
         self._later: set[asyncio.Task[Any]] = set()
         self._lanes: weakref.WeakKeyDictionary[Any, Lane] = weakref.WeakKeyDictionary()
         self.written = 0

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -41,9 +41,6 @@ if TYPE_CHECKING:
     from gymkube.game_pod.wire import FrameWire
 
 log = logging.getLogger(__name__)
-
-InputHandler = Callable[[str, Any], Awaitable[None]]
-"""The `input` event handler: (socket.io sid, payload)."""
 
 BINARY_FINAL = 0x82
 """A websocket frame header's first byte: FIN, binary opcode, no RSV bits (no compression)."""
@@ -164,16 +161,21 @@ class WireWebSocket(eio_asgi.WebSocket):
         self.wire.inputs += 1
         return sid, args[1] if len(args) > 1 else None
 
-    async def _took_input(self, data: bytes) -> bool:
-        """Handle `data` here if it is a plain `input` event of a connected session; False: engine.io's turn."""
-        handler = self.wire.on_input
-        event = self._input(data) if handler is not None else None
-        if handler is None or event is None:
-            return False
+    def _apply(self, event: tuple[str, Any]) -> bool:
+        """Hand an input to the pod's handler (events.py); True when its connection is to be disconnected (a flood)."""
+        assert self.wire.input_now is not None
         try:
-            await handler(*event)
+            return self.wire.input_now(*event)
         except Exception:  # as engine.io does with a handler's error: say so, keep the connection
             log.exception("the input handler failed for %s", event[0])
+            return False
+
+    async def _took_input(self, data: bytes) -> bool:
+        """Handle `data` here if it is a plain `input` event of a connected session; False: engine.io's turn."""
+        if self.wire.input_now is None or (event := self._input(data)) is None:
+            return False
+        if self._apply(event):
+            await self.wire.sio.disconnect(event[0])
         return True
 
     def _received(self, original: Callable[[], None]) -> None:
@@ -184,10 +186,10 @@ class WireWebSocket(eio_asgi.WebSocket):
         Only when engine.io's reader is waiting on an empty queue (everything this page sent before
         has been handled) is the input applied at once; otherwise it takes its place in the queue.
         """
-        protocol, handle = self.protocol, self.wire.input_now
+        protocol = self.protocol
         frames = protocol.frames
         if (
-            handle is not None
+            self.wire.input_now is not None
             and self.idle
             and len(frames) == 1
             and protocol.curr_msg_data_type == "bytes"
@@ -197,11 +199,8 @@ class WireWebSocket(eio_asgi.WebSocket):
         ):
             protocol.frames = []
             self.wire.inputs_now += 1
-            try:
-                if handle(*event):
-                    self.wire.later(self.wire.sio.disconnect(event[0]))
-            except Exception:  # as engine.io does with a handler's error: say so, keep the connection
-                log.exception("the input handler failed for %s", event[0])
+            if self._apply(event):
+                self.wire.later(self.wire.sio.disconnect(event[0]))
             return
         original()
 

@@ -37,9 +37,9 @@ from gymkube.storage.tables import (
     GiveWay,
     Pause,
     Quarantined,
-    _no_pause,
     concat_lenient,
     encode_table,
+    no_pause,
 )
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def chunk_prefix(experiment: str) -> str:
     return f"experiments/{experiment}/chunks/"
 
 
-def encode_chunk(rows: dict[str, list[dict[str, Any]]], pause: Pause = _no_pause) -> tuple[bytes, list[Quarantined]]:
+def encode_chunk(rows: dict[str, list[dict[str, Any]]], pause: Pause = no_pause) -> tuple[bytes, list[Quarantined]]:
     """One zip holding `<table>.parquet` for every table that has rows, and the rows quarantined on the way.
 
     Quarantined rows are left out of their table, named in `events` and kept (bounded) in `quarantine.jsonl`.

@@ -48,8 +48,8 @@ Pause = Callable[[], None]
 """Called between pieces of encoding work (a column, a table), so a background encoder can give way."""
 
 
-def _no_pause() -> None:
-    pass
+def no_pause() -> None:
+    """The `Pause` of encoding that never gives way (exports, the control plane, a pod with no game)."""
 
 
 class GiveWay:
@@ -67,7 +67,6 @@ class GiveWay:
         self.when = when
         """Give way only while this says so (a pod: while games are stepped); otherwise encode at full speed."""
         self.mark = time.perf_counter()
-        self.slept_s = 0.0
 
     def start(self) -> None:
         """Encoding starts now (what came before is not work to give way for)."""
@@ -78,11 +77,10 @@ class GiveWay:
         pause = min(worked * self.ratio, self.max_sleep_s)
         if pause > 0 and self.when():
             time.sleep(pause)
-            self.slept_s += pause
         self.mark = time.perf_counter()
 
 
-def rows_to_table(rows: list[dict[str, Any]], pause: Pause = _no_pause) -> pa.Table:
+def rows_to_table(rows: list[dict[str, Any]], pause: Pause = no_pause) -> pa.Table:
     """A table from row dicts with every column any row has; a column whose values disagree in type becomes text.
 
     (`pa.Table.from_pylist` takes its columns from the first row alone: a column only later rows
@@ -143,7 +141,7 @@ def _encodable_parts(name: str, rows: list[dict[str, Any]], parts: list[pa.Table
 
 
 def encode_table(
-    name: str, rows: list[dict[str, Any]], pause: Pause = _no_pause
+    name: str, rows: list[dict[str, Any]], pause: Pause = no_pause
 ) -> tuple[list[bytes], list[Quarantined]]:
     """One table's rows as Parquet (one file; several if its encodable parts do not merge), and the rows left out."""
     try:
